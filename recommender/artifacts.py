@@ -1,0 +1,168 @@
+"""Model bundles: the only module that reads or writes model files.
+
+A bundle is one ``.npz`` file (numpy's zip of arrays, read with ``allow_pickle=False``) holding the
+model's learned arrays, the featurizer's arrays, and a JSON document with the metadata: bundle
+format version, model name and hyperparameters, featurizer settings and vocabulary, paper ids (the
+row mapping) and whatever the caller adds (training data summary, time). It is written to a
+temporary file in the target directory, flushed to disk, then renamed over the target, so a reader
+sees the old bundle or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.features import TfidfFeaturizer
+from recommender.models import create_model
+from recommender.models.base import Recommender, State
+
+__all__ = ["BUNDLE_FORMAT", "Bundle", "BundleError", "load_bundle", "save_bundle"]
+
+BUNDLE_FORMAT = 1
+_META = "__meta__"
+_SPARSE_PARTS = ("data", "indices", "indptr", "shape")
+
+
+class BundleError(ValueError):
+    """A bundle file that cannot be read: missing, truncated, corrupted or of another format."""
+
+
+@dataclass
+class Bundle:
+    """A fitted model with what it needs to serve: featurizer, paper id order and metadata."""
+
+    model: Recommender
+    paper_ids: list[str]
+    featurizer: TfidfFeaturizer | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", ""))
+
+
+def _flatten(prefix: str, state: State, out: dict[str, np.ndarray], kinds: dict[str, str]) -> None:
+    for name, arr in state.items():
+        key = f"{prefix}{name}"
+        if sp.issparse(arr):
+            m = sp.csr_matrix(arr)
+            kinds[key] = "csr"
+            out[f"{key}.data"] = m.data
+            out[f"{key}.indices"] = m.indices
+            out[f"{key}.indptr"] = m.indptr
+            out[f"{key}.shape"] = np.asarray(m.shape, dtype=np.int64)
+        else:
+            kinds[key] = "dense"
+            out[key] = np.asarray(arr)
+
+
+def _unflatten(prefix: str, kinds: dict[str, str], arrays: Any) -> State:
+    state: State = {}
+    for key, kind in kinds.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :]
+        if kind == "csr":
+            d, i, p, s = (arrays[f"{key}.{part}"] for part in _SPARSE_PARTS)
+            state[name] = sp.csr_matrix((d, i, p), shape=tuple(int(x) for x in s))
+        else:
+            state[name] = arrays[key]
+    return state
+
+
+def save_bundle(path: str | os.PathLike[str], bundle: Bundle) -> Path:
+    """Write ``bundle`` to ``path`` atomically (temp file + fsync + rename). Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    kinds: dict[str, str] = {}
+    _flatten("model/", bundle.model.state(), arrays, kinds)
+    featurizer_meta = None
+    if bundle.featurizer is not None:
+        json_part, f_arrays = bundle.featurizer.state()
+        _flatten("featurizer/", f_arrays, arrays, kinds)
+        featurizer_meta = {
+            "kind": "tfidf",
+            "params": bundle.featurizer.get_params(),
+            **json_part,
+        }
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "model": {"name": bundle.model.name, "params": bundle.model.get_params()},
+        "featurizer": featurizer_meta,
+        "paper_ids": list(bundle.paper_ids),
+        "arrays": kinds,
+        "saved_at": time.time(),
+        **{k: v for k, v in bundle.metadata.items() if k not in {"format", "model", "arrays"}},
+    }
+    meta_bytes = json.dumps(meta).encode("utf-8")
+    arrays[_META] = np.frombuffer(meta_bytes, dtype=np.uint8)
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, allow_pickle=False, **arrays)  # type: ignore[arg-type]
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # Make the rename itself durable.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """Read a bundle written by :func:`save_bundle`; :class:`BundleError` if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"{path}: no model bundle there")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise BundleError(f"{path}: not a readable model bundle ({e})") from e
+    if _META not in arrays:
+        raise BundleError(f"{path}: model bundle has no metadata")
+    try:
+        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{path}: model bundle metadata is corrupted ({e})") from e
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{path}: bundle format {meta.get('format')!r}, this version reads {BUNDLE_FORMAT}"
+        )
+    kinds = meta.pop("arrays")
+    try:
+        model = create_model(meta["model"]["name"], **meta["model"]["params"])
+        model.load_state(_unflatten("model/", kinds, arrays))
+        featurizer = None
+        fmeta = meta.get("featurizer")
+        if fmeta:
+            featurizer = TfidfFeaturizer.from_state(
+                fmeta["params"], fmeta, _unflatten("featurizer/", kinds, arrays)
+            )
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"{path}: model bundle is incomplete or inconsistent ({e})") from e
+    paper_ids = list(meta.pop("paper_ids"))
+    if len(paper_ids) != model.n_items:
+        raise BundleError(
+            f"{path}: bundle lists {len(paper_ids)} paper ids but the model has {model.n_items} papers"
+        )
+    meta.pop("featurizer", None)
+    return Bundle(model=model, paper_ids=paper_ids, featurizer=featurizer, metadata=meta)

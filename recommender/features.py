@@ -1,0 +1,188 @@
+"""Content features from paper text: TF-IDF over title + abstract, with an optional dense LSA
+reduction. Papers added later are transformed with the fitted vocabulary, without refitting.
+
+Sentence embeddings (optional extra ``[embed]``) live in :mod:`recommender.embeddings`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from recommender.models.base import Features, State
+
+__all__ = ["TfidfFeaturizer"]
+
+log = logging.getLogger(__name__)
+
+
+class TfidfFeaturizer:
+    """TF-IDF (sublinear tf, L2-normalised rows) over texts or given word counts, optionally
+    reduced to ``lsa_components`` dense dimensions (then L2-normalised again).
+
+    Fit on texts with :meth:`fit` or on a bag-of-words count matrix with :meth:`fit_counts` (the
+    citeulike-t ``mult.dat`` form, where the vocabulary is given). ``transform``/``transform_counts``
+    map new papers into the same space.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_features: int | None = 50_000,
+        min_df: int = 2,
+        max_df: float = 0.5,
+        ngram_max: int = 1,
+        sublinear_tf: bool = True,
+        lsa_components: int | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.max_features = max_features
+        self.min_df = min_df
+        self.max_df = max_df
+        self.ngram_max = ngram_max
+        self.sublinear_tf = sublinear_tf
+        self.lsa_components = lsa_components
+        self.random_state = random_state
+        self.vocabulary: list[str] = []
+        self.idf: np.ndarray | None = None
+        self.components: np.ndarray | None = None  # LSA: (k, vocab)
+        self.from_counts = False
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, texts: Sequence[str]) -> Self:
+        """Learn the vocabulary, IDF weights and the optional LSA basis from texts."""
+        min_df = self.min_df if len(texts) >= 2 * self.min_df else 1
+        vec = TfidfVectorizer(
+            max_features=self.max_features,
+            min_df=min_df,
+            max_df=self.max_df if len(texts) > 10 else 1.0,
+            ngram_range=(1, self.ngram_max),
+            sublinear_tf=self.sublinear_tf,
+            stop_words="english",
+            dtype=np.float32,
+        )
+        X = vec.fit_transform(texts)
+        self.vocabulary = vec.get_feature_names_out().tolist()
+        self.idf = vec.idf_.astype(np.float32)
+        self.from_counts = False
+        self._fit_lsa(X)
+        return self
+
+    def fit_counts(self, counts: sp.spmatrix, vocabulary: Sequence[str]) -> Self:
+        """Learn IDF weights (and LSA) from a ``papers x words`` count matrix with its vocabulary."""
+        counts = sp.csr_matrix(counts, dtype=np.float32)
+        if counts.shape[1] != len(vocabulary):
+            raise ValueError(
+                f"count matrix has {counts.shape[1]} columns but the vocabulary {len(vocabulary)} words"
+            )
+        tr = TfidfTransformer(sublinear_tf=self.sublinear_tf).fit(counts)
+        self.vocabulary = list(vocabulary)
+        self.idf = tr.idf_.astype(np.float32)
+        self.from_counts = True
+        self._fit_lsa(self._weight(counts))
+        return self
+
+    def _fit_lsa(self, X: sp.csr_matrix) -> None:
+        self.components = None
+        if self.lsa_components:
+            k = min(self.lsa_components, X.shape[1] - 1, X.shape[0] - 1)
+            if k >= 1:
+                svd = TruncatedSVD(n_components=k, random_state=self.random_state)
+                svd.fit(X)
+                self.components = svd.components_.astype(np.float32)
+
+    # --------------------------------------------------------------- transform
+    @property
+    def dim(self) -> int:
+        if self.components is not None:
+            return int(self.components.shape[0])
+        return len(self.vocabulary)
+
+    def transform(self, texts: Sequence[str]) -> Features:
+        """Features of new texts in the fitted space (unknown words are ignored)."""
+        self._check()
+        if self.from_counts:
+            # Fitted on word ids: count the fitted vocabulary's words in the texts.
+            vec = TfidfVectorizer(vocabulary=self.vocabulary, use_idf=False, norm=None)
+            counts = vec.fit_transform(texts)
+            return self._reduce(self._weight(counts))
+        vec = TfidfVectorizer(
+            vocabulary=self.vocabulary,
+            ngram_range=(1, self.ngram_max),
+            sublinear_tf=self.sublinear_tf,
+            dtype=np.float32,
+        )
+        vec.idf_ = self.idf
+        return self._reduce(sp.csr_matrix(vec.transform(texts), dtype=np.float32))
+
+    def transform_counts(self, counts: sp.spmatrix) -> Features:
+        """Features of papers given as word counts over the fitted vocabulary."""
+        self._check()
+        counts = sp.csr_matrix(counts, dtype=np.float32)
+        if counts.shape[1] != len(self.vocabulary):
+            raise ValueError(
+                f"count matrix has {counts.shape[1]} columns, vocabulary has {len(self.vocabulary)}"
+            )
+        return self._reduce(self._weight(counts))
+
+    def fit_transform(self, texts: Sequence[str]) -> Features:
+        return self.fit(texts).transform(texts)
+
+    def _weight(self, counts: sp.spmatrix) -> sp.csr_matrix:
+        assert self.idf is not None
+        X = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+        if self.sublinear_tf:
+            np.log(X.data, out=X.data)
+            X.data += 1.0
+        X = X @ sp.diags(self.idf)
+        return sp.csr_matrix(normalize(X, norm="l2"), dtype=np.float32)
+
+    def _reduce(self, X: sp.csr_matrix) -> Features:
+        if self.components is None:
+            return X
+        Z = np.asarray(X @ self.components.T, dtype=np.float32)
+        return normalize(Z, norm="l2").astype(np.float32)
+
+    def _check(self) -> None:
+        if self.idf is None:
+            raise RuntimeError("TfidfFeaturizer is not fitted: call fit() or fit_counts() first")
+
+    # ------------------------------------------------------------ persistence
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "max_features": self.max_features,
+            "min_df": self.min_df,
+            "max_df": self.max_df,
+            "ngram_max": self.ngram_max,
+            "sublinear_tf": self.sublinear_tf,
+            "lsa_components": self.lsa_components,
+            "random_state": self.random_state,
+        }
+
+    def state(self) -> tuple[dict[str, Any], State]:
+        """``(json_part, arrays)`` for :mod:`recommender.artifacts`."""
+        self._check()
+        assert self.idf is not None
+        arrays: State = {"idf": self.idf}
+        if self.components is not None:
+            arrays["components"] = self.components
+        return {"vocabulary": self.vocabulary, "from_counts": self.from_counts}, arrays
+
+    @classmethod
+    def from_state(
+        cls, params: dict[str, Any], json_part: dict[str, Any], arrays: State
+    ) -> TfidfFeaturizer:
+        f = cls(**params)
+        f.vocabulary = list(json_part["vocabulary"])
+        f.from_counts = bool(json_part["from_counts"])
+        f.idf = np.asarray(arrays["idf"], dtype=np.float32)
+        comps = arrays.get("components")
+        f.components = None if comps is None else np.asarray(comps, dtype=np.float32)
+        return f

@@ -1,0 +1,62 @@
+"""Content profile (Rocchio): the user is the weighted centroid of the vectors of the papers they
+liked, minus ``dislike_weight`` times the centroid of those they disliked; papers are ranked by
+cosine similarity to that profile. Needs no other user, so it serves a user's first like."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from recommender.models.base import Features, Recommender, State, dense, l2_normalize
+
+
+class ContentProfile(Recommender):
+    name = "content"
+    uses_content = True
+
+    def __init__(self, dislike_weight: float = 0.5) -> None:
+        self.dislike_weight = dislike_weight
+
+    def _fit(
+        self,
+        likes: sp.csr_matrix,
+        features: Features | None,
+        dislikes: sp.csr_matrix | None,
+        *,
+        show_progress: bool,
+    ) -> None:
+        assert features is not None
+        self.vectors_ = l2_normalize(features)
+
+    def _add_items(self, features: Features | None, n_new: int) -> None:
+        assert features is not None
+        new = l2_normalize(features)
+        if sp.issparse(self.vectors_):
+            self.vectors_ = sp.vstack([self.vectors_, sp.csr_matrix(new)], format="csr")
+        else:
+            self.vectors_ = np.vstack([self.vectors_, dense(new)])
+
+    def profiles(self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None) -> Features:
+        """One L2-normalised profile vector per user row."""
+        V = self.vectors_
+        P = normalize(likes @ V, norm="l2")
+        if dislikes is not None and dislikes.nnz and self.dislike_weight:
+            P = P - self.dislike_weight * normalize(dislikes @ V, norm="l2")
+        return P
+
+    def score_batch(
+        self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
+    ) -> np.ndarray:
+        self._check_fitted()
+        return dense(self.profiles(likes, dislikes) @ self.vectors_.T)
+
+    def item_vectors(self) -> Features:
+        return self.vectors_
+
+    def _state(self) -> State:
+        return {"vectors": self.vectors_}
+
+    def _load_state(self, state: State) -> None:
+        v = state["vectors"]
+        self.vectors_ = sp.csr_matrix(v) if sp.issparse(v) else np.asarray(v, dtype=np.float32)

@@ -1,0 +1,118 @@
+"""Top-k selection, exclusions and explanations: written once, used by every model.
+
+Ties are broken by a fixed pseudo-random order of the papers, not by row number: paper rows often
+follow the date a paper was added, and breaking ties by row would quietly favour old papers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["as_rows", "rows_to_csr", "tiebreak_keys", "top_k", "top_k_batch"]
+
+_GOLDEN = np.uint64(2654435761)
+
+
+def as_rows(rows: Iterable[int] | np.ndarray | None) -> np.ndarray:
+    """A 1-d int64 array of unique rows from any iterable of ints (or None)."""
+    if rows is None:
+        return np.empty(0, dtype=np.int64)
+    arr = np.asarray(rows if isinstance(rows, np.ndarray) else list(rows), dtype=np.int64)
+    return np.unique(arr.ravel())
+
+
+def rows_to_csr(row_lists: Iterable[Iterable[int] | np.ndarray], n_items: int) -> sp.csr_matrix:
+    """A binary ``len(row_lists) x n_items`` CSR matrix, one row per list of item rows."""
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    for rows in row_lists:
+        r = as_rows(rows)
+        if r.size and (r[0] < 0 or r[-1] >= n_items):
+            raise IndexError(f"item row out of range [0, {n_items}): {r[0] if r[0] < 0 else r[-1]}")
+        indices.append(r)
+        indptr.append(indptr[-1] + r.size)
+    idx = np.concatenate(indices) if indices else np.empty(0, dtype=np.int64)
+    data = np.ones(idx.size, dtype=np.float32)
+    return sp.csr_matrix((data, idx, np.asarray(indptr)), shape=(len(indptr) - 1, n_items))
+
+
+def tiebreak_keys(rows: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random key per row (Knuth's multiplicative hash), stable as the catalog grows."""
+    return (rows.astype(np.uint64) * _GOLDEN) & np.uint64(0xFFFFFFFF)
+
+
+def _order(scores: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Candidates sorted by descending score, ties by the fixed pseudo-random key."""
+    return cand[np.lexsort((tiebreak_keys(cand), -scores[cand]))]
+
+
+def top_k(
+    scores: np.ndarray, k: int, exclude: Iterable[int] | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best rows of a 1-d score vector, without ``exclude``; returns ``(rows, scores)``.
+
+    Excluded rows and rows scored NaN or -inf are never returned, so fewer than ``k`` may come back.
+    """
+    s = np.asarray(scores, dtype=np.float64).copy()
+    s[~np.isfinite(s)] = -np.inf
+    ex = as_rows(exclude)
+    if ex.size:
+        s[ex[ex < s.size]] = -np.inf
+    valid = np.flatnonzero(s > -np.inf)
+    k = min(k, valid.size)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    if k < valid.size:
+        part = valid[np.argpartition(-s[valid], k - 1)[:k]]
+        kth = s[part].min()
+        # Every row tied with the k-th score competes on the tie-break key, not on partition luck.
+        cand = np.union1d(part, valid[s[valid] == kth])
+    else:
+        cand = valid
+    rows = _order(s, cand)[:k]
+    return rows.astype(np.int64), s[rows].astype(np.float32)
+
+
+def top_k_batch(
+    scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise :func:`top_k` of a ``(users, items)`` score matrix.
+
+    ``exclude`` is a CSR matrix of the same shape whose non-zeros are removed. Returns ``(rows,
+    scores)`` of shape ``(users, k)``; where fewer than ``k`` items are eligible the row is padded
+    with -1 and -inf.
+    """
+    s = np.array(scores, dtype=np.float32, copy=True)
+    s[~np.isfinite(s)] = -np.inf
+    if exclude is not None and exclude.nnz:
+        ex = exclude.tocoo()
+        s[ex.row, ex.col] = -np.inf
+    n_users, n_items = s.shape
+    k_eff = min(k, n_items)
+    out_rows = np.full((n_users, k), -1, dtype=np.int64)
+    out_scores = np.full((n_users, k), -np.inf, dtype=np.float32)
+    if k_eff == 0:
+        return out_rows, out_scores
+    if k_eff < n_items:
+        part = np.argpartition(-s, k_eff - 1, axis=1)[:, :k_eff]
+    else:
+        part = np.broadcast_to(np.arange(n_items), (n_users, n_items))
+    part_scores = np.take_along_axis(s, part, axis=1)
+    kth = part_scores.min(axis=1)
+    n_at_least = (s >= kth[:, None]).sum(axis=1)
+    keys = tiebreak_keys(part)
+    order = np.lexsort((keys, -part_scores), axis=1)
+    sorted_rows = np.take_along_axis(part, order, axis=1)
+    out_rows[:, :k_eff] = sorted_rows
+    out_scores[:, :k_eff] = np.take_along_axis(s, sorted_rows, axis=1)
+    # Rows with ties at the cut (or fewer eligible items) get the exact single-row treatment.
+    for u in np.flatnonzero((n_at_least > k_eff) | ~np.isfinite(kth)):
+        rows, sc = top_k(s[u], k)
+        out_rows[u] = -1
+        out_scores[u] = -np.inf
+        out_rows[u, : rows.size] = rows
+        out_scores[u, : rows.size] = sc
+    return out_rows, out_scores
