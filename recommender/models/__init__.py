@@ -34,7 +34,7 @@ def model_class(name: str) -> type[Recommender]:
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
     module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), cls)
 
 
 def create_model(name: str, **params: Any) -> Recommender:

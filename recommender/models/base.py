@@ -16,7 +16,7 @@ import inspect
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,9 +29,9 @@ __all__ = ["Features", "Recommender", "NotFittedError", "State"]
 log = logging.getLogger(__name__)
 
 #: Paper features: a sparse (TF-IDF) or dense (LSA, embeddings) matrix, one row per paper.
-Features = sp.csr_matrix | np.ndarray
+Features: TypeAlias = sp.csr_matrix | np.ndarray
 #: What a model persists: named arrays (dense or sparse). Hyperparameters travel separately.
-State = dict[str, np.ndarray | sp.csr_matrix]
+State: TypeAlias = dict[str, np.ndarray | sp.csr_matrix]
 
 
 class NotFittedError(RuntimeError):
@@ -120,7 +120,7 @@ class Recommender(ABC):
         self._add_items(features, n_new)
         self.n_items += n_new
 
-    def _add_items(self, features: Features | None, n_new: int) -> None:
+    def _add_items(self, features: Features | None, n_new: int) -> None:  # noqa: B027
         """Extend learned state by ``n_new`` papers. The default suits models whose state does not
         depend on the number of papers; others override."""
 
