@@ -1,0 +1,164 @@
+"""The hybrid model the service serves: content neighbours + collaborative neighbours + popularity.
+
+A user is scored from the papers passed in as liked and disliked:
+
+* **content**: sum over liked papers of their content similarity to each candidate (top-k cosine
+  neighbours of the paper vectors, symmetrised). Works from the first like, and reaches papers
+  nobody has liked yet, including papers added after fitting.
+* **collaborative**: the same with item-item cosine over co-likes (with shrinkage), which learns
+  what researchers read together beyond the words.
+* **popularity prior** (log-scaled, in [0, 1]): the whole answer for a user with no likes, and a
+  tie-breaker among papers of equal evidence.
+
+Each evidence part is divided by its maximum for that user, so one set of weights serves a user
+with 1 like and one with 500. A paper without collaborative data (nobody liked it at fit time, or
+it was added since) cannot have collaborative evidence; ``cold_impute`` of the collaborative weight
+is then given to its content evidence instead, so new papers compete on equal terms. Disliked papers contribute their neighbourhoods negatively, on the
+same per-user scale. Scoring a user is two sparse vector-matrix products: a like counts at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.models.base import Features, Recommender, State, dense, l2_normalize
+from recommender.similarity import cooccurrence_cosine, symmetrize_max, topk_cosine, topk_rows
+
+
+class Hybrid(Recommender):
+    name = "hybrid"
+    uses_content = True
+
+    def __init__(
+        self,
+        content_weight: float = 1.0,
+        cf_weight: float = 1.0,
+        pop_weight: float = 0.05,
+        content_neighbors: int = 100,
+        cf_neighbors: int = 100,
+        shrink: float = 10.0,
+        sharpen: float = 1.0,
+        dislike_weight: float = 0.5,
+        cold_impute: float = 1.0,
+    ) -> None:
+        self.content_weight = content_weight
+        self.cf_weight = cf_weight
+        self.pop_weight = pop_weight
+        self.content_neighbors = content_neighbors
+        self.cf_neighbors = cf_neighbors
+        self.shrink = shrink
+        self.sharpen = sharpen
+        self.dislike_weight = dislike_weight
+        self.cold_impute = cold_impute
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(
+        self,
+        likes: sp.csr_matrix,
+        features: Features | None,
+        dislikes: sp.csr_matrix | None,
+        *,
+        show_progress: bool,
+    ) -> None:
+        assert features is not None
+        self.vectors_ = l2_normalize(features)
+        self.content_sim_ = self._sharpen(
+            symmetrize_max(
+                topk_cosine(self.vectors_, self.content_neighbors, show_progress=show_progress)
+            )
+        )
+        self.cf_sim_ = self._sharpen(
+            symmetrize_max(cooccurrence_cosine(likes, self.cf_neighbors, self.shrink))
+        )
+        counts = np.asarray(likes.sum(axis=0), dtype=np.float32).ravel()
+        self.cold_ = self.cf_sim_.getnnz(axis=0) == 0
+        if dislikes is not None:
+            # A paper many people disliked should not open a newcomer's list.
+            counts = np.maximum(counts - np.asarray(dislikes.sum(axis=0)).ravel(), 0)
+        self.prior_ = (np.log1p(counts) / max(np.log1p(counts.max(initial=0.0)), 1e-9)).astype(
+            np.float32
+        )
+
+    def _sharpen(self, S: sp.csr_matrix) -> sp.csr_matrix:
+        if self.sharpen != 1.0:
+            S = S.copy()
+            S.data **= self.sharpen
+        return S
+
+    def _add_items(self, features: Features | None, n_new: int) -> None:
+        assert features is not None
+        n_old = self.n_items
+        new = l2_normalize(features)
+        if sp.issparse(self.vectors_):
+            V = sp.vstack([self.vectors_, sp.csr_matrix(new)], format="csr")
+        else:
+            V = np.vstack([self.vectors_, dense(new)])
+        n = n_old + n_new
+        # New papers' neighbours among all papers (old and new), both directions.
+        rows = self._sharpen(topk_rows(dense(new @ V.T), self.content_neighbors, diagonal_at=n_old))
+        grown = sp.csr_matrix(self.content_sim_, copy=True)
+        grown.resize((n, n))
+        block = sp.vstack([sp.csr_matrix((n_old, n), dtype=np.float32), rows], format="csr")
+        self.content_sim_ = sp.csr_matrix(grown.maximum(block).maximum(block.T), dtype=np.float32)
+        cf = sp.csr_matrix(self.cf_sim_, copy=True)
+        cf.resize((n, n))
+        self.cf_sim_ = cf
+        self.prior_ = np.concatenate([self.prior_, np.zeros(n_new, dtype=np.float32)])
+        self.cold_ = np.concatenate([self.cold_, np.ones(n_new, dtype=bool)])
+        self.vectors_ = V
+
+    # ------------------------------------------------------------------ scoring
+    def score_batch(
+        self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
+    ) -> np.ndarray:
+        self._check_fitted()
+        scores = np.broadcast_to(self.pop_weight * self.prior_, (likes.shape[0], self.n_items))
+        scores = np.array(scores, dtype=np.float32)
+        content = self._evidence(likes, dislikes, self.content_sim_)
+        if content is not None:
+            weight = self.content_weight + np.where(
+                self.cold_, self.cold_impute * self.cf_weight, 0
+            )
+            scores += weight.astype(np.float32) * content
+        if self.cf_weight:
+            cf = self._evidence(likes, dislikes, self.cf_sim_)
+            if cf is not None:
+                scores += self.cf_weight * cf
+        return scores
+
+    def _evidence(
+        self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None, S: sp.csr_matrix
+    ) -> np.ndarray | None:
+        """Summed similarity to liked papers over the user's maximum, minus the same for
+        dislikes (on the likes' scale); ``None`` when ``S`` is empty."""
+        if S.nnz == 0:
+            return None
+        evidence = dense(likes @ S)
+        scale = evidence.max(axis=1, keepdims=True)
+        scale[scale <= 0] = 1.0
+        if dislikes is not None and dislikes.nnz and self.dislike_weight:
+            evidence -= self.dislike_weight * dense(dislikes @ S)
+        evidence /= scale
+        return evidence
+
+    def item_vectors(self) -> Features:
+        return self.vectors_
+
+    # ------------------------------------------------------------ persistence
+    def _state(self) -> State:
+        return {
+            "vectors": self.vectors_,
+            "content_sim": self.content_sim_,
+            "cf_sim": self.cf_sim_,
+            "prior": self.prior_,
+            "cold": self.cold_,
+        }
+
+    def _load_state(self, state: State) -> None:
+        v = state["vectors"]
+        self.vectors_ = sp.csr_matrix(v) if sp.issparse(v) else np.asarray(v, dtype=np.float32)
+        self.content_sim_ = sp.csr_matrix(state["content_sim"], dtype=np.float32)
+        self.cf_sim_ = sp.csr_matrix(state["cf_sim"], dtype=np.float32)
+        self.prior_ = np.asarray(state["prior"], dtype=np.float32)
+        self.cold_ = np.asarray(state["cold"], dtype=bool)

@@ -1,0 +1,228 @@
+"""Training a servable bundle from feedback, and serving it by paper id.
+
+This is the library's face to the service: it takes and returns real paper ids (rows stay inside),
+and it holds no web or storage code. The service keeps feedback in Redis and calls :func:`train`
+and an :class:`Engine`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.artifacts import Bundle
+from recommender.catalog import Catalog, IdMap, Paper
+from recommender.features import TfidfFeaturizer
+from recommender.models import create_model
+from recommender.models.base import Features, dense
+from recommender.ranking import top_k
+
+__all__ = ["Engine", "Suggestion", "feedback_matrix", "train"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "hybrid"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    paper_id: str
+    score: float
+    because: list[str] = field(default_factory=list)
+
+
+def feedback_matrix(
+    feedback: Mapping[str, Iterable[str]], papers: IdMap, users: IdMap
+) -> tuple[sp.csr_matrix, int]:
+    """A binary ``users x papers`` CSR matrix from ``{user_id: [paper_id, ...]}``.
+
+    Users are added to ``users``; paper ids unknown to ``papers`` are skipped and counted (second
+    value), since a paper can be removed from a catalog after someone liked it.
+    """
+    rows: list[int] = []
+    cols: list[int] = []
+    skipped = 0
+    for user_id, paper_ids in feedback.items():
+        u = users.add(user_id)
+        for pid in paper_ids:
+            if pid in papers:
+                rows.append(u)
+                cols.append(papers.row(pid))
+            else:
+                skipped += 1
+    m = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(users), len(papers))
+    )
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m, skipped
+
+
+def train(
+    catalog: Catalog,
+    likes: Mapping[str, Iterable[str]],
+    dislikes: Mapping[str, Iterable[str]] | None = None,
+    *,
+    model: str = DEFAULT_MODEL,
+    params: Mapping[str, Any] | None = None,
+    featurizer_params: Mapping[str, Any] | None = None,
+    show_progress: bool = False,
+) -> Bundle:
+    """Fit featurizer and model on a catalog and everyone's feedback (``{user_id: [paper_id]}``)."""
+    if len(catalog) == 0:
+        raise ValueError("cannot train on an empty catalog: add papers first")
+    t0 = time.perf_counter()
+    featurizer = TfidfFeaturizer(**dict(featurizer_params or {})).fit(catalog.texts())
+    features = featurizer.transform(catalog.texts())
+    users = IdMap()
+    L, skipped_l = feedback_matrix(likes, catalog.ids, users)
+    D, skipped_d = feedback_matrix(dislikes or {}, catalog.ids, users)
+    # Both matrices must cover the same users (rows), who were added in two passes.
+    L.resize((len(users), len(catalog)))
+    D.resize((len(users), len(catalog)))
+    m = create_model(model, **dict(params or {}))
+    m.fit(L, features, D, show_progress=show_progress)
+    seconds = time.perf_counter() - t0
+    version = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{model}"
+    meta = {
+        "version": version,
+        "trained_at": time.time(),
+        "fit_seconds": round(seconds, 3),
+        "n_users": len(users),
+        "n_papers": len(catalog),
+        "n_likes": int(L.nnz),
+        "n_dislikes": int(D.nnz),
+        "skipped_unknown_papers": skipped_l + skipped_d,
+    }
+    log.info("trained %s on %d papers, %d likes in %.1fs", model, len(catalog), L.nnz, seconds)
+    return Bundle(m, catalog.paper_ids, featurizer, meta)
+
+
+@dataclass
+class _Snapshot:
+    """Everything a request reads, swapped as one reference so readers never see half an update."""
+
+    bundle: Bundle
+    ids: IdMap
+    papers: dict[str, Paper]
+    search_features: Features
+
+
+class Engine:
+    """A fitted bundle serving papers by id. Reads are lock-free; writes copy and swap.
+
+    Papers in ``catalog`` that the bundle has not seen (added since training) are placed through
+    their content at once, so they can be recommended before the next retrain.
+    """
+
+    def __init__(self, bundle: Bundle, catalog: Catalog | Iterable[Paper] = ()) -> None:
+        if bundle.featurizer is None:
+            raise ValueError("a servable bundle needs its featurizer")
+        papers = {p.paper_id: p for p in catalog}
+        missing = [pid for pid in bundle.paper_ids if pid not in papers]
+        if missing:
+            raise ValueError(
+                f"the model knows {len(missing)} paper(s) the catalog lacks, e.g. {missing[0]!r}"
+            )
+        ids = IdMap(list(bundle.paper_ids))
+        texts = [papers[pid].text for pid in ids.ids]
+        self._write = threading.Lock()
+        self._snap = _Snapshot(bundle, ids, papers, bundle.featurizer.transform(texts))
+        new = [p for pid, p in papers.items() if pid not in ids]
+        if new:
+            self.add_papers(new)
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def version(self) -> str:
+        return self._snap.bundle.version
+
+    @property
+    def model_name(self) -> str:
+        return self._snap.bundle.model.name
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._snap.bundle.metadata)
+
+    def __len__(self) -> int:
+        return len(self._snap.ids)
+
+    def __contains__(self, paper_id: object) -> bool:
+        return paper_id in self._snap.papers
+
+    def paper(self, paper_id: str) -> Paper | None:
+        return self._snap.papers.get(paper_id)
+
+    def recommend(
+        self,
+        likes: Iterable[str],
+        dislikes: Iterable[str] = (),
+        k: int = 10,
+        *,
+        explain: int = 3,
+    ) -> list[Suggestion]:
+        """Top-``k`` papers for a user given by the ids they liked and disliked (unknown ids are
+        ignored), excluding those; each with the liked papers that most explain it."""
+        s = self._snap
+        L = s.ids.rows(likes, skip_unknown=True)
+        D = s.ids.rows(dislikes, skip_unknown=True)
+        rows, scores = s.bundle.model.recommend(L, D, k)
+        because = s.bundle.model.explain(L, rows, explain) if explain else [[] for _ in rows]
+        return [
+            Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc])
+            for r, sc, bc in zip(rows.tolist(), scores.tolist(), because, strict=True)
+        ]
+
+    def similar(self, paper_id: str, k: int = 10) -> list[Suggestion]:
+        """Papers most like ``paper_id`` (``KeyError`` if unknown)."""
+        s = self._snap
+        rows, scores = s.bundle.model.similar_items(s.ids.row(paper_id), k)
+        return [Suggestion(s.ids.ids[r], float(sc)) for r, sc in zip(rows, scores, strict=True)]
+
+    def search(self, query: str, k: int = 10) -> list[Suggestion]:
+        """Papers whose title and abstract best match ``query`` (cosine on content features)."""
+        s = self._snap
+        assert s.bundle.featurizer is not None
+        q = s.bundle.featurizer.transform([query])
+        scores = dense(s.search_features @ q.T).ravel()
+        rows, sc = top_k(np.where(scores > 0, scores, -np.inf), k)
+        return [Suggestion(s.ids.ids[r], float(v)) for r, v in zip(rows, sc, strict=True)]
+
+    # ----------------------------------------------------------------- writing
+    def add_papers(self, papers: Iterable[Paper]) -> tuple[int, int]:
+        """Add new papers (placed through their content) and update the metadata of known ones.
+
+        Returns ``(created, updated)``. An updated paper keeps its fitted features until the next
+        retrain. Concurrent readers keep the previous snapshot until the swap.
+        """
+        papers = list(papers)
+        with self._write:
+            s = self._snap
+            new = [p for p in {p.paper_id: p for p in papers}.values() if p.paper_id not in s.ids]
+            known = {p.paper_id: p for p in papers if p.paper_id in s.ids}
+            bundle, ids, search_features = s.bundle, s.ids, s.search_features
+            if new:
+                assert s.bundle.featurizer is not None
+                feats = s.bundle.featurizer.transform([p.text for p in new])
+                model = copy.deepcopy(s.bundle.model)
+                model.add_items(feats)
+                ids = IdMap(s.ids.ids + [p.paper_id for p in new])
+                bundle = Bundle(model, ids.ids, s.bundle.featurizer, s.bundle.metadata)
+                search_features = (
+                    sp.vstack([search_features, feats], format="csr")
+                    if sp.issparse(search_features)
+                    else np.vstack([search_features, dense(feats)])
+                )
+            self._snap = _Snapshot(
+                bundle, ids, {**s.papers, **known, **{p.paper_id: p for p in new}}, search_features
+            )
+            return len(new), len(known)

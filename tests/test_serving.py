@@ -1,0 +1,92 @@
+"""The library's serving face: training from feedback by paper id, and serving by paper id."""
+
+from __future__ import annotations
+
+import pytest
+
+from recommender.artifacts import load_bundle, save_bundle
+from recommender.catalog import Catalog, Paper
+from recommender.serving import Engine, train
+from recommender.synthetic import block_dataset
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = block_dataset(seed=1)
+    catalog = Catalog(Paper(f"p{i}", f"Paper {i}", t) for i, t in enumerate(data.texts))
+    likes = {f"u{u}": [f"p{i}" for i in data.likes[u].indices] for u in range(data.n_users)}
+    bundle = train(catalog, likes, {"u0": ["p79"]}, featurizer_params={"min_df": 1})
+    return data, catalog, likes, bundle
+
+
+def topic(data, b):
+    return [f"p{i}" for i in data.items_of_block(b)]
+
+
+def test_train_records_what_it_learned_from(setup):
+    data, catalog, likes, bundle = setup
+    assert bundle.model.name == "hybrid"
+    assert bundle.metadata["n_likes"] == data.likes.nnz
+    assert bundle.metadata["n_dislikes"] == 1
+    assert bundle.metadata["n_users"] == data.n_users
+    assert bundle.paper_ids == catalog.paper_ids
+
+
+def test_unknown_papers_in_feedback_are_skipped_and_counted(setup):
+    _, catalog, _, _ = setup
+    b = train(catalog, {"u": ["p1", "gone"]}, featurizer_params={"min_df": 1})
+    assert b.metadata["n_likes"] == 1 and b.metadata["skipped_unknown_papers"] == 1
+
+
+def test_recommend_by_id_excludes_feedback_and_explains(setup):
+    data, catalog, _, bundle = setup
+    engine = Engine(bundle, catalog)
+    liked = topic(data, 2)[:4]
+    disliked = topic(data, 2)[4:5]
+    items = engine.recommend(liked, disliked, k=8)
+    ids = [s.paper_id for s in items]
+    assert len(ids) == 8 and not set(ids) & set(liked + disliked)
+    assert sum(i in topic(data, 2) for i in ids) >= 7
+    assert all(s.because and set(s.because) <= set(liked) for s in items)
+    # unknown ids are ignored rather than failing a request
+    assert [s.paper_id for s in engine.recommend([*liked, "nope"], disliked, k=8)] == ids
+
+
+def test_cold_user_gets_the_popular_papers(setup):
+    data, catalog, _, bundle = setup
+    engine = Engine(bundle, catalog)
+    items = engine.recommend([], k=3)
+    counts = data.likes.sum(axis=0).A1
+    assert counts[int(items[0].paper_id[1:])] == counts.max()
+
+
+def test_added_paper_is_recommended_at_once_and_survives_save(setup, tmp_path):
+    data, catalog, _, bundle = setup
+    engine = Engine(bundle, catalog)
+    v = engine.version
+    new = Paper("fresh", "A new result", " ".join(f"topic3word{w}" for w in range(8)))
+    assert engine.add_papers([new]) == (1, 0)
+    assert "fresh" in engine and engine.paper("fresh") == new and len(engine) == data.n_items + 1
+    ids = [s.paper_id for s in engine.recommend(topic(data, 3)[:6], k=5)]
+    assert "fresh" in ids
+    assert engine.version == v
+    # updating a known paper changes its record, not the number of papers
+    assert engine.add_papers([Paper("p0", "Renamed")]) == (0, 1)
+    assert engine.paper("p0").title == "Renamed" and len(engine) == data.n_items + 1
+    # search and similar find it by its words
+    assert engine.search("topic3word1 topic3word2", k=3)
+    assert all(s.paper_id in topic(data, 3) + ["fresh"] for s in engine.similar("fresh", k=4))
+
+
+def test_engine_refuses_a_catalog_missing_model_papers(setup):
+    _, catalog, _, bundle = setup
+    with pytest.raises(ValueError, match="catalog lacks"):
+        Engine(bundle, list(catalog)[:-1])
+
+
+def test_saved_bundle_serves_the_same(setup, tmp_path):
+    data, catalog, _, bundle = setup
+    path = save_bundle(tmp_path / "model.npz", bundle)
+    a = Engine(bundle, catalog).recommend(topic(data, 1)[:3], k=5)
+    b = Engine(load_bundle(path), catalog).recommend(topic(data, 1)[:3], k=5)
+    assert [s.paper_id for s in a] == [s.paper_id for s in b]
