@@ -22,15 +22,25 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.embeddings import SentenceEmbedder
 from recommender.features import TfidfFeaturizer
 from recommender.models import create_model
 from recommender.models.base import Recommender, State
 
-__all__ = ["BUNDLE_FORMAT", "Bundle", "BundleError", "load_bundle", "save_bundle"]
+__all__ = ["BUNDLE_FORMAT", "Bundle", "BundleError", "Featurizer", "load_bundle", "save_bundle"]
 
 BUNDLE_FORMAT = 1
 _META = "__meta__"
 _SPARSE_PARTS = ("data", "indices", "indptr", "shape")
+
+
+#: What a bundle's featurizer can be, by the ``kind`` its metadata records. SentenceEmbedder
+#: imports no torch until it encodes, so reading a bundle stays light.
+Featurizer = TfidfFeaturizer | SentenceEmbedder
+_FEATURIZER_KINDS: dict[str, type[TfidfFeaturizer] | type[SentenceEmbedder]] = {
+    "tfidf": TfidfFeaturizer,
+    "embed": SentenceEmbedder,
+}
 
 
 class BundleError(ValueError):
@@ -43,7 +53,7 @@ class Bundle:
 
     model: Recommender
     paper_ids: list[str]
-    featurizer: TfidfFeaturizer | None = None
+    featurizer: Featurizer | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,7 +102,7 @@ def save_bundle(path: str | os.PathLike[str], bundle: Bundle) -> Path:
         json_part, f_arrays = bundle.featurizer.state()
         _flatten("featurizer/", f_arrays, arrays, kinds)
         featurizer_meta = {
-            "kind": "tfidf",
+            "kind": "embed" if isinstance(bundle.featurizer, SentenceEmbedder) else "tfidf",
             "params": bundle.featurizer.get_params(),
             **json_part,
         }
@@ -151,10 +161,13 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     try:
         model = create_model(meta["model"]["name"], **meta["model"]["params"])
         model.load_state(_unflatten("model/", kinds, arrays))
-        featurizer = None
+        featurizer: Featurizer | None = None
         fmeta = meta.get("featurizer")
         if fmeta:
-            featurizer = TfidfFeaturizer.from_state(
+            kind = fmeta.get("kind", "tfidf")
+            if kind not in _FEATURIZER_KINDS:
+                raise ValueError(f"unknown featurizer kind {kind!r}")
+            featurizer = _FEATURIZER_KINDS[kind].from_state(
                 fmeta["params"], fmeta, _unflatten("featurizer/", kinds, arrays)
             )
     except (KeyError, TypeError, ValueError) as e:

@@ -1,0 +1,106 @@
+"""TF-IDF features against values worked out from the formula: smoothed idf
+``ln((1 + n) / (1 + df)) + 1``, sublinear tf ``1 + ln(count)``, rows L2-normalised."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.features import TfidfFeaturizer
+from recommender.models.base import dense
+
+DOCS = ["apple banana", "apple cherry", "banana cherry durian"]  # vocabulary: a, b, c, d
+
+
+def idf(n: int, df: int) -> float:
+    return math.log((1 + n) / (1 + df)) + 1
+
+
+def unit(v: list[float]) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
+    return a / np.linalg.norm(a)
+
+
+def test_fit_learns_vocabulary_and_idf() -> None:
+    f = TfidfFeaturizer(min_df=1, max_df=1.0).fit(DOCS)
+    assert f.vocabulary == ["apple", "banana", "cherry", "durian"]
+    assert f.idf is not None
+    np.testing.assert_allclose(f.idf, [idf(3, 2), idf(3, 2), idf(3, 2), idf(3, 1)], rtol=1e-6)
+
+
+def test_transform_new_text_uses_fitted_vocabulary_without_refit() -> None:
+    f = TfidfFeaturizer(min_df=1, max_df=1.0).fit(DOCS)
+    assert f.idf is not None
+    vocab, idf_before = list(f.vocabulary), f.idf.copy()
+    # "kiwi" is new: ignored, not added; "apple" twice: sublinear tf 1 + ln 2.
+    X = f.transform(["durian apple apple kiwi", "kiwi mango"])
+    assert isinstance(X, sp.csr_matrix) and X.shape == (2, 4) and X.dtype == np.float32
+    expected = unit([(1 + math.log(2)) * idf(3, 2), 0, 0, idf(3, 1)])
+    np.testing.assert_allclose(X.toarray()[0], expected, rtol=1e-6)
+    assert X[1].nnz == 0  # only unknown words: an empty row
+    assert f.vocabulary == vocab
+    np.testing.assert_array_equal(f.idf, idf_before)
+
+
+def test_transform_before_fit_raises() -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TfidfFeaturizer().transform(["text"])
+
+
+def test_fit_counts_and_transform_counts() -> None:
+    vocab = ["protein", "folding", "energy"]
+    counts = sp.csr_matrix(np.array([[1, 0, 2], [0, 3, 0], [1, 1, 0]], dtype=np.float32))
+    f = TfidfFeaturizer().fit_counts(counts, vocab)
+    assert f.from_counts and f.vocabulary == vocab
+    assert f.idf is not None
+    np.testing.assert_allclose(f.idf, [idf(3, 2), idf(3, 2), idf(3, 1)], rtol=1e-6)
+    X = sp.csr_matrix(f.transform_counts(counts))
+    expected0 = unit([1 * idf(3, 2), 0, (1 + math.log(2)) * idf(3, 1)])
+    np.testing.assert_allclose(X.toarray()[0], expected0, rtol=1e-6)
+    # Text after fitting on counts: the fitted words are counted in it, the rest ignored.
+    T = sp.csr_matrix(f.transform(["energy protein energy unrelated"]))
+    np.testing.assert_allclose(T.toarray()[0], expected0, rtol=1e-6)
+    with pytest.raises(ValueError, match="columns"):
+        f.transform_counts(sp.csr_matrix((1, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="vocabulary"):
+        TfidfFeaturizer().fit_counts(counts, vocab[:2])
+
+
+TOPIC_DOCS = [
+    "protein folding energy landscape protein",
+    "protein structure folding kinetics",
+    "energy landscape of protein folding",
+    "galaxy cluster dark matter survey",
+    "dark matter halo galaxy formation",
+    "survey of galaxy cluster lensing",
+]
+
+
+def test_lsa_gives_dense_normalised_rows() -> None:
+    f = TfidfFeaturizer(min_df=1, max_df=1.0, lsa_components=2).fit(TOPIC_DOCS)
+    Z = f.transform(TOPIC_DOCS)
+    assert isinstance(Z, np.ndarray) and Z.dtype == np.float32 and Z.shape == (6, 2)
+    assert f.dim == 2
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
+    sims = Z @ Z.T
+    # Two topics, two dimensions: papers of one topic point the same way, the others elsewhere.
+    assert sims[0, 1] > 0.9 and sims[3, 4] > 0.9
+    assert sims[0, 3] < 0.5
+    new = f.transform(["folding of a protein"])
+    assert new.shape == (1, 2)
+    assert float((new @ Z[0])[0]) > float((new @ Z[3])[0])
+
+
+def test_state_round_trip_gives_same_features() -> None:
+    for f in (
+        TfidfFeaturizer(min_df=1, max_df=1.0).fit(TOPIC_DOCS),
+        TfidfFeaturizer(min_df=1, max_df=1.0, lsa_components=2).fit(TOPIC_DOCS),
+    ):
+        json_part, arrays = f.state()
+        g = TfidfFeaturizer.from_state(f.get_params(), json_part, arrays)
+        a, b = f.transform(["galaxy protein"]), g.transform(["galaxy protein"])
+        assert type(a) is type(b)
+        np.testing.assert_array_equal(dense(a), dense(b))
