@@ -33,14 +33,14 @@ class Hybrid(Recommender):
     def __init__(
         self,
         content_weight: float = 1.0,
-        cf_weight: float = 1.0,
-        pop_weight: float = 0.05,
+        cf_weight: float = 2.0,
+        pop_weight: float = 0.2,
         content_neighbors: int = 100,
         cf_neighbors: int = 100,
         shrink: float = 10.0,
-        sharpen: float = 1.0,
+        sharpen: float = 2.0,
         dislike_weight: float = 0.5,
-        cold_impute: float = 1.0,
+        cold_impute: float = 0.5,
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
