@@ -20,7 +20,6 @@ SMALL: dict[str, dict] = {
     "bpr": {"factors": 8, "iterations": 200, "learning_rate": 0.05},
     "lightfm": {"no_components": 8, "epochs": 40},
     "lightfm_hybrid": {"no_components": 8, "epochs": 40},
-    "hybrid": {"factors": 8, "iterations": 15},
 }
 
 ALL = list(MODELS)

@@ -23,7 +23,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.models.base import Features, Recommender, State, dense, l2_normalize
-from recommender.similarity import cooccurrence_cosine, symmetrize_max, topk_cosine, topk_rows
+from recommender.similarity import (
+    cooccurrence_cosine,
+    extend_topk_cosine,
+    symmetrize_max,
+    topk_cosine,
+)
 
 
 class Hybrid(Recommender):
@@ -63,14 +68,14 @@ class Hybrid(Recommender):
     ) -> None:
         assert features is not None
         self.vectors_ = l2_normalize(features)
-        self.content_sim_ = self._sharpen(
-            symmetrize_max(
-                topk_cosine(self.vectors_, self.content_neighbors, show_progress=show_progress)
-            )
+        # The raw top-k matrices are the learned state; what scoring uses is derived from them.
+        self.content_knn_ = topk_cosine(
+            self.vectors_, self.content_neighbors, show_progress=show_progress
         )
         self.cf_sim_ = self._sharpen(
             symmetrize_max(cooccurrence_cosine(likes, self.cf_neighbors, self.shrink))
         )
+        self._derive()
         counts = np.asarray(likes.sum(axis=0), dtype=np.float32).ravel()
         self.cold_ = self.cf_sim_.getnnz(axis=0) == 0
         if dislikes is not None:
@@ -86,27 +91,27 @@ class Hybrid(Recommender):
             S.data **= self.sharpen
         return S
 
+    def _derive(self) -> None:
+        self.content_sim_ = self._sharpen(symmetrize_max(self.content_knn_))
+
     def _add_items(self, features: Features | None, n_new: int) -> None:
         assert features is not None
         n_old = self.n_items
         new = l2_normalize(features)
         if sp.issparse(self.vectors_):
-            V = sp.vstack([self.vectors_, sp.csr_matrix(new)], format="csr")
+            self.vectors_ = sp.vstack([self.vectors_, sp.csr_matrix(new)], format="csr")
         else:
-            V = np.vstack([self.vectors_, dense(new)])
+            self.vectors_ = np.vstack([self.vectors_, dense(new)])
         n = n_old + n_new
-        # New papers' neighbours among all papers (old and new), both directions.
-        rows = self._sharpen(topk_rows(dense(new @ V.T), self.content_neighbors, diagonal_at=n_old))
-        grown = sp.csr_matrix(self.content_sim_, copy=True)
-        grown.resize((n, n))
-        block = sp.vstack([sp.csr_matrix((n_old, n), dtype=np.float32), rows], format="csr")
-        self.content_sim_ = sp.csr_matrix(grown.maximum(block).maximum(block.T), dtype=np.float32)
+        self.content_knn_ = extend_topk_cosine(
+            self.content_knn_, self.vectors_, n_old, self.content_neighbors
+        )
         cf = sp.csr_matrix(self.cf_sim_, copy=True)
         cf.resize((n, n))
         self.cf_sim_ = cf
         self.prior_ = np.concatenate([self.prior_, np.zeros(n_new, dtype=np.float32)])
         self.cold_ = np.concatenate([self.cold_, np.ones(n_new, dtype=bool)])
-        self.vectors_ = V
+        self._derive()
 
     # ------------------------------------------------------------------ scoring
     def score_batch(
@@ -149,7 +154,7 @@ class Hybrid(Recommender):
     def _state(self) -> State:
         return {
             "vectors": self.vectors_,
-            "content_sim": self.content_sim_,
+            "content_knn": self.content_knn_,
             "cf_sim": self.cf_sim_,
             "prior": self.prior_,
             "cold": self.cold_,
@@ -158,7 +163,8 @@ class Hybrid(Recommender):
     def _load_state(self, state: State) -> None:
         v = state["vectors"]
         self.vectors_ = sp.csr_matrix(v) if sp.issparse(v) else np.asarray(v, dtype=np.float32)
-        self.content_sim_ = sp.csr_matrix(state["content_sim"], dtype=np.float32)
+        self.content_knn_ = sp.csr_matrix(state["content_knn"], dtype=np.float32)
         self.cf_sim_ = sp.csr_matrix(state["cf_sim"], dtype=np.float32)
         self.prior_ = np.asarray(state["prior"], dtype=np.float32)
         self.cold_ = np.asarray(state["cold"], dtype=bool)
+        self._derive()

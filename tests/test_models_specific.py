@@ -1,0 +1,342 @@
+"""Model-specific known answers for the factor models (fold-in), LightFM, the per-user linear model
+and content item-kNN: each checked against a closed form, brute force or the library it wraps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.bpr import BayesianPersonalizedRanking
+from sklearn.svm import LinearSVC
+
+from recommender.features import TfidfFeaturizer
+from recommender.models import create_model
+from recommender.models.als import ALS, confidence_matrix
+from recommender.models.base import Recommender, l2_normalize
+from recommender.models.bpr import BPR
+from recommender.models.factors import fold_in, gram, score_scale
+from recommender.models.item_knn import ItemKNN
+from recommender.models.lightfm import LightFMHybrid, LightFMWarp, _lightfm
+from recommender.models.linear import PerUserLinear
+from recommender.ranking import rows_to_csr
+from recommender.similarity import prune_topk, topk_cosine
+from recommender.synthetic import BlockData, block_dataset
+
+SMALL: dict[str, dict] = {
+    "als": {"factors": 8},
+    "bpr": {"factors": 8, "iterations": 200},
+    "lightfm": {"no_components": 8, "epochs": 40},
+    "lightfm_hybrid": {"no_components": 8, "epochs": 40},
+    "linear": {},
+    "item_knn": {"k_neighbors": 20},
+}
+MINE = list(SMALL)
+
+
+@pytest.fixture(scope="module")
+def data() -> BlockData:
+    return block_dataset(seed=0)
+
+
+@pytest.fixture(scope="module")
+def featurizer(data: BlockData) -> TfidfFeaturizer:
+    return TfidfFeaturizer(min_df=1).fit_counts(data.counts, data.vocabulary)
+
+
+@pytest.fixture(scope="module")
+def features(data: BlockData, featurizer: TfidfFeaturizer):
+    return featurizer.transform_counts(data.counts)
+
+
+def fit(name: str, data: BlockData, features, **extra) -> Recommender:
+    return create_model(name, **{**SMALL[name], **extra}).fit(data.likes, features)
+
+
+def csr(rows: list[list[int]], n: int) -> sp.csr_matrix:
+    return rows_to_csr(rows, n)
+
+
+# ------------------------------------------------------------------------------ fold-in
+def test_fold_in_solves_the_implicit_als_user_update():
+    rng = np.random.default_rng(1)
+    Y = rng.normal(size=(30, 5)).astype(np.float32)
+    lam, alpha, dc = 0.3, 4.0, 2.0
+    likes = csr([[1, 3, 5], [], [7], [2]], 30)
+    dislikes = csr([[3, 8, 9], [4], [], [2, 6]], 30)  # 3 and 2: both liked and disliked
+    U = fold_in(Y, gram(Y), likes, dislikes, regularization=lam, alpha=alpha, dislike_confidence=dc)
+
+    Y64 = Y.astype(np.float64)
+
+    def expected(liked: list[int], disliked: list[int]) -> np.ndarray:
+        A = Y64.T @ Y64 + lam * np.eye(5)
+        A += alpha * Y64[liked].T @ Y64[liked] + dc * Y64[disliked].T @ Y64[disliked]
+        return np.linalg.solve(A, (1 + alpha) * Y64[liked].sum(axis=0))
+
+    np.testing.assert_allclose(U[0], expected([1, 3, 5], [8, 9]), rtol=1e-5, atol=1e-6)
+    assert not U[1].any()  # no likes: zero vector, whatever the dislikes
+    np.testing.assert_allclose(U[2], expected([7], []), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(U[3], expected([2], [6]), rtol=1e-5, atol=1e-6)
+    # A batch gives what each user alone gives.
+    for u in range(4):
+        one = fold_in(
+            Y,
+            gram(Y),
+            likes[u],
+            dislikes[u],
+            regularization=lam,
+            alpha=alpha,
+            dislike_confidence=dc,
+        )
+        np.testing.assert_allclose(one[0], U[u], rtol=1e-6)
+
+
+def test_score_scale_recovers_a_known_factor():
+    rng = np.random.default_rng(2)
+    Y = rng.normal(size=(40, 6))
+    U_fold = rng.normal(size=(10, 6))
+    assert score_scale(2.5 * U_fold, U_fold, gram(Y)) == pytest.approx(2.5)
+    # Undetermined (no folded-in signal): neutral scale.
+    assert score_scale(U_fold, np.zeros_like(U_fold), gram(Y)) == 1.0
+
+
+# ----------------------------------------------------------------------------------- ALS
+def test_als_fold_in_equals_implicit_recalculate_user(data: BlockData):
+    model = fit("als", data, None)
+    assert isinstance(model, ALS)
+    mf = AlternatingLeastSquares(factors=8, regularization=model.regularization, alpha=1.0)
+    mf.item_factors = model.item_factors_.copy()
+    mf.user_factors = np.zeros((1, 8), dtype=np.float32)
+    for u in (0, 21, 47):
+        row = data.likes[[u]]
+        C = confidence_matrix(row, None, model.alpha, model.dislike_confidence)
+        np.testing.assert_allclose(
+            model.user_factors(row)[0], mf.recalculate_user(0, C), rtol=1e-4, atol=1e-5
+        )
+        ids, scores = mf.recommend(
+            0, C, N=10, recalculate_user=True, filter_already_liked_items=False
+        )
+        ours = model.score_batch(row)[0]
+        np.testing.assert_allclose(ours[ids], scores, rtol=1e-4, atol=1e-5)
+        assert set(np.argsort(-ours)[:10].tolist()) == set(ids.tolist())
+
+
+def test_confidence_matrix_follows_implicit_conventions():
+    likes = csr([[0, 2], [1]], 4)
+    dislikes = csr([[2, 3], []], 4)
+    C = confidence_matrix(likes, dislikes, alpha=10.0, dislike_confidence=4.0).toarray()
+    # Liked: 1 + alpha; disliked: -(1 + d) (implicit reads negatives as confident zeros);
+    # liked and disliked: liked.
+    np.testing.assert_array_equal(C, [[11.0, 0.0, 11.0, -5.0], [0.0, 11.0, 0.0, 0.0]])
+
+
+def test_als_fit_with_dislikes_moves_them_down(data: BlockData):
+    """A paper disliked by every user of its topic at fit time loses ground in that topic."""
+    target = int(data.items_of_block(0)[0])
+    users = np.flatnonzero(data.user_block == 0)
+    D = sp.lil_matrix(data.likes.shape, dtype=np.float32)
+    for u in users:
+        if not data.likes[u, target]:
+            D[u, target] = 1.0
+    plain = ALS(**SMALL["als"]).fit(data.likes)
+    with_d = ALS(**SMALL["als"]).fit(data.likes, dislikes=D.tocsr())
+    L = data.likes[users]
+    assert with_d.score_batch(L)[:, target].mean() < plain.score_batch(L)[:, target].mean()
+
+
+# --------------------------------------------------------------------------- every model
+@pytest.mark.parametrize("name", MINE)
+def test_dislike_lowers_that_papers_score(name: str, data: BlockData, features):
+    model = fit(name, data, features)
+    topic0 = data.items_of_block(0)
+    likes, target = topic0[:5], int(topic0[7])
+    before = model.score(likes)
+    after = model.score(likes, [target])
+    if isinstance(model, ItemKNN):
+        # Item-kNN pushes down what the disliked paper points to (never itself a neighbour).
+        near = model.similarity_[target].indices
+        assert near.size and (after[near] < before[near]).all()
+    else:
+        assert after[target] < before[target]
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_state_round_trip_after_adding_papers(name: str, data: BlockData, featurizer, features):
+    model = fit(name, data, features)
+    new = featurizer.transform(["topic2word1 topic2word3 topic2word5", "topic0word2 topic0word4"])
+    model.add_items(new if model.uses_content else None, n=2)
+    loaded = create_model(name, **model.get_params()).load_state(model.state())
+    L = rows_to_csr([data.likes[u].indices for u in range(0, 60, 7)], model.n_items)
+    D = rows_to_csr([[81], [80], [], [3], [], [], [], [], []], model.n_items)
+    np.testing.assert_allclose(loaded.score_batch(L, D), model.score_batch(L, D), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["als", "bpr", "lightfm"])
+def test_collaborative_models_give_new_papers_a_neutral_score(name: str, data: BlockData):
+    model = fit(name, data, None)
+    model.add_items(n=3)
+    f = model.item_factors_  # type: ignore[attr-defined]
+    assert f.shape[0] == data.n_items + 3 and not f[-3:].any()
+    s = model.score(data.items_of_block(1)[:6])
+    assert np.isfinite(s).all()
+    # Neutral: below the user's own topic, above nothing in particular.
+    assert (s[-3:] < np.sort(s[data.items_of_block(1)])[-5]).all()
+
+
+# ----------------------------------------------------------------------------------- BPR
+def implicit_bpr(data: BlockData) -> BayesianPersonalizedRanking:
+    mf = BayesianPersonalizedRanking(
+        factors=8, learning_rate=0.05, regularization=0.01, iterations=200, num_threads=1
+    )
+    mf.random_state = 0
+    mf.fit(data.likes, show_progress=False)
+    return mf
+
+
+def top_overlap(a: np.ndarray, b: np.ndarray, seen: sp.csr_matrix, k: int = 10) -> float:
+    a, b = a.copy(), b.copy()
+    a[seen.nonzero()] = -np.inf
+    b[seen.nonzero()] = -np.inf
+    ta, tb = np.argsort(-a, axis=1)[:, :k], np.argsort(-b, axis=1)[:, :k]
+    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(ta, tb, strict=True)]))
+
+
+def test_bpr_keeps_the_bias_column_apart(data: BlockData):
+    model = fit("bpr", data, None)
+    assert isinstance(model, BPR)
+    mf = implicit_bpr(data)
+    np.testing.assert_array_equal(model.item_factors_, mf.item_factors[:, :-1])
+    np.testing.assert_array_equal(model.item_bias_, mf.item_factors[:, -1])
+    # A user without likes is the zero vector: what is left is the bias alone.
+    np.testing.assert_array_equal(model.score([]), model.item_bias_)
+
+
+def test_bpr_fold_in_ranks_like_bprs_own_user_vectors(data: BlockData):
+    model = fit("bpr", data, None)
+    mf = implicit_bpr(data)
+    own = mf.user_factors @ mf.item_factors.T
+    assert top_overlap(own, model.score_batch(data.likes), data.likes) >= 0.8
+
+
+# ------------------------------------------------------------------------------ LightFM
+def test_lightfm_fold_in_ranks_like_lightfms_own_user_vectors(data: BlockData):
+    model = fit("lightfm", data, None)
+    assert isinstance(model, LightFMWarp)
+    lf = _lightfm(
+        no_components=8,
+        learning_rate=model.learning_rate,
+        item_alpha=model.item_alpha,
+        user_alpha=model.user_alpha,
+        max_sampled=model.max_sampled,
+        random_state=0,
+    )
+    lf.fit(data.likes.tocoo(), epochs=40, num_threads=1)
+    np.testing.assert_array_equal(model.item_factors_, lf.item_embeddings)
+    users = np.repeat(np.arange(data.n_users), data.n_items)
+    own = lf.predict(users, np.tile(np.arange(data.n_items), data.n_users))
+    own = own.reshape(data.n_users, data.n_items)
+    assert top_overlap(own, model.score_batch(data.likes), data.likes) >= 0.8
+
+
+def test_lightfm_hybrid_places_cold_papers_by_their_topic(data: BlockData, featurizer, features):
+    model = fit("lightfm_hybrid", data, features)
+    assert isinstance(model, LightFMHybrid)
+    assert model.content_embeddings_.shape == (len(data.vocabulary), 8)
+    n0 = model.n_items
+    words = [" ".join(f"topic{b}word{w}" for w in range(1, 12, 2)) for b in range(4)]
+    model.add_items(featurizer.transform(words))  # rows n0 + b: a cold paper of topic b
+    for b in range(4):
+        scores = model.score(data.items_of_block(b)[:6])
+        cold = scores[n0:]
+        assert int(np.argmax(cold)) == b, f"topic-{b} user: cold paper scores {cold}"
+
+
+# ------------------------------------------------------------------------ PerUserLinear
+def test_linear_is_a_linear_svm_per_user(data: BlockData, features):
+    model = fit("linear", data, features)
+    assert isinstance(model, PerUserLinear)
+    liked, disliked = data.items_of_block(2)[:4], np.array([3, 50])
+    y = np.zeros(data.n_items)
+    y[liked] = 1
+    w = np.ones(data.n_items)
+    w[disliked] = model.dislike_weight
+    clf = LinearSVC(C=model.C, class_weight="balanced", random_state=0)
+    clf.fit(features, y, sample_weight=w)
+    np.testing.assert_allclose(
+        model.score(liked, disliked), clf.decision_function(features), rtol=1e-4, atol=1e-5
+    )
+    assert not model.score([]).any()
+
+
+# ------------------------------------------------------------------------------ ItemKNN
+def brute_topk(V: np.ndarray, k: int, shrink: float = 0.0) -> np.ndarray:
+    S = V @ V.T
+    if shrink:
+        n = (V != 0).astype(float) @ (V != 0).T.astype(float)
+        S = S * n / (n + shrink)
+    np.fill_diagonal(S, 0.0)
+    out = np.zeros_like(S)
+    for i, row in enumerate(S):
+        best = np.argsort(-row)[:k]
+        best = best[row[best] > 0]
+        out[i, best] = row[best]
+    return out
+
+
+def random_tfidf(n: int, d: int, seed: int) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, d, density=0.15, random_state=rng, dtype=np.float32, format="lil")
+    X[:, :3] = (rng.random((n, 3)) < 0.6).astype(np.float32)  # frequent words: dense columns
+    X = sp.csr_matrix(X)
+    X.eliminate_zeros()
+    X.data = rng.random(X.nnz, dtype=np.float32) + 0.1
+    return sp.csr_matrix(l2_normalize(X))
+
+
+@pytest.mark.parametrize("shrink", [0.0, 2.0])
+@pytest.mark.parametrize("as_dense", [False, True])
+def test_topk_cosine_equals_brute_force(shrink: float, as_dense: bool):
+    V = random_tfidf(37, 25, seed=3)
+    Vin = V.toarray() if as_dense else V
+    S = topk_cosine(Vin, k=5, shrink=shrink, block_rows=4)
+    np.testing.assert_allclose(S.toarray(), brute_topk(V.toarray(), 5, shrink), atol=1e-6)
+    assert (np.diff(S.indptr) <= 5).all() and not S.diagonal().any()
+
+
+def test_prune_topk_keeps_the_largest_per_row():
+    S = sp.csr_matrix(np.array([[0.1, 0.5, 0.3, 0.0], [0.0, 0.0, 0.2, 0.0], [0.9, 0.8, 0.7, 0.6]]))
+    expected = [[0.0, 0.5, 0.3, 0.0], [0.0, 0.0, 0.2, 0.0], [0.9, 0.8, 0.0, 0.0]]
+    np.testing.assert_array_equal(prune_topk(S, 2).toarray(), expected)
+
+
+@pytest.mark.parametrize("shrink", [0.0, 2.0])
+def test_item_knn_add_items_equals_refit(shrink: float):
+    V = random_tfidf(50, 30, seed=4)
+    likes = sp.csr_matrix((3, 44), dtype=np.float32)
+    grown = ItemKNN(k_neighbors=6, shrink=shrink).fit(likes, V[:44])
+    grown.add_items(V[44:])
+    full = ItemKNN(k_neighbors=6, shrink=shrink).fit(sp.csr_matrix((3, 50)), V)
+    np.testing.assert_allclose(grown.similarity_.toarray(), full.similarity_.toarray(), atol=1e-6)
+    assert grown.n_items == 50
+
+
+def test_item_knn_scores_are_likes_minus_dislikes_times_s(data: BlockData, features):
+    model = fit("item_knn", data, features)
+    assert isinstance(model, ItemKNN)
+    S = model.similarity_.toarray()
+    got = model.score([1, 4, 9], [30, 31])
+    want = S[[1, 4, 9]].sum(axis=0) - model.dislike_weight * S[[30, 31]].sum(axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_item_knn_new_paper_is_a_neighbour_of_similar_old_ones(data: BlockData, featurizer):
+    features = featurizer.transform_counts(data.counts)
+    model = fit("item_knn", data, features)
+    n0 = model.n_items
+    model.add_items(featurizer.transform([" ".join(f"topic3word{w}" for w in range(12))]))
+    assert isinstance(model, ItemKNN)
+    # The new paper's column (old papers pointing to it) is filled with topic-3 papers.
+    pointing = model.similarity_[:n0, n0].nonzero()[0]
+    assert pointing.size and (data.item_block[pointing] == 3).mean() >= 0.9
+    rows, _ = model.recommend(data.items_of_block(3)[:3], k=3)
+    assert n0 in rows
