@@ -1,0 +1,286 @@
+"""``paperrec``: serve the API, import papers and feedback, retrain, issue tokens.
+
+Heavy modules (numpy through the library) are imported inside the commands, after the BLAS thread
+limit is set, so that ``paperrec --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+    from service.store import Store
+
+log = logging.getLogger("paperrec")
+
+SETTINGS_HELP = """\
+settings (environment variables, or a .env file in the working directory):
+  PAPERREC_DATA_DIR        data folder: embedded Redis, model bundle, admin token (default ./data)
+  REDIS_URL                use this Redis (redis://host:6379/0, unix:///path.sock) instead of
+                           the embedded one started inside the data folder
+  PAPERREC_REDIS_APPENDFSYNC
+                           fsync policy of the embedded Redis: always (default: a 2xx means
+                           on disk), everysec or no
+  PAPERREC_ADMIN_TOKEN     admin bearer token; unset: generated on first start into
+                           <data dir>/admin_token (mode 0600) and printed once, on creation,
+                           to this console (never into the logs)
+  PAPERREC_MODEL           model to train (default hybrid); PAPERREC_MODEL_PARAMS (JSON)
+  PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true)
+  PAPERREC_MODEL_POLL_S    how often the API looks for a bundle saved by `paperrec train`
+  PAPERREC_LOG_LEVEL       logging level (default INFO)
+"""
+
+WALKTHROUGH = """\
+example:
+  paperrec serve &                                   # first start prints the admin token
+  ADMIN=$(cat data/admin_token)
+  curl -s -X POST -H "Authorization: Bearer $ADMIN" localhost:8000/users/alice/tokens
+  curl -s -X PUT -H "Authorization: Bearer $TOKEN" localhost:8000/users/alice/likes/sample:nlp-01
+  curl -s -H "Authorization: Bearer $TOKEN" localhost:8000/users/alice/recommendations
+  API documentation: http://127.0.0.1:8000/docs
+"""
+
+
+def _limit_blas_threads() -> None:
+    # Before numpy is imported: one BLAS thread per process (threaded scoring collapses
+    # otherwise). The app also sets this at start through threadpoolctl.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _load_settings(args: argparse.Namespace) -> Settings:
+    from service.settings import Settings
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _announce_admin_token(settings: Settings) -> None:
+    from service.security import admin_token
+
+    token, created = admin_token(settings)
+    if created:
+        print(
+            f"Created an admin token, kept in {settings.admin_token_path} (mode 0600).\n"
+            f"It is shown here once and never logged:\n\n    {token}\n"
+        )
+    elif settings.admin_token is None:
+        print(f"Admin token: in {settings.admin_token_path}")
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.main import create_app
+
+    settings = _load_settings(args)
+    _announce_admin_token(settings)
+    print(f"Serving on http://{args.host}:{args.port} (API documentation at /docs)")
+    # uvicorn turns SIGINT/SIGTERM into a clean shutdown, which stops the embedded Redis.
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        workers=1,
+    )
+    return 0
+
+
+def _open(settings: Settings) -> Any:
+    from service.store import open_store
+
+    return open_store(settings)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from recommender import loaders
+
+    settings = _load_settings(args)
+    if args.source == "papers":
+        if not args.path:
+            print("paperrec import papers: name the FILE to read", file=sys.stderr)
+            return 2
+        catalog = loaders.read_catalog(args.path)
+        papers = list(catalog)
+        likes: dict[str, list[str]] = {}
+    else:
+        data = loaders.load_citeulike(args.source, args.path or loaders.DEFAULT_DATA_DIR)
+        # Dataset ids are row numbers; prefix them so two datasets can share one store.
+        papers = [
+            dataclasses.replace(p, paper_id=f"{args.source}:{p.paper_id}") for p in data.catalog
+        ]
+        likes = {}
+        if args.likes:
+            m = data.likes.tocsr()
+            for u in range(m.shape[0]):
+                cols = m.indices[m.indptr[u] : m.indptr[u + 1]]
+                if len(cols):
+                    likes[f"{args.source}:user{u}"] = [papers[c].paper_id for c in cols]
+    with _open(settings) as store:
+        created, updated = store.put_papers(papers)
+        print(f"papers: {created} new, {updated} updated ({store.count_papers()} in the store)")
+        if likes:
+            n = store.import_likes(likes, source=args.source)
+            print(f"likes: {n} from {len(likes)} users")
+    print(
+        "A running service serves new papers after the next retrain: "
+        "`paperrec train` or POST /admin/retrain."
+    )
+    return 0
+
+
+def _train_once(settings: Settings, store: Store) -> bool:
+    from service.model import ModelManager
+
+    models = ModelManager(settings, store)
+    job = models.run_job(models._new_job())
+    if job.status == "succeeded":
+        print(f"trained {job.model_version}; saved to {settings.bundle_path}")
+        return True
+    print(f"retrain failed: {job.error}", file=sys.stderr)
+    return False
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from threadpoolctl import threadpool_limits
+
+    settings = _load_settings(args)
+    threadpool_limits(limits=1)
+    with _open(settings) as store:
+        if not args.every:
+            return 0 if _train_once(settings, store) else 1
+        log.info("retraining every %ds (Ctrl-C or SIGTERM to stop)", args.every)
+        try:
+            while True:
+                _train_once(settings, store)
+                time.sleep(args.every)
+        except KeyboardInterrupt:
+            log.info("stopping")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    import re
+
+    from service.settings import USER_ID_PATTERN
+
+    if not re.fullmatch(USER_ID_PATTERN, args.user):
+        print(
+            f"invalid user id {args.user!r}: 1-128 of letters, digits, . _ : @ -", file=sys.stderr
+        )
+        return 2
+    settings = _load_settings(args)
+    with _open(settings) as store:
+        print(store.issue_token(args.user))
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="paperrec",
+        description="paperrec: a paper recommendation service (FastAPI + Redis).",
+        epilog=SETTINGS_HELP + "\n" + WALKTHROUGH,
+        formatter_class=fmt,
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser(
+        "serve",
+        help="run the HTTP API",
+        description="Run the HTTP API. Without REDIS_URL an embedded Redis (append-only, in the "
+        "data folder) starts with it and stops with it. On an empty store the sample catalog "
+        "is loaded. If PAPERREC_ADMIN_TOKEN is unset, an admin token is generated on first "
+        "start, kept in <data dir>/admin_token (mode 0600) and printed once to this console.",
+        epilog=SETTINGS_HELP,
+        formatter_class=fmt,
+    )
+    s.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default %(default)s)"
+    )
+    s.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    s.set_defaults(func=cmd_serve)
+
+    i = sub.add_parser(
+        "import",
+        help="import papers (and likes) into the store",
+        description="Import papers into the store (added or updated by paper_id).\n\n"
+        "  paperrec import papers FILE         JSON lines, CSV or an arXiv metadata snapshot\n"
+        "  paperrec import citeulike-a [DIR]   the CiteULike dataset in DIR (default: the\n"
+        "                                      project's ../shared/datasets); --likes also imports\n"
+        "                                      its users' libraries as likes (users\n"
+        "                                      'citeulike-a:user<N>', papers 'citeulike-a:<N>')",
+        formatter_class=fmt,
+    )
+    i.add_argument("source", choices=["papers", "citeulike-a", "citeulike-t"])
+    i.add_argument("path", nargs="?", help="FILE for papers; dataset folder for citeulike-*")
+    i.add_argument(
+        "--data-dir",
+        dest="path",
+        metavar="DIR",
+        help="dataset folder for citeulike-* (same as the positional DIR)",
+    )
+    i.add_argument("--likes", action="store_true", help="also import the dataset's likes")
+    i.set_defaults(func=cmd_import)
+
+    t = sub.add_parser(
+        "train",
+        help="retrain the model from the store",
+        description="Retrain on every paper and all feedback in the store and save the bundle "
+        "atomically into the data folder (the same code as POST /admin/retrain). A running API "
+        "loads the new bundle within PAPERREC_MODEL_POLL_S seconds.",
+    )
+    t.add_argument(
+        "--every",
+        type=int,
+        metavar="SECONDS",
+        default=0,
+        help="keep running and retrain every SECONDS (a retrain worker)",
+    )
+    t.set_defaults(func=cmd_train)
+
+    k = sub.add_parser(
+        "token",
+        help="issue a bearer token for a user and print it",
+        description="Issue a bearer token for USER and print it (only its hash is stored, so it "
+        "cannot be shown again; issue another if it is lost).",
+    )
+    k.add_argument("user", metavar="USER")
+    k.set_defaults(func=cmd_token)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _limit_blas_threads()
+    args = build_parser().parse_args(argv)
+    if args.command != "serve":  # uvicorn handles signals itself for serve
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

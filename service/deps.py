@@ -1,0 +1,134 @@
+"""Reusable request dependencies: shared resources from ``app.state`` and authorisation.
+
+Who may do what:
+
+* papers are public to read;
+* a user token (``POST /users/{user_id}/tokens``) reads and writes only that user's likes,
+  dislikes and recommendations;
+* the admin token may do everything, including acting for any user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from recommender.serving import Engine
+from service.model import ModelManager
+from service.schemas import MAX_K
+from service.security import matches
+from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN, Settings
+from service.store import Store
+
+_bearer = HTTPBearer(auto_error=False, description="A user token or the admin token.")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_models(request: Request) -> ModelManager:
+    return request.app.state.models
+
+
+def get_engine(models: Annotated[ModelManager, Depends(get_models)]) -> Engine:
+    engine = models.engine
+    if engine is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "no model is trained yet: add papers (POST /papers or `paperrec import`), "
+            "then POST /admin/retrain",
+        )
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+ModelsDep = Annotated[ModelManager, Depends(get_models)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+UserIdPath = Annotated[
+    str,
+    Path(
+        pattern=USER_ID_PATTERN,
+        description="1-128 characters: letters, digits and . _ : @ -",
+        examples=["alice"],
+    ),
+]
+PaperIdPath = Annotated[
+    str,
+    Path(
+        pattern=PAPER_ID_PATTERN,
+        description="1-128 characters: letters, digits and . _ : / -",
+        examples=["sample:nlp-01"],
+    ),
+]
+K = Annotated[int, Query(ge=1, le=MAX_K, description=f"How many results (1-{MAX_K}).")]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who sent a request: a user (``user_id``) or the admin."""
+
+    user_id: str | None
+    admin: bool = False
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def get_principal(
+    request: Request,
+    store: StoreDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        header = request.headers.get("authorization")
+        if header:
+            raise _unauthorized("malformed Authorization header: send 'Bearer <token>'")
+        raise _unauthorized(
+            "missing bearer token: send 'Authorization: Bearer <token>' "
+            "(an admin issues user tokens with POST /users/{user_id}/tokens)"
+        )
+    token = credentials.credentials.strip()
+    if not token or len(token) > 512:
+        raise _unauthorized("malformed bearer token")
+    if matches(token, request.app.state.admin_token_hash):
+        return Principal(user_id=None, admin=True)
+    user_id = store.user_for_token(token)
+    if user_id is None:
+        raise _unauthorized("unknown token: ask an admin for a new one")
+    return Principal(user_id=user_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin token")
+    return principal
+
+
+def authorized_user(user_id: UserIdPath, principal: PrincipalDep) -> str:
+    """The ``user_id`` of the path, once the token may act for that user."""
+    if not principal.admin and principal.user_id != user_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this token belongs to user {principal.user_id!r}; it cannot act for {user_id!r}",
+        )
+    return user_id
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+AuthorizedUser = Annotated[str, Depends(authorized_user)]

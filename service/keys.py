@@ -1,0 +1,49 @@
+"""Every Redis key the service uses, defined here and nowhere else.
+
+Layout (``<u>`` a user id, ``<p>`` a paper id, ``<h>`` the sha256 hex digest of a token):
+
+=====================================  ======  ==================================================
+key                                    type    holds
+=====================================  ======  ==================================================
+``paperrec:papers``                    hash    paper id -> paper as JSON (the whole catalog)
+``paperrec:users``                     set     ids of users who ever gave feedback
+``paperrec:{user:<u>}:likes``          set     paper ids the user likes
+``paperrec:{user:<u>}:dislikes``       set     paper ids the user dislikes
+``paperrec:{user:<u>}:tokens``         set     hashes of the user's tokens
+``paperrec:token:<h>``                 string  user id the token belongs to
+``paperrec:events``                    stream  every feedback change: user, paper, action, time
+``paperrec:meta``                      hash    service bookkeeping (e.g. sample catalog loaded)
+=====================================  ======  ==================================================
+
+A user's keys share the hash tag ``{user:<u>}``, so on Redis Cluster they live in one slot and a
+like (add to likes, remove from dislikes) is one MULTI/EXEC transaction.
+"""
+
+from __future__ import annotations
+
+PREFIX = "paperrec"
+
+PAPERS = f"{PREFIX}:papers"
+USERS = f"{PREFIX}:users"
+EVENTS = f"{PREFIX}:events"
+META = f"{PREFIX}:meta"
+
+
+def _user(user_id: str) -> str:
+    return f"{PREFIX}:{{user:{user_id}}}"
+
+
+def likes(user_id: str) -> str:
+    return f"{_user(user_id)}:likes"
+
+
+def dislikes(user_id: str) -> str:
+    return f"{_user(user_id)}:dislikes"
+
+
+def user_tokens(user_id: str) -> str:
+    return f"{_user(user_id)}:tokens"
+
+
+def token(token_hash: str) -> str:
+    return f"{PREFIX}:token:{token_hash}"

@@ -1,0 +1,163 @@
+"""The app factory and its lifespan: Redis, the admin token and the model are set up here and
+kept on ``app.state``; nothing shared lives in a module global."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from threadpoolctl import threadpool_limits
+
+from service.model import ModelManager
+from service.routes import admin, health, papers, users
+from service.sample import sample_papers
+from service.security import admin_token
+from service.settings import Settings
+from service.store import hash_token, open_store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Paper recommendations for researchers. Like papers, get suggestions that follow every like at once.
+
+* Papers are public to read and search; adding them needs the admin token.
+* A user token (issued by an admin: `POST /users/{user_id}/tokens`) reads and writes only that
+  user's likes, dislikes and recommendations. Send it as `Authorization: Bearer <token>`.
+* Ids: 1-128 characters of letters, digits and `. _ : -` (paper ids may also hold `/`, user ids `@`).
+* Every error is JSON `{"detail": "<what went wrong and what to do>"}`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    # numpy scoring inside a threaded server collapses with multi-threaded BLAS.
+    threadpool_limits(limits=1)
+    models: ModelManager | None = None
+    with open_store(settings) as store:
+        try:
+            token, _created = admin_token(settings)
+            app.state.admin_token_hash = hash_token(token)
+            if settings.seed_sample and store.count_papers() == 0:
+                n, _ = store.put_papers(sample_papers())
+                log.info("empty catalog: loaded %d sample papers", n)
+            models = ModelManager(settings, store)
+            models.startup()
+            models.start_watching()
+            app.state.store = store
+            app.state.models = models
+            yield
+        finally:
+            if models is not None:
+                models.shutdown()
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"request body larger than {max_bytes} bytes: send smaller batches"
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, whether announced by Content-Length
+    (refused before reading) or streamed in chunks (refused once the limit is passed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                response = JSONResponse(
+                    {"detail": _too_large(self.max_bytes)},
+                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+                )
+                await response(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    # FastAPI passes an HTTPException raised while reading the body through.
+                    raise StarletteHTTPException(status.HTTP_413_CONTENT_TOO_LARGE)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _validation_message(errors: Any) -> str:
+    parts = []
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            pos = e.get("loc", ("body", "?"))[-1]
+            why = e.get("ctx", {}).get("error", "")
+            parts.append(f"the request body is not valid JSON (character {pos}: {why})")
+            continue
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        {"detail": _validation_message(exc.errors())},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
+        detail = _too_large(request.app.state.settings.max_body_bytes)
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _on_redis_down(request: Request, exc: Exception) -> JSONResponse:
+    log.error("Redis unreachable during %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {
+            "detail": "the database (Redis) is unreachable, nothing was stored; "
+            "retry in a moment (operators: check the Redis server and REDIS_URL)"
+        },
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app; ``settings`` default to the environment's."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="paperrec",
+        summary="Paper recommendation engine",
+        description=DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(redis.ConnectionError, _on_redis_down)
+    app.add_exception_handler(redis.TimeoutError, _on_redis_down)
+    for module in (health, papers, users, admin):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,219 @@
+"""The serving model's life cycle: load or train at start, retrain in the background, swap.
+
+Requests read :attr:`ModelManager.engine`, one reference that a retrain replaces in a single
+assignment, so a request sees the old engine or the new one, never a mix, and none is dropped.
+Training is the library's :func:`recommender.serving.train`; files are written only through
+:mod:`recommender.artifacts`. The API route and ``paperrec train`` run the same :meth:`run_job`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from recommender.artifacts import BundleError, load_bundle, save_bundle
+from recommender.catalog import Paper
+from recommender.serving import Engine, train
+from service.settings import Settings
+from service.store import Store
+
+__all__ = ["ModelManager", "RetrainJob"]
+
+log = logging.getLogger(__name__)
+
+JobStatus = Literal["running", "succeeded", "failed"]
+
+
+@dataclass
+class RetrainJob:
+    job_id: str
+    status: JobStatus
+    requested_at: float
+    finished_at: float | None = None
+    model_version: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _file_id(path: os.PathLike[str] | str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class ModelManager:
+    """Holds the serving :class:`Engine` and replaces it after a retrain."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._engine: Engine | None = None
+        # Serialises catalog writes (Redis + engine) with engine swaps, so that a paper added
+        # while a retrain builds its engine is in the engine that ends up serving.
+        self._papers_lock = threading.Lock()
+        self._job_lock = threading.Lock()
+        self.job: RetrainJob | None = None
+        self.last_failure: RetrainJob | None = None
+        self._bundle_id: tuple[int, int, int] | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
+
+    # ------------------------------------------------------------------ start / stop
+    def startup(self) -> None:
+        """Serve the saved bundle if it is valid for the catalog in Redis; train otherwise."""
+        path = self.settings.bundle_path
+        catalog = self.store.catalog()
+        if len(catalog) == 0:
+            log.warning("the catalog is empty: add papers (POST /papers, paperrec import)")
+            return
+        try:
+            bundle = load_bundle(path)
+            if bundle.model.name != self.settings.model:
+                raise BundleError(
+                    f"{path}: holds model {bundle.model.name!r}, the settings ask for "
+                    f"{self.settings.model!r}"
+                )
+            with self._papers_lock:
+                engine = Engine(bundle, catalog)
+                self._engine = engine
+                self._bundle_id = _file_id(path)
+            log.info("serving model %s (%d papers) from %s", engine.version, len(engine), path)
+        except (BundleError, ValueError) as e:
+            if path.exists():
+                log.warning("cannot serve the saved model (%s); retraining from Redis", e)
+            else:
+                log.info("no saved model yet: training one from the catalog and feedback")
+            self.run_job(self._new_job())
+
+    def start_watching(self) -> None:
+        """Pick up bundles saved by another process (the retrain worker)."""
+        if self.settings.model_poll_s <= 0:
+            return
+        t = threading.Thread(target=self._watch, name="paperrec-model-watch", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout_s)
+        self._threads.clear()
+
+    # ------------------------------------------------------------------ retraining
+    def _new_job(self) -> RetrainJob:
+        return RetrainJob(uuid.uuid4().hex[:12], "running", time.time())
+
+    def start_retrain(self) -> tuple[RetrainJob, bool]:
+        """Start a retrain in a background thread; ``(job, started)``. While one runs, that one is
+        returned and no second is started."""
+        with self._job_lock:
+            if self.job is not None and self.job.status == "running":
+                return self.job, False
+            job = self._new_job()
+            self.job = job
+        t = threading.Thread(
+            target=self.run_job, args=(job,), name=f"paperrec-retrain-{job.job_id}", daemon=True
+        )
+        self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        t.start()
+        return job, True
+
+    def run_job(self, job: RetrainJob) -> RetrainJob:
+        """Train on the whole catalog and all feedback, save the bundle atomically, swap it in.
+        On failure the serving engine stays as it was and the job says why."""
+        self.job = job
+        try:
+            catalog = self.store.catalog()
+            likes, dislikes = self.store.all_feedback()
+            bundle = train(
+                catalog,
+                likes,
+                dislikes,
+                model=self.settings.model,
+                params=self.settings.model_params,
+            )
+            # The library's version has one-second resolution; the job id makes it unique.
+            bundle.metadata["version"] = f"{bundle.version}+{job.job_id}"
+            bundle.metadata["job_id"] = job.job_id
+            save_bundle(self.settings.bundle_path, bundle)
+            with self._papers_lock:
+                engine = Engine(bundle, self.store.catalog())
+                self._engine = engine
+                self._bundle_id = _file_id(self.settings.bundle_path)
+        except Exception as e:  # a failed retrain must leave the service serving
+            job.status, job.error = "failed", f"{type(e).__name__}: {e}"
+            job.finished_at = time.time()
+            self.last_failure = job
+            log.exception("retrain %s failed", job.job_id)
+            return job
+        job.status, job.model_version, job.finished_at = "succeeded", engine.version, time.time()
+        log.info("retrain %s: now serving %s", job.job_id, engine.version)
+        return job
+
+    def _watch(self) -> None:
+        path = self.settings.bundle_path
+        while not self._stop.wait(self.settings.model_poll_s):
+            fid = _file_id(path)
+            if fid is None or fid == self._bundle_id:
+                continue
+            try:
+                bundle = load_bundle(path)
+                with self._papers_lock:
+                    current = self._engine
+                    if current is None or bundle.version != current.version:
+                        self._engine = Engine(bundle, self.store.catalog())
+                        log.info("loaded model %s saved by another process", bundle.version)
+                    self._bundle_id = fid
+            except Exception:  # keep serving; the next change of the file is tried again
+                log.exception("could not load the model bundle at %s", path)
+                self._bundle_id = fid
+
+    # ------------------------------------------------------------------ catalog writes
+    def add_papers(self, papers: Sequence[Paper]) -> tuple[int, int]:
+        """Store papers in Redis (durable first), then make them recommendable at once.
+        ``(created, updated)``."""
+        with self._papers_lock:
+            created, updated = self.store.put_papers(papers)
+            engine = self._engine
+            if engine is not None:
+                engine.add_papers(papers)
+        if engine is None:  # first papers of an empty service: train a first model
+            self.start_retrain()
+        return created, updated
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        engine = self._engine
+        model: dict[str, Any] = {"status": "not trained", "name": self.settings.model}
+        if engine is not None:
+            meta = engine.metadata
+            model = {
+                "status": "ready",
+                "name": engine.model_name,
+                "version": engine.version,
+                "n_papers": len(engine),
+                "trained_at": meta.get("trained_at"),
+                "n_users": meta.get("n_users"),
+                "n_likes": meta.get("n_likes"),
+            }
+        return {
+            "model": model,
+            "retrain": None if self.job is None else self.job.to_dict(),
+            "last_failed_retrain": (
+                None if self.last_failure is None else self.last_failure.to_dict()
+            ),
+        }

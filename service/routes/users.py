@@ -1,0 +1,121 @@
+"""A user's likes, dislikes, recommendations and tokens.
+
+Likes and dislikes live in Redis and are read at request time, so a like changes the very next
+recommendations (the model folds the user in from the likes it is given). Liking a paper removes a
+dislike of it and vice versa, in one transaction.
+
+``PUT .../likes/{paper_id}``: 201 when the like is new, 200 when it was there already (idempotent).
+``DELETE .../likes/{paper_id}``: 204 when removed, 404 when the user had not liked the paper, so a
+client learns that its view was stale. The same holds for ``/dislikes/``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from service.deps import AdminDep, AuthorizedUser, EngineDep, K, PaperIdPath, StoreDep, UserIdPath
+from service.schemas import (
+    ErrorPublic,
+    FeedbackChanged,
+    FeedbackPublic,
+    Recommendation,
+    RecommendationsPublic,
+    TokenPublic,
+)
+from service.store import Kind
+
+router = APIRouter(
+    prefix="/users",
+    tags=["users"],
+    responses={
+        401: {"model": ErrorPublic, "description": "Missing or unknown token."},
+        403: {"model": ErrorPublic, "description": "The token belongs to another user."},
+    },
+)
+
+_VERB = {"likes": "liked", "dislikes": "disliked"}
+
+
+def _add_feedback_routes(kind: Kind) -> None:
+    singular = kind[:-1]
+
+    @router.put(
+        f"/{{user_id}}/{kind}/{{paper_id:path}}",
+        response_model=FeedbackChanged,
+        status_code=status.HTTP_200_OK,
+        name=f"add_{singular}",
+        summary=f"Add a {singular}",
+        responses={
+            201: {"model": FeedbackChanged, "description": f"New {singular}."},
+            404: {"model": ErrorPublic, "description": "Unknown paper."},
+        },
+    )
+    def add(
+        user_id: AuthorizedUser, paper_id: PaperIdPath, store: StoreDep, response: Response
+    ) -> FeedbackChanged:
+        if not store.has_paper(paper_id):
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"unknown paper {paper_id!r}: add it with POST /papers first",
+            )
+        created = store.add_feedback(kind, user_id, paper_id)
+        if created:
+            response.status_code = status.HTTP_201_CREATED
+        return FeedbackChanged(user_id=user_id, paper_id=paper_id, created=created)
+
+    @router.delete(
+        f"/{{user_id}}/{kind}/{{paper_id:path}}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        name=f"remove_{singular}",
+        summary=f"Remove a {singular}",
+        responses={404: {"model": ErrorPublic, "description": f"The paper was not {_VERB[kind]}."}},
+    )
+    def remove(user_id: AuthorizedUser, paper_id: PaperIdPath, store: StoreDep) -> Response:
+        if not store.remove_feedback(kind, user_id, paper_id):
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"user {user_id!r} has not {_VERB[kind]} paper {paper_id!r}",
+            )
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.get(
+        f"/{{user_id}}/{kind}",
+        response_model=FeedbackPublic,
+        name=f"list_{kind}",
+        summary=f"List {kind}",
+    )
+    def list_(user_id: AuthorizedUser, store: StoreDep) -> FeedbackPublic:
+        return FeedbackPublic(user_id=user_id, paper_ids=store.feedback(kind, user_id))
+
+
+_add_feedback_routes("likes")
+_add_feedback_routes("dislikes")
+
+
+@router.get("/{user_id}/recommendations", response_model=RecommendationsPublic)
+def recommendations(
+    user_id: AuthorizedUser, store: StoreDep, engine: EngineDep, k: K = 10
+) -> RecommendationsPublic:
+    """Top-``k`` papers for the user, from their likes and dislikes as they are now (a user
+    with no likes gets the model's cold-start list). Papers the user liked or disliked are left
+    out; ``because`` lists the liked papers that most explain each suggestion."""
+    likes, dislikes = store.user_feedback(user_id)
+    suggestions = engine.recommend(likes, dislikes, k)
+    items = []
+    for s in suggestions:
+        paper = engine.paper(s.paper_id)
+        items.append(
+            Recommendation(
+                paper_id=s.paper_id,
+                title=paper.title if paper else "",
+                score=s.score,
+                because=list(s.because),
+            )
+        )
+    return RecommendationsPublic(user_id=user_id, model_version=engine.version, items=items)
+
+
+@router.post("/{user_id}/tokens", response_model=TokenPublic, status_code=status.HTTP_201_CREATED)
+def issue_token(user_id: UserIdPath, _: AdminDep, store: StoreDep) -> TokenPublic:
+    """Issue a bearer token for the user (admin). Shown once: only its hash is stored."""
+    return TokenPublic(user_id=user_id, token=store.issue_token(user_id))

@@ -1,0 +1,110 @@
+"""Request and response bodies, named by role (``PaperCreate`` in, ``PaperPublic`` out)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from recommender.catalog import Paper
+from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN
+
+#: Most results one request may ask for (``k``).
+MAX_K = 1000
+
+PaperId = Annotated[str, StringConstraints(pattern=PAPER_ID_PATTERN)]
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+Text = Annotated[str, StringConstraints(max_length=100_000)]
+ShortText = Annotated[str, StringConstraints(max_length=1000)]
+
+
+class ErrorPublic(BaseModel):
+    detail: str = Field(description="What went wrong and what to do about it.")
+
+
+class PaperBase(BaseModel):
+    paper_id: PaperId
+    title: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+    abstract: Text = ""
+    authors: list[ShortText] = Field(default_factory=list, max_length=1000)
+    year: int | None = Field(None, ge=0, le=3000)
+    categories: list[ShortText] = Field(default_factory=list, max_length=100)
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+    def to_paper(self) -> Paper:
+        return Paper(**self.model_dump())
+
+    @classmethod
+    def from_paper(cls, paper: Paper) -> Any:
+        return cls(**paper.to_dict())
+
+
+class PaperCreate(PaperBase):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PaperPublic(PaperBase):
+    pass
+
+
+class PapersCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    papers: list[PaperCreate] = Field(min_length=1)
+
+
+class PapersCreated(BaseModel):
+    created: int
+    updated: int
+
+
+class ScoredPaper(BaseModel):
+    paper_id: str
+    title: str
+    score: float
+
+
+class PaperList(BaseModel):
+    items: list[ScoredPaper]
+
+
+class Recommendation(ScoredPaper):
+    because: list[str] = Field(description="Liked papers that most explain this suggestion.")
+
+
+class RecommendationsPublic(BaseModel):
+    user_id: str
+    model_version: str
+    items: list[Recommendation]
+
+
+class FeedbackPublic(BaseModel):
+    user_id: str
+    paper_ids: list[str]
+
+
+class FeedbackChanged(BaseModel):
+    user_id: str
+    paper_id: str
+    created: bool = Field(description="False when it was already there (the PUT is idempotent).")
+
+
+class TokenPublic(BaseModel):
+    user_id: str
+    token: str = Field(description="Bearer token; shown once, only its hash is stored.")
+
+
+class RetrainPublic(BaseModel):
+    job_id: str
+    status: str
+    requested_at: float
+    finished_at: float | None = None
+    model_version: str | None = None
+    error: str | None = None
+
+
+class HealthPublic(BaseModel):
+    status: str
+    redis: dict[str, Any]
+    model: dict[str, Any]
+    retrain: dict[str, Any] | None = None
+    last_failed_retrain: dict[str, Any] | None = None

@@ -1,0 +1,59 @@
+"""Bearer tokens: the admin token and comparisons in constant time.
+
+User tokens live hashed in Redis (:meth:`service.store.Store.issue_token`). The admin token comes
+from ``PAPERREC_ADMIN_TOKEN`` or, when that is unset, from ``<data_dir>/admin_token``, generated on
+first start with mode 0600 so that a new user can read it and nobody else can.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import stat
+from pathlib import Path
+
+from service.settings import Settings
+from service.store import hash_token, new_token
+
+__all__ = ["AdminTokenError", "admin_token", "matches"]
+
+log = logging.getLogger(__name__)
+
+
+class AdminTokenError(RuntimeError):
+    """The admin token file exists but cannot be used."""
+
+
+def admin_token(settings: Settings) -> tuple[str, bool]:
+    """The admin token and whether it was created just now (then it is also in the file)."""
+    if settings.admin_token is not None and settings.admin_token.get_secret_value():
+        return settings.admin_token.get_secret_value(), False
+    path = settings.admin_token_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_existing(path), False
+    token = new_token()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    log.info("generated an admin token, stored in %s (mode 0600)", path)
+    return token, True
+
+
+def _read_existing(path: Path) -> str:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("%s is readable by others (mode %o): chmod 600 it", path, mode)
+    token = path.read_text().strip()
+    if not token:
+        raise AdminTokenError(f"{path} is empty: delete it to generate a new admin token")
+    return token
+
+
+def matches(presented: str, expected_hash: str) -> bool:
+    """Whether ``presented`` hashes to ``expected_hash``, compared in constant time."""
+    return hmac.compare_digest(hash_token(presented), expected_hash)

@@ -1,0 +1,80 @@
+"""The service's settings: the one place that reads the environment.
+
+Every setting is read from an environment variable prefixed ``PAPERREC_`` (``PAPERREC_DATA_DIR``,
+``PAPERREC_ADMIN_TOKEN``, ...) or from a ``.env`` file in the working directory. ``REDIS_URL`` is
+also read unprefixed, as most platforms set it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Paper and user ids: 1-128 characters from letters, digits and ``. _ : / -`` (user ids: no
+#: ``/``, since they sit in the middle of URL paths).
+PAPER_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,128}$"
+USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, the CLI and the retrain worker."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERREC_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder for the embedded Redis files, the model bundle and the admin token.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "PAPERREC_REDIS_URL", "redis_url"),
+        description="Redis to use (redis://, rediss:// or unix://). Unset: an embedded Redis "
+        "server is started inside data_dir.",
+    )
+    redis_appendfsync: Literal["always", "everysec", "no"] = Field(
+        default="always",
+        description="Append-only file fsync policy of the embedded Redis: 'always' acknowledges a "
+        "write only once it is on disk; 'everysec' may lose the last second on a power cut.",
+    )
+    redis_timeout_s: float = Field(
+        default=5.0, gt=0, description="Redis socket timeout in seconds."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the admin. Unset: one is generated on first start and kept "
+        "in <data_dir>/admin_token (mode 0600).",
+    )
+    model: str = Field(default="hybrid", description="Ranking model trained by retrains.")
+    model_params: dict[str, Any] = Field(
+        default_factory=dict, description="Hyperparameters of the model (JSON object)."
+    )
+    seed_sample: bool = Field(
+        default=True, description="Load the bundled sample catalog when Redis holds no paper."
+    )
+    model_poll_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often the API checks whether another process (the retrain worker) "
+        "saved a newer model bundle; 0 turns it off.",
+    )
+    max_batch: int = Field(default=1000, ge=1, description="Most papers in one POST /papers.")
+    max_body_bytes: int = Field(
+        default=10_000_000, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    log_level: str = Field(default="INFO", description="Logging level.")
+
+    @property
+    def bundle_path(self) -> Path:
+        return self.data_dir / "model.npz"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / "admin_token"

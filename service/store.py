@@ -1,0 +1,261 @@
+"""The Redis store: papers, likes and dislikes, tokens and the feedback event stream.
+
+Every call returns only after Redis answered, so a caller that got no exception knows the write is
+stored (with the embedded server's ``appendfsync always``: on disk). Redis errors
+(``redis.ConnectionError``/``TimeoutError``) propagate; the API turns them into 503.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import redis
+
+from recommender.catalog import Catalog, Paper
+from service import keys
+from service.redis_server import EmbeddedRedis
+from service.settings import Settings
+
+__all__ = ["Action", "Store", "hash_token", "new_token", "open_store", "redis_client"]
+
+Action = Literal["like", "unlike", "dislike", "undislike"]
+Kind = Literal["likes", "dislikes"]
+
+_CHUNK = 1000
+# Adding to one set removes from the other: like <-> dislike.
+_OPPOSITE: dict[Kind, Kind] = {"likes": "dislikes", "dislikes": "likes"}
+_ADD_ACTION: dict[Kind, Action] = {"likes": "like", "dislikes": "dislike"}
+_REMOVE_ACTION: dict[Kind, Action] = {"likes": "unlike", "dislikes": "undislike"}
+
+
+def new_token() -> str:
+    """A fresh bearer token: 32 random bytes, URL-safe base64."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What is stored of a token: its sha256 hex digest."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _set_key(kind: Kind, user_id: str) -> str:
+    return keys.likes(user_id) if kind == "likes" else keys.dislikes(user_id)
+
+
+class Store:
+    """Typed access to the service's data in Redis (layout in :mod:`service.keys`)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    def server_info(self) -> dict[str, Any]:
+        info = self.redis.info("server")
+        persistence = self.redis.info("persistence")
+        return {
+            "redis_version": info.get("redis_version"),
+            "aof_enabled": bool(persistence.get("aof_enabled")),
+        }
+
+    # ------------------------------------------------------------------ papers
+    def put_papers(self, papers: Iterable[Paper]) -> tuple[int, int]:
+        """Add or replace papers; returns ``(created, updated)``."""
+        created = total = 0
+        batch: dict[str, str] = {}
+        for p in papers:
+            batch[p.paper_id] = json.dumps(p.to_dict(), ensure_ascii=False)
+            if len(batch) >= _CHUNK:
+                created += int(self.redis.hset(keys.PAPERS, mapping=batch))  # type: ignore[arg-type]
+                total += len(batch)
+                batch = {}
+        if batch:
+            created += int(self.redis.hset(keys.PAPERS, mapping=batch))  # type: ignore[arg-type]
+            total += len(batch)
+        return created, total - created
+
+    def get_paper(self, paper_id: str) -> Paper | None:
+        raw = self.redis.hget(keys.PAPERS, paper_id)
+        return None if raw is None else Paper.from_dict(json.loads(raw))
+
+    def has_paper(self, paper_id: str) -> bool:
+        return bool(self.redis.hexists(keys.PAPERS, paper_id))
+
+    def count_papers(self) -> int:
+        return int(self.redis.hlen(keys.PAPERS))
+
+    def iter_papers(self) -> Iterator[Paper]:
+        for _, raw in self.redis.hscan_iter(keys.PAPERS, count=_CHUNK):
+            yield Paper.from_dict(json.loads(raw))
+
+    def catalog(self) -> Catalog:
+        """Every paper, ordered by id (so a catalog read twice has the same rows)."""
+        return Catalog(sorted(self.iter_papers(), key=lambda p: p.paper_id))
+
+    # ---------------------------------------------------------------- feedback
+    def add_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
+        """Add ``paper_id`` to the user's likes (or dislikes), removing it from the other set in
+        the same transaction. True when it was not there before."""
+        self.redis.sadd(keys.USERS, user_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(_set_key(kind, user_id), paper_id)
+        pipe.srem(_set_key(_OPPOSITE[kind], user_id), paper_id)
+        added, removed = pipe.execute()
+        # The stream is a separate key (another cluster slot), written after the change.
+        if removed:
+            self._event(user_id, paper_id, _REMOVE_ACTION[_OPPOSITE[kind]])
+        if added:
+            self._event(user_id, paper_id, _ADD_ACTION[kind])
+        return bool(added)
+
+    def remove_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
+        """Remove ``paper_id`` from the user's likes (or dislikes). True when it was there."""
+        removed = bool(self.redis.srem(_set_key(kind, user_id), paper_id))
+        if removed:
+            self._event(user_id, paper_id, _REMOVE_ACTION[kind])
+        return removed
+
+    def feedback(self, kind: Kind, user_id: str) -> list[str]:
+        return sorted(self.redis.smembers(_set_key(kind, user_id)))  # type: ignore[arg-type]
+
+    def user_feedback(self, user_id: str) -> tuple[list[str], list[str]]:
+        """``(likes, dislikes)`` of one user, read in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.smembers(keys.likes(user_id))
+        pipe.smembers(keys.dislikes(user_id))
+        likes, dislikes = pipe.execute()
+        return sorted(likes), sorted(dislikes)
+
+    def all_feedback(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """Everyone's ``({user: likes}, {user: dislikes})``, for training."""
+        likes: dict[str, list[str]] = {}
+        dislikes: dict[str, list[str]] = {}
+        users = sorted(self.redis.sscan_iter(keys.USERS, count=_CHUNK))
+        for i in range(0, len(users), _CHUNK):
+            chunk = users[i : i + _CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for u in chunk:
+                pipe.smembers(keys.likes(u))
+                pipe.smembers(keys.dislikes(u))
+            out = pipe.execute()
+            for j, u in enumerate(chunk):
+                if out[2 * j]:
+                    likes[u] = sorted(out[2 * j])
+                if out[2 * j + 1]:
+                    dislikes[u] = sorted(out[2 * j + 1])
+        return likes, dislikes
+
+    def import_likes(self, likes: Mapping[str, Iterable[str]], *, source: str) -> int:
+        """Bulk-add likes (from a dataset); returns how many were new. Each new like is also
+        an event with ``source`` set."""
+        n = 0
+        items = list(likes.items())
+        for i in range(0, len(items), _CHUNK):
+            chunk = [(u, list(ps)) for u, ps in items[i : i + _CHUNK]]
+            pipe = self.redis.pipeline(transaction=False)
+            for u, ps in chunk:
+                pipe.sadd(keys.USERS, u)
+                if ps:
+                    pipe.sadd(keys.likes(u), *ps)
+                    pipe.srem(keys.dislikes(u), *ps)
+            pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            for u, ps in chunk:
+                for p in ps:
+                    self._event(u, p, "like", source=source, pipe=pipe)
+                    n += 1
+            pipe.execute()
+        return n
+
+    def _event(
+        self,
+        user_id: str,
+        paper_id: str,
+        action: Action,
+        *,
+        source: str = "api",
+        pipe: Any = None,
+    ) -> None:
+        fields = {
+            "user": user_id,
+            "paper": paper_id,
+            "action": action,
+            "time": f"{time.time():.6f}",
+            "source": source,
+        }
+        (pipe or self.redis).xadd(keys.EVENTS, fields)  # type: ignore[arg-type]
+
+    def events(self, count: int = 100) -> list[dict[str, str]]:
+        """The latest ``count`` feedback events, oldest first, each with its stream ``id``."""
+        rows: Any = self.redis.xrevrange(keys.EVENTS, count=count)
+        return [{"id": str(i), **f} for i, f in reversed(rows)]
+
+    # ------------------------------------------------------------------ tokens
+    def issue_token(self, user_id: str) -> str:
+        """A new bearer token for ``user_id``; only its hash is stored."""
+        token = new_token()
+        h = hash_token(token)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(keys.token(h), user_id)
+        pipe.sadd(keys.user_tokens(user_id), h)
+        pipe.execute()
+        return token
+
+    def user_for_token(self, token: str) -> str | None:
+        """The user a token belongs to. The lookup is by the token's hash, so the stored value
+        is never compared with the secret itself."""
+        user = self.redis.get(keys.token(hash_token(token)))
+        return None if user is None else str(user)
+
+    # -------------------------------------------------------------------- meta
+    def mark_once(self, flag: str) -> bool:
+        """Set ``flag`` in the meta hash; True only for the first caller."""
+        return bool(self.redis.hsetnx(keys.META, flag, f"{time.time():.0f}"))
+
+    def wipe(self) -> None:
+        """Delete everything in the selected database (tests, ``paperrec reset``)."""
+        self.redis.flushdb()
+
+
+def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
+    """A client for ``url`` (redis://, rediss://, unix://) answering ``str``; fails fast rather
+    than retrying, so an unreachable server shows as 503 at once."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry_on_timeout=False,
+        health_check_interval=30,
+    )
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    """A :class:`Store` on ``settings.redis_url``, or on the embedded server of
+    ``settings.data_dir`` (started if no other process runs it, and then stopped on exit)."""
+    server: EmbeddedRedis | None = None
+    if settings.redis_url:
+        url = settings.redis_url
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        server = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync).start()
+        url = server.url
+    try:
+        client = redis_client(url, timeout_s=settings.redis_timeout_s)
+        try:
+            store = Store(client)
+            store.ping()
+            yield store
+        finally:
+            client.close()
+    finally:
+        if server is not None:
+            server.stop()

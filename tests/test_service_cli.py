@@ -1,0 +1,176 @@
+"""The ``paperrec`` command: tokens, imports, training (and the API picking a new bundle up), and
+``serve`` stopping its embedded Redis on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from service_conftest import ADMIN_HEADERS, bearer, raw_redis
+
+from service import keys
+from service.cli import main
+from service.main import create_app
+from service.redis_server import EmbeddedRedis
+from service.settings import Settings
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Environment of a CLI run: the test Redis, a temporary data folder, no .env file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("PAPERREC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PAPERREC_MODEL", "content")
+    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin")
+    return tmp_path / "data"
+
+
+def write_jsonl(path: Path, n: int = 4) -> Path:
+    topics = ["quantum qubits entanglement", "protein folding amino acids"]
+    with path.open("w") as fh:
+        for i in range(n):
+            words = topics[i % 2]
+            fh.write(json.dumps({"paper_id": f"f:{i}", "title": f"Paper {i} on {words}"}) + "\n")
+    return path
+
+
+def test_help_explains_commands_and_the_admin_token(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("serve", "import", "train", "token", "REDIS_URL", "PAPERREC_ADMIN_TOKEN"):
+        assert word in out
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    assert "--port" in out and "printed once" in out
+
+
+def test_token_command_issues_a_working_token(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], make_settings: Callable[..., Settings]
+) -> None:
+    assert main(["token", "alice"]) == 0
+    token = capsys.readouterr().out.strip()
+    with TestClient(create_app(make_settings())) as c:
+        assert c.get("/users/alice/likes", headers=bearer(token)).status_code == 200
+        assert c.get("/users/bob/likes", headers=bearer(token)).status_code == 403
+    assert main(["token", "not valid"]) == 2
+
+
+def test_import_papers_then_train(
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    path = write_jsonl(tmp_path / "papers.jsonl")
+    assert main(["import", "papers", str(path)]) == 0
+    assert "4 new" in capsys.readouterr().out
+    assert main(["import", "papers", str(path)]) == 0
+    assert "0 new, 4 updated" in capsys.readouterr().out
+    with raw_redis(redis_url) as r:
+        assert r.hlen(keys.PAPERS) == 4
+    assert main(["train"]) == 0
+    out = capsys.readouterr().out
+    assert "trained" in out
+    assert (cli_env / "model.npz").is_file()
+
+
+def test_train_fails_cleanly_on_an_empty_store(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train"]) == 1
+    assert "empty catalog" in capsys.readouterr().err
+
+
+def test_import_citeulike_with_likes(
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    ds = tmp_path / "datasets" / "citeulike-a"
+    ds.mkdir(parents=True)
+    (ds / "titles.txt").write_text("Deep nets\nQuantum bits\nProtein folds\n")
+    (ds / "tags.dat").write_text("ml\nphysics\n")
+    (ds / "item-tag.dat").write_text("1 0\n1 1\n0\n")
+    (ds / "users.dat").write_text("2 0 2\n1 1\n")
+    assert main(["import", "citeulike-a", "--data-dir", str(ds.parent), "--likes"]) == 0
+    out = capsys.readouterr().out
+    assert "3 new" in out and "likes: 3 from 2 users" in out
+    with raw_redis(redis_url) as r:
+        assert sorted(r.hkeys(keys.PAPERS)) == ["citeulike-a:0", "citeulike-a:1", "citeulike-a:2"]
+        assert r.smembers(keys.likes("citeulike-a:user0")) == {"citeulike-a:0", "citeulike-a:2"}
+        assert r.xlen(keys.EVENTS) == 3
+
+
+def test_api_picks_up_a_bundle_trained_by_the_cli(
+    cli_env: Path, make_settings: Callable[..., Settings]
+) -> None:
+    with TestClient(create_app(make_settings(data_dir=cli_env, model_poll_s=0.05))) as c:
+        old = c.get("/health").json()["model"]["version"]
+        assert main(["train"]) == 0
+        deadline = time.monotonic() + 30
+        while c.get("/health").json()["model"]["version"] == old:
+            assert time.monotonic() < deadline, "the API never loaded the new bundle"
+            time.sleep(0.05)
+        assert c.get("/admin/retrain", headers=ADMIN_HEADERS).status_code in (200, 404)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_its_embedded_redis_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    port = _free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("PAPERREC_") and k != "REDIS_URL"
+    }
+    env.update(PAPERREC_DATA_DIR=str(tmp_path / "data"), PAPERREC_MODEL="content")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = EmbeddedRedis(tmp_path / "data")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()[0]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "paperrec serve did not come up"
+            time.sleep(0.1)
+        assert server.ping()
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+        # uvicorn re-raises the signal once its shutdown is complete.
+        assert proc.returncode in (0, -sig), out
+        assert "embedded Redis stopped" in out
+        assert not server.ping()
+        assert "Created an admin token" in out
+        token = (tmp_path / "data" / "admin_token").read_text().strip()
+        assert token in out  # shown once on the console ...
+        log = (tmp_path / "data" / "redis" / "redis.log").read_text()
+        assert token not in log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.owner = True
+        server.stop()

@@ -1,0 +1,169 @@
+"""Recommendations through the API: fold-in, cold start, new papers, retraining and model swap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from service_conftest import ADMIN_HEADERS, raw_redis, user_headers, wait_for_retrain
+
+from service.main import create_app
+from service.settings import Settings
+
+CLIMATE = ["sample:climate-01", "sample:climate-02", "sample:climate-03"]
+QUANTUM = ["sample:quantum-01", "sample:quantum-02", "sample:quantum-04"]
+
+
+def recommend(client: TestClient, user: str, headers: dict[str, str], k: int = 5) -> dict:
+    r = client.get(f"/users/{user}/recommendations", params={"k": k}, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def ids(body: dict) -> list[str]:
+    return [i["paper_id"] for i in body["items"]]
+
+
+def test_cold_start_user_gets_a_list(client: TestClient) -> None:
+    h = user_headers(client, "newbie")
+    body = recommend(client, "newbie", h, k=7)
+    assert body["user_id"] == "newbie"
+    assert body["model_version"] == client.get("/health").json()["model"]["version"]
+    assert len(body["items"]) == 7
+    assert len(set(ids(body))) == 7
+    assert all(i["because"] == [] for i in body["items"])
+
+
+def test_a_like_changes_the_very_next_recommendations(client: TestClient) -> None:
+    h = user_headers(client, "alice")
+    for p in CLIMATE:
+        assert client.put(f"/users/alice/likes/{p}", headers=h).status_code == 201
+    first = recommend(client, "alice", h, k=3)
+    assert all(p.startswith("sample:climate-") for p in ids(first))
+    assert not set(ids(first)) & set(CLIMATE)  # liked papers are left out
+    for item in first["items"]:
+        assert item["title"]
+        assert item["because"] and set(item["because"]) <= set(CLIMATE)
+
+    # Likes on another topic, folded in without any retrain.
+    version = first["model_version"]
+    for p in QUANTUM:
+        client.put(f"/users/alice/likes/{p}", headers=h)
+    client.delete(f"/users/alice/likes/{CLIMATE[0]}", headers=h)
+    client.delete(f"/users/alice/likes/{CLIMATE[1]}", headers=h)
+    client.delete(f"/users/alice/likes/{CLIMATE[2]}", headers=h)
+    second = recommend(client, "alice", h, k=3)
+    assert second["model_version"] == version
+    assert all(p.startswith("sample:quantum-") for p in ids(second))
+    assert not set(ids(second)) & set(QUANTUM)
+
+
+def test_disliked_papers_are_left_out(client: TestClient) -> None:
+    h = user_headers(client, "alice")
+    for p in CLIMATE:
+        client.put(f"/users/alice/likes/{p}", headers=h)
+    top = ids(recommend(client, "alice", h, k=1))[0]
+    client.put(f"/users/alice/dislikes/{top}", headers=h)
+    assert top not in ids(recommend(client, "alice", h, k=20))
+
+
+def test_paper_added_through_the_api_is_recommended_at_once(client: TestClient) -> None:
+    h = user_headers(client, "alice")
+    for p in QUANTUM:
+        client.put(f"/users/alice/likes/{p}", headers=h)
+    paper = {
+        "paper_id": "new:qec-2025",
+        "title": "Quantum error correction with surface code decoders on noisy qubits",
+        "abstract": "Noisy qubits of quantum computers need error correction. A surface code "
+        "decoder for quantum hardware improves error mitigation on superconducting qubits.",
+    }
+    before = recommend(client, "alice", h, k=3)
+    assert "new:qec-2025" not in ids(before)
+    r = client.post("/papers", json={"papers": [paper]}, headers=ADMIN_HEADERS)
+    assert r.status_code == 200
+    after = recommend(client, "alice", h, k=3)
+    assert after["model_version"] == before["model_version"]  # no retrain happened
+    assert "new:qec-2025" in ids(after)
+    # And it can be liked at once.
+    assert client.put("/users/alice/likes/new:qec-2025", headers=h).status_code == 201
+
+
+def test_retrain_swaps_the_model_version(client: TestClient) -> None:
+    h = user_headers(client, "alice")
+    for p in CLIMATE:
+        client.put(f"/users/alice/likes/{p}", headers=h)
+    old = recommend(client, "alice", h)["model_version"]
+    r = client.post("/admin/retrain", headers=ADMIN_HEADERS)
+    assert r.status_code == 202
+    assert r.headers["location"] == "/admin/retrain"
+    job = r.json()
+    assert job["status"] in {"running", "succeeded"}
+    done = wait_for_retrain(client)
+    assert done["job_id"] == job["job_id"]
+    assert done["status"] == "succeeded", done
+    assert done["model_version"] != old
+    health = client.get("/health").json()
+    assert health["model"]["version"] == done["model_version"]
+    assert health["model"]["n_likes"] == 3 and health["model"]["n_users"] == 1
+    assert recommend(client, "alice", h)["model_version"] == done["model_version"]
+
+
+def test_failed_retrain_keeps_the_old_model(client: TestClient, redis_url: str) -> None:
+    old = client.get("/health").json()["model"]["version"]
+    with raw_redis(redis_url) as r:
+        r.flushall()  # an empty catalog: training must fail
+    assert client.post("/admin/retrain", headers=ADMIN_HEADERS).status_code == 202
+    job = wait_for_retrain(client)
+    assert job["status"] == "failed"
+    assert "empty catalog" in job["error"]
+    health = client.get("/health").json()
+    assert health["model"]["version"] == old
+    assert health["last_failed_retrain"]["job_id"] == job["job_id"]
+    assert "empty catalog" in health["last_failed_retrain"]["error"]
+    # The old model still answers.
+    r = client.get("/papers/sample:bio-01/similar", params={"k": 2})
+    assert r.status_code == 200 and len(r.json()["items"]) == 2
+
+
+def test_retrain_status_before_any_retrain(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    with TestClient(create_app(settings)) as c:  # trains at start: that is a job
+        assert c.get("/admin/retrain", headers=ADMIN_HEADERS).json()["status"] == "succeeded"
+    with TestClient(create_app(settings)) as c:  # loads the saved bundle: no job
+        r = c.get("/admin/retrain", headers=ADMIN_HEADERS)
+        assert r.status_code == 404
+        assert r.json()["detail"]
+
+
+def test_startup_loads_the_saved_bundle_or_retrains(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    with TestClient(create_app(settings)) as c:
+        first = c.get("/health").json()["model"]["version"]
+    assert settings.bundle_path.is_file()
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/health").json()["model"]["version"] == first  # loaded, not retrained
+    Path(settings.bundle_path).write_bytes(b"not a bundle")
+    with TestClient(create_app(settings)) as c:
+        health = c.get("/health").json()
+        assert health["model"]["status"] == "ready"
+        assert health["model"]["version"] != first  # corrupt bundle: retrained from Redis
+
+
+def test_empty_store_without_sample_serves_503_until_papers_arrive(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with TestClient(create_app(make_settings(seed_sample=False))) as c:
+        health = c.get("/health").json()
+        assert health["status"] == "degraded"
+        assert health["model"]["status"] == "not trained"
+        r = c.get("/papers", params={"q": "quantum"})
+        assert r.status_code == 503
+        assert "POST /papers" in r.json()["detail"]
+        papers = [
+            {"paper_id": f"p{i}", "title": f"Quantum qubits paper {i}", "abstract": "qubits"}
+            for i in range(3)
+        ]
+        assert c.post("/papers", json={"papers": papers}, headers=ADMIN_HEADERS).status_code == 200
+        assert wait_for_retrain(c)["status"] == "succeeded"
+        assert c.get("/papers", params={"q": "qubits"}).status_code == 200
