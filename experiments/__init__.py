@@ -1,0 +1,1 @@
+"""Offline comparison scripts: `python -m experiments.compare`, `python -m experiments.tune`."""

@@ -1,0 +1,363 @@
+"""Compare ranking models offline on the CiteULike protocols.
+
+    python -m experiments.compare --dataset citeulike-a --split 1 --models popularity,content --out out/a1
+    python -m experiments.compare --all --models all --out out/all   # four settings + README section
+
+Writes ``results.json``, ``results.md`` (with the published rows of the setting beside ours) and
+``recall.png`` into ``--out``; ``--dump-topk DIR`` also writes ``DIR/<model>.npy``: int32
+``(users in the split files, 300)``, row u = the user's top 300 (training papers excluded), all -1
+for users who are not evaluated (no test paper, or left out by ``--users``).
+
+Hyperparameters come from experiments/settings.json (chosen by ``experiments.tune`` on validation
+data carved out of training data), a model's defaults where absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from experiments.tune import SETTINGS_PATH, tuned_params, write_json_atomic
+from recommender.evaluation.datasets import (
+    DATASETS,
+    M_VALUES,
+    default_data_dir,
+    load_experiment_data,
+    published_rows,
+)
+from recommender.evaluation.experiment import (
+    ModelResult,
+    evaluate_model,
+    select_users,
+    significance_vs_best,
+)
+from recommender.evaluation.plots import plot_recall_curves
+from recommender.evaluation.splits import (
+    Split,
+    binarize,
+    cold_start_split,
+    published_split,
+    random_holdout,
+)
+from recommender.models import MODELS
+
+log = logging.getLogger("experiments.compare")
+
+README = Path(__file__).resolve().parent / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+SMALL_METRICS = ("ndcg@10", "precision@10", "map@10", "mrr", "coverage@10", "novelty@10")
+
+
+# ------------------------------------------------------------------ inputs
+def build_split(args: argparse.Namespace, likes: sp.csr_matrix, n_items: int) -> Split:
+    """The split the arguments ask for, with every matrix ``n_items`` wide."""
+    if args.train or args.test:
+        if not (args.train and args.test):
+            raise SystemExit("--train and --test go together")
+        from recommender.loaders import read_user_items
+
+        train = binarize(read_user_items(args.train, n_items))
+        test = binarize(read_user_items(args.test, n_items))
+        if train.shape[0] != test.shape[0]:
+            raise SystemExit(f"--train has {train.shape[0]} users but --test {test.shape[0]}")
+        return Split(f"{args.dataset} files", train, test, info={"protocol": "files"})
+    if args.protocol == "holdout":
+        s = random_holdout(likes, seed=args.seed)
+        # Validation is for tuning; the final model learns from training + validation.
+        assert s.validation is not None
+        return Split(s.name, binarize(s.train + s.validation), s.test, info=s.info)
+    if args.protocol == "cold-start":
+        return cold_start_split(likes, seed=args.seed)
+    return published_split(args.dataset, args.split, args.data_dir)
+
+
+def resolve_models(spec: str) -> list[str]:
+    names = list(MODELS) if spec == "all" else [m.strip() for m in spec.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+    return names
+
+
+# ------------------------------------------------------------------ outputs
+def _fmt(x: Any, digits: int = 4) -> str:
+    if isinstance(x, float):
+        return "–" if math.isnan(x) else f"{x:.{digits}f}"
+    return str(x)
+
+
+def results_markdown(res: dict[str, Any], published: list[dict[str, Any]]) -> str:
+    """The results as Markdown tables: recall curves beside the published rows, then the rest."""
+    head = f"# {res['dataset']}, {res['protocol_label']}\n\n"
+    note = (
+        f"{res['n_users_evaluated']} users evaluated"
+        + (f" (a random subset of {res['n_users_with_test']})" if res["subset"] else "")
+        + f"; {res['n_items']} papers. Ranking excludes each user's training papers.\n\n"
+    )
+    cols = [f"recall@{m}" for m in M_VALUES]
+    lines = ["| model | source | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for name, m in res["models"].items():
+        lines.append(f"| {name} | this run | " + " | ".join(_fmt(m[c]) for c in cols) + " |")
+    for row in sorted(published, key=lambda r: -r["recall@300"]):
+        lines.append(
+            f"| {row['method']} | published | " + " | ".join(_fmt(row[c]) for c in cols) + " |"
+        )
+    table1 = "\n".join(lines) + "\n\n"
+    if published:
+        table1 += (
+            "Published rows: Ferrari Dacrema et al., TOIS appendix tables 15-18, on the same split"
+            " files (read at run time from the data directory).\n\n"
+        )
+        if res["dataset"] == "citeulike-a":
+            table1 += (
+                "Content here is titles for all papers and abstracts for 1,929 of them; the"
+                " published content-based rows (ItemKNN CBF/CFCBF, CDL, CVAE) had every abstract,"
+                " which is not available here.\n\n"
+            )
+    cols2 = [*SMALL_METRICS, "fit_seconds", "score_seconds"]
+    lines = [
+        "| model | " + " | ".join(cols2) + " | recall@100 95% CI | vs best other (recall@100) |",
+        "|---" * (len(cols2) + 3) + "|",
+    ]
+    for name, m in res["models"].items():
+        ci = m.get("ci95", {}).get("recall@100")
+        ci_s = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "–"
+        vs = m.get("vs_best_other")
+        vs_s = (
+            f"{vs['diff']:+.4f} vs {vs['against']} (p={vs['p_bootstrap']:.3f}"
+            f"{', significant' if vs['significant'] else ''})"
+            if vs
+            else "–"
+        )
+        vals = [_fmt(m[c], 4 if c not in ("fit_seconds", "score_seconds") else 1) for c in cols2]
+        lines.append(f"| {name} | " + " | ".join(vals) + f" | {ci_s} | {vs_s} |")
+    table2 = "\n".join(lines) + "\n"
+    skipped = "".join(f"\n- {k}: skipped ({v})" for k, v in res.get("skipped", {}).items())
+    return head + note + table1 + table2 + (f"\nSkipped models:{skipped}\n" if skipped else "")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def dump_topk(dir_: Path, result: ModelResult, n_users: int) -> Path:
+    """``dir_/<model>.npy``: int32 ``(n_users, K)``, -1 rows for users not evaluated."""
+    dir_.mkdir(parents=True, exist_ok=True)
+    full = np.full((n_users, result.topk.shape[1]), -1, dtype=np.int32)
+    full[result.users] = result.topk
+    path = dir_ / f"{result.name}.npy"
+    fd, tmp = tempfile.mkstemp(dir=dir_, suffix=".npy.tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, full)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+# ------------------------------------------------------------------ one setting
+def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """Evaluate ``args.models`` on one dataset and split; write the outputs into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_experiment_data(args.dataset, args.data_dir)
+    split = build_split(args, data.likes, data.n_items)
+    users = select_users(split, args.users, seed=args.seed)
+    n_with_test = int(split.test_users().size)
+    label = (
+        f"P={args.split} (published split)"
+        if split.info.get("protocol") == "published"
+        else split.name
+    )
+    print(f"{args.dataset} {label}: {split.n_users} users, {users.size} evaluated")
+    results: list[ModelResult] = []
+    skipped: dict[str, str] = {}
+    for name in resolve_models(args.models):
+        params = (
+            tuned_params(args.dataset, args.split, name, args.settings)
+            if split.info.get("protocol") in ("published", "files")
+            else {}
+        )
+        t0 = time.perf_counter()
+        try:
+            r = evaluate_model(
+                name,
+                split,
+                data.features,
+                users,
+                params=params,
+                progress=not args.no_progress,
+                batch_size=args.batch_size,
+                n_boot=args.n_boot,
+                seed=args.seed,
+            )
+        except (ImportError, AttributeError) as exc:
+            # A model whose file has not landed yet: report it and go on with the others.
+            log.warning("model %s unavailable: %s", name, exc)
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        print(
+            f"{name}: recall@50 {r.metrics['recall@50']:.4f} recall@300 {r.metrics['recall@300']:.4f}"
+            f" (fit {r.fit_seconds:.1f}s, score {r.score_seconds:.1f}s,"
+            f" total {time.perf_counter() - t0:.1f}s)",
+            flush=True,
+        )
+        results.append(r)
+        if args.dump_topk:
+            dump_topk(Path(args.dump_topk), r, split.n_users)
+    for name, test in significance_vs_best(results, n_boot=args.n_boot, seed=args.seed).items():
+        next(r for r in results if r.name == name).extra["vs_best_other"] = test
+
+    res: dict[str, Any] = {
+        "dataset": args.dataset,
+        "split": args.split,
+        "protocol": split.info.get("protocol"),
+        "protocol_label": label,
+        "n_users": split.n_users,
+        "n_items": split.n_items,
+        "n_users_with_test": n_with_test,
+        "n_users_evaluated": int(users.size),
+        "subset": args.users is not None and users.size < n_with_test,
+        "models": {r.name: r.summary() for r in results},
+    }
+    if skipped:
+        res["skipped"] = skipped
+    published = published_rows(args.dataset, args.split, args.data_dir)
+    if split.info.get("protocol") not in ("published", "files"):
+        published = []  # the published rows are on the published split files only
+    write_json_atomic(out / "results.json", res)
+    write_text_atomic(out / "results.md", results_markdown(res, published))
+    best = [max(published, key=lambda r: r["recall@300"])] if published else []
+    if published and (b50 := max(published, key=lambda r: r["recall@50"])) is not best[0]:
+        best.append(b50)
+    plot_recall_curves(
+        out / "recall.png",
+        res["models"],
+        M_VALUES,
+        reference=best,
+        title=f"{args.dataset}, {label}",
+    )
+    print(f"wrote {out / 'results.json'}, results.md, recall.png")
+    return res
+
+
+# ------------------------------------------------------------------ all settings
+def readme_section(all_res: list[dict[str, Any]], command: str) -> str:
+    """The README results section: recall@50 and @300 per model and setting, best published."""
+    lines = [
+        START,
+        f"Generated by `{command}` on {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| setting | model | recall@50 | recall@300 | ndcg@10 | users | hyperparameters |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for res in all_res:
+        setting = f"{res['dataset']} P={res['split']}"
+        for name, m in res["models"].items():
+            lines.append(
+                f"| {setting} | {name} | {m['recall@50']:.4f} | {m['recall@300']:.4f}"
+                f" | {m['ndcg@10']:.4f} | {m['n_users']}"
+                f" | {'tuned: ' + json.dumps(m['params']) if m.get('params') else 'defaults'} |"
+            )
+        b50, b300 = res.get("best_published_50"), res.get("best_published_300")
+        for row, label in ((b50, "@50"), (b300, "@300")):
+            if row and not (label == "@300" and row is b50):
+                lines.append(
+                    f"| {setting} | *published best {label}: {row['method']}* |"
+                    f" {row['recall@50']:.4f} | {row['recall@300']:.4f} | – | – | – |"
+                )
+    lines += [
+        "",
+        "citeulike-a content here is titles (+ 1,929 abstracts); the published content rows had"
+        " every abstract. Hyperparameters: experiments/settings.json where tuned, else defaults.",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(section: str, path: Path = README) -> None:
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{path} has no {START} ... {END} markers")
+    write_text_atomic(path, pattern.sub(lambda _: section, text))
+
+
+def run_all(args: argparse.Namespace, argv: list[str]) -> None:
+    all_res = []
+    root = Path(args.out)
+    for dataset in DATASETS:
+        for split in (1, 10):
+            a = argparse.Namespace(**vars(args))
+            a.dataset, a.split, a.protocol = dataset, split, "published"
+            if args.dump_topk:
+                a.dump_topk = str(Path(args.dump_topk) / f"{dataset}-P{split}")
+            res = run_setting(a, root / f"{dataset}-P{split}")
+            pub = published_rows(dataset, split, args.data_dir)
+            if pub:
+                res["best_published_50"] = max(pub, key=lambda r: r["recall@50"])
+                res["best_published_300"] = max(pub, key=lambda r: r["recall@300"])
+            all_res.append(res)
+    if args.users is None:
+        update_readme(readme_section(all_res, "python -m experiments.compare " + " ".join(argv)))
+        print(f"updated {README}")
+    else:
+        print("--users given: README results section left unchanged (subset runs are not reported)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", choices=DATASETS)
+    ap.add_argument("--split", type=int, choices=(1, 10))
+    ap.add_argument("--models", default="all", help="comma list, or 'all'")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--data-dir", type=Path, default=None, help="default ../shared/datasets")
+    ap.add_argument("--train", type=Path, help="a train file in users.dat form (with --test)")
+    ap.add_argument("--test", type=Path, help="a test file in users.dat form (with --train)")
+    ap.add_argument(
+        "--protocol", choices=("published", "holdout", "cold-start"), default="published"
+    )
+    ap.add_argument("--dump-topk", type=Path)
+    ap.add_argument("--users", type=int, help="evaluate a random subset of N users (for CI)")
+    ap.add_argument("--all", action="store_true", help="the four published settings + README")
+    ap.add_argument("--settings", type=Path, default=SETTINGS_PATH)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args.data_dir = args.data_dir or default_data_dir()
+    if args.all:
+        run_all(args, argv)
+        return 0
+    if not args.dataset or (args.split is None and args.protocol == "published"):
+        ap.error("--dataset and --split are required (or --all)")
+    run_setting(args, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,219 @@
+"""Tune hyperparameters on a validation split carved out of training data, never the test files.
+
+    python -m experiments.tune --dataset citeulike-a --split 10 --models hybrid,als [--users 1500]
+
+Writes the chosen settings to experiments/settings.json under ``[dataset]["P=<split>"][model]``;
+``experiments.compare`` uses them (a model's defaults where absent).
+
+How validation is carved (see experiments/README.md, "Tuning"):
+
+* P=10: each user's 10 training papers are split 7 kept / 3 held out. On citeulike-a P=10, whose
+  published split is "older papers in, newer out", the 3 held out are the user's newest (highest
+  rows); elsewhere they are random.
+* P=1: a user's single training paper cannot be split, and the same dataset's P=10 training file
+  holds P=1 test papers (it would leak). So the P=1 protocol is simulated on the *other* dataset's
+  P=10 training file: keep 1 paper per user, validate on the other 9 (the lowest row kept on
+  citeulike-t P=1, which is ordered; a random one on citeulike-a P=1). Only that dataset's training
+  likes are read; nothing of the tuned dataset's own likes is used beyond its catalog text.
+
+Search: coordinate ascent from the model's defaults, one hyperparameter at a time over a small grid,
+two passes, maximising mean recall@100 on the validation users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from recommender.evaluation.datasets import DATASETS, default_data_dir, load_experiment_data
+from recommender.evaluation.experiment import evaluate_model, select_users
+from recommender.evaluation.splits import published_split, validation_from_train
+from recommender.models import MODELS, model_class
+
+log = logging.getLogger("experiments.tune")
+
+SETTINGS_PATH = Path(__file__).resolve().parent / "settings.json"
+METRIC = "recall@100"
+#: Published splits that are "older papers in, newer out" (DATASETS.md).
+ORDERED = {("citeulike-a", 10), ("citeulike-t", 1)}
+OTHER = {"citeulike-a": "citeulike-t", "citeulike-t": "citeulike-a"}
+
+#: Small grids per model; names a model's ``__init__`` does not take are ignored.
+GRIDS: dict[str, dict[str, list[Any]]] = {
+    "item_knn": {"neighbors": [50, 100, 300], "k": [50, 100, 300], "shrink": [0.0, 10.0, 50.0]},
+    "linear": {"alpha": [0.1, 1.0, 10.0], "regularization": [0.1, 1.0, 10.0]},
+    "als": {
+        "factors": [32, 64, 128],
+        "regularization": [0.01, 0.05, 0.2],
+        "alpha": [1.0, 10.0, 40.0],
+    },
+    "bpr": {"factors": [32, 64], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]},
+    "lightfm": {"no_components": [32, 64], "epochs": [20, 40]},
+    "lightfm_hybrid": {"no_components": [32, 64], "epochs": [20, 40]},
+    "hybrid": {
+        "content_weight": [0.5, 1.0, 2.0],
+        "cf_weight": [0.0, 0.5, 1.0, 2.0],
+        "pop_weight": [0.0, 0.05, 0.2],
+        "content_neighbors": [50, 100, 300],
+        "cf_neighbors": [50, 100, 300],
+        "shrink": [0.0, 10.0, 50.0],
+    },
+}
+
+
+# ------------------------------------------------------------------ settings file
+def load_settings(path: Path = SETTINGS_PATH) -> dict[str, Any]:
+    """The tuned settings file (an empty dict when missing)."""
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def tuned_params(
+    dataset: str, split: int, model: str, path: Path = SETTINGS_PATH
+) -> dict[str, Any]:
+    """Hyperparameters validation chose for ``model`` on a setting, or ``{}`` (its defaults)."""
+    entry = load_settings(path).get(dataset, {}).get(f"P={split}", {}).get(model)
+    return dict(entry["params"]) if entry else {}
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ------------------------------------------------------------------ validation
+def validation_setup(dataset: str, split: int, data_dir: Path) -> tuple[Any, Any, str]:
+    """``(validation split, features, description)`` for tuning ``dataset`` at ``split``."""
+    if split == 1:
+        source = OTHER[dataset]
+        ordered = (dataset, 1) in ORDERED
+        train = published_split(source, 10, data_dir).train
+        val = validation_from_train(train, fraction=0.9, min_keep=1, ordered=ordered)
+        desc = (
+            f"P=1 simulated on {source} P=10 training file: 1 kept per user, the rest validation"
+            f" ({'lowest row kept' if ordered else 'random'})"
+        )
+        return val, load_experiment_data(source, data_dir).features, desc
+    ordered = (dataset, split) in ORDERED
+    train = published_split(dataset, split, data_dir).train
+    val = validation_from_train(train, fraction=0.3, min_keep=1, ordered=ordered)
+    desc = f"{dataset} P={split} training file: 30% of each user's papers held out" + (
+        " (newest)" if ordered else " (random)"
+    )
+    return val, load_experiment_data(dataset, data_dir).features, desc
+
+
+def grid_for(model: str) -> dict[str, list[Any]]:
+    """The grid of ``model`` restricted to hyperparameters its ``__init__`` accepts."""
+    accepted = set(inspect.signature(model_class(model).__init__).parameters) - {"self"}
+    return {k: v for k, v in GRIDS.get(model, {}).items() if k in accepted}
+
+
+def coordinate_search(
+    model: str,
+    grid: Mapping[str, list[Any]],
+    score: Any,
+    passes: int = 2,
+) -> tuple[dict[str, Any], float, int]:
+    """Coordinate ascent over ``grid`` from the defaults: ``(best params, best score, evaluations)``.
+
+    ``score(params) -> float`` is called once per distinct setting."""
+    cache: dict[str, float] = {}
+    sig = inspect.signature(model_class(model).__init__).parameters
+    defaults = {k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty}
+
+    def cached(params: dict[str, Any]) -> float:
+        # A value equal to the default is the default: do not fit the same model twice.
+        params = {k: v for k, v in params.items() if defaults.get(k, object()) != v}
+        key = json.dumps(params, sort_keys=True)
+        if key not in cache:
+            cache[key] = score(params)
+            print(f"  {model} {params}: {METRIC} {cache[key]:.4f}", flush=True)
+        return cache[key]
+
+    best: dict[str, Any] = {}
+    best_score = cached(best)
+    for _ in range(passes):
+        improved = False
+        for name, values in grid.items():
+            for v in values:
+                cand = {k: x for k, x in {**best, name: v}.items() if defaults.get(k) != x}
+                s = cached(cand)
+                if s > best_score + 1e-9:
+                    best, best_score, improved = cand, s, True
+        if not improved:
+            break
+    return best, best_score, len(cache)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", required=True, choices=DATASETS)
+    ap.add_argument("--split", required=True, type=int, choices=(1, 10))
+    ap.add_argument("--models", required=True, help="comma list, or 'all'")
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--users", type=int, default=1500, help="validation users (random subset)")
+    ap.add_argument("--settings", type=Path, default=SETTINGS_PATH)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--passes", type=int, default=2, help="coordinate-ascent passes")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    data_dir = args.data_dir or default_data_dir()
+    models = list(MODELS) if args.models == "all" else args.models.split(",")
+
+    val, features, desc = validation_setup(args.dataset, args.split, data_dir)
+    users = select_users(val, args.users, seed=args.seed)
+    print(f"validation: {desc}; {users.size} users")
+    settings = load_settings(args.settings)
+    for model in models:
+        try:
+            grid = grid_for(model)
+        except (ImportError, AttributeError) as exc:
+            print(f"{model}: not importable yet ({exc}); skipped")
+            continue
+        t0 = time.perf_counter()
+
+        def score(params: dict[str, Any], model: str = model) -> float:
+            r = evaluate_model(model, val, features, users, params=params, n_boot=0)
+            return r.metrics[METRIC]
+
+        best, best_score, n_eval = coordinate_search(model, grid, score, args.passes)
+        print(
+            f"{model}: chose {best or 'defaults'} ({METRIC} {best_score:.4f} on validation,"
+            f" {n_eval} settings, {time.perf_counter() - t0:.0f}s)"
+        )
+        settings.setdefault(args.dataset, {}).setdefault(f"P={args.split}", {})[model] = {
+            "params": best,
+            "validation": {
+                "metric": METRIC,
+                "value": round(best_score, 6),
+                "users": int(users.size),
+                "strategy": desc,
+                "settings_tried": n_eval,
+            },
+        }
+        write_json_atomic(args.settings, settings)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""The experiment runner on a dataset with a known answer, and `experiments.compare` end to end on a
+small subset of real CiteULike users."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import compare
+from recommender.evaluation import metrics as mt
+from recommender.evaluation.datasets import M_VALUES, default_data_dir
+from recommender.evaluation.experiment import run_experiment, significance_vs_best
+from recommender.evaluation.splits import Split, published_split
+from recommender.features import TfidfFeaturizer
+from recommender.ranking import rows_to_csr
+from recommender.synthetic import block_dataset
+
+
+def test_runner_on_known_answer() -> None:
+    data = block_dataset(seed=0)
+    test = rows_to_csr([[i] for i in data.heldout], data.n_items)
+    split = Split("blocks", data.likes, test)
+    features = TfidfFeaturizer(min_df=1).fit_counts(data.counts, data.vocabulary)
+    feats = features.transform_counts(data.counts)
+    results = run_experiment(split, feats, {"popularity": {}, "content": {}}, n_boot=200)
+    by = {r.name: r for r in results}
+    content, pop = by["content"], by["popularity"]
+    # Training papers are never recommended; lists hold the other 80 - 7 papers, then -1.
+    for r in results:
+        assert r.topk.shape == (data.n_users, 300)
+        assert ((r.topk >= 0).sum(axis=1) == data.n_items - 7).all()
+        assert (
+            not rows_to_csr([row[row >= 0] for row in r.topk], data.n_items)
+            .multiply(data.likes)
+            .nnz
+        )
+    # A user's held-out paper is one of the 13 unseen papers of their topic: content ranks those
+    # first (recall@13 = 1), popularity does not.
+    h = mt.hits(content.topk, test)
+    assert mt.mean_over_users(mt.recall_at(h, mt.relevant_counts(test), 13)) == 1.0
+    assert content.metrics["ndcg@10"] > pop.metrics["ndcg@10"] + 0.2
+    sig = significance_vs_best(results, "ndcg@10", n_boot=200)
+    assert sig["content"]["against"] == "popularity" and sig["content"]["significant"]
+    assert sig["popularity"]["diff"] < 0
+    ci = content.extra["ci95"]["ndcg@10"]
+    assert ci[0] <= content.metrics["ndcg@10"] <= ci[1]
+    # Every user here has 7 training likes.
+    assert content.extra["by_train_likes"]["recall@100"] == [
+        {"train_likes": "6-10", "n_users": 60, "mean": 1.0}
+    ]
+
+
+DATA = default_data_dir()
+needs_data = pytest.mark.skipif(
+    not (DATA / "citeulike-a" / "splits-cvae").is_dir(), reason="CiteULike data not available"
+)
+KEYS = [f"recall@{m}" for m in M_VALUES] + [
+    "ndcg@10",
+    "precision@10",
+    "map@10",
+    "mrr",
+    "coverage@10",
+    "novelty@10",
+    "fit_seconds",
+    "score_seconds",
+    "ci95",
+    "vs_best_other",
+    "by_train_likes",
+]
+
+
+@needs_data
+def test_compare_end_to_end(tmp_path: Path) -> None:
+    out, dump = tmp_path / "out", tmp_path / "topk"
+    argv = ["--dataset", "citeulike-a", "--split", "10", "--models", "popularity,content"]
+    argv += ["--users", "200", "--out", str(out), "--dump-topk", str(dump)]
+    argv += ["--no-progress", "--n-boot", "200", "--data-dir", str(DATA)]
+    assert compare.main(argv) == 0
+
+    res = json.loads((out / "results.json").read_text())
+    assert (res["dataset"], res["split"], res["n_users_evaluated"]) == ("citeulike-a", 10, 200)
+    assert set(res["models"]) == {"popularity", "content"}
+    for m in res["models"].values():
+        assert set(KEYS) <= set(m)
+        curve = [m[f"recall@{c}"] for c in M_VALUES]
+        assert all(0 <= x <= 1 for x in curve) and curve == sorted(curve)
+        for k in ("ndcg@10", "precision@10", "map@10", "mrr", "coverage@10"):
+            assert 0 <= m[k] <= 1
+        assert m["novelty@10"] > 0 and m["fit_seconds"] >= 0 and m["score_seconds"] >= 0
+    # Popularity's top 10 come from the 20 most liked papers (a user has 10 training papers to
+    # skip), so it covers at most 20 papers; content covers far more.
+    pop_cov = res["models"]["popularity"]["coverage@10"]
+    assert 10 / 16980 <= pop_cov <= 20 / 16980 < res["models"]["content"]["coverage@10"]
+    md = (out / "results.md").read_text()
+    assert "| content | this run |" in md and "| CVAE | published |" in md
+    assert (out / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    split = published_split("citeulike-a", 10, DATA)
+    no_test = np.diff(split.test.indptr) == 0
+    assert no_test.sum() == 412
+    for name in ("popularity", "content"):
+        top = np.load(dump / f"{name}.npy")
+        assert top.dtype == np.int32 and top.shape == (5551, 300)
+        evaluated = (top >= 0).any(axis=1)
+        assert evaluated.sum() == 200
+        assert (top[no_test] == -1).all()
+        assert not (evaluated & no_test).any()
+        rows = np.flatnonzero(evaluated)
+        listed = rows_to_csr([top[u] for u in rows], 16980)
+        assert listed.multiply(split.train[rows]).nnz == 0  # training papers excluded
+        assert ((listed.getnnz(axis=1)) == 300).all()  # 300 distinct papers each
+        # The dump and the reported recall@300 agree.
+        h = mt.hits(top[rows], split.test[rows])
+        r300 = mt.mean_over_users(mt.recall_at(h, mt.relevant_counts(split.test[rows]), 300))
+        assert r300 == pytest.approx(res["models"][name]["recall@300"])
+
+
+def test_coordinate_search_finds_the_known_optimum(tmp_path: Path) -> None:
+    from experiments.tune import coordinate_search, tuned_params, write_json_atomic
+
+    calls: list[dict] = []
+
+    def score(params: dict) -> float:
+        calls.append(params)
+        return -abs(params.get("dislike_weight", 1.0) - 2.0)
+
+    best, value, n = coordinate_search("popularity", {"dislike_weight": [0.0, 1.0, 2.0]}, score)
+    assert best == {"dislike_weight": 2.0} and value == 0.0
+    # The default (1.0) is fitted once, not twice: {}, 0.0 and 2.0.
+    assert n == 3 and len(calls) == 3
+    path = tmp_path / "settings.json"
+    write_json_atomic(path, {"citeulike-a": {"P=1": {"popularity": {"params": best}}}})
+    assert tuned_params("citeulike-a", 1, "popularity", path) == {"dislike_weight": 2.0}
+    assert tuned_params("citeulike-a", 10, "popularity", path) == {}
