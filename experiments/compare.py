@@ -15,6 +15,7 @@ data carved out of training data), a model's defaults where absent.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.tune import SETTINGS_PATH, tuned_params, write_json_atomic
+from experiments.tune import SETTINGS_PATH, settings_key, tuned_params, write_json_atomic
 from recommender.evaluation.datasets import (
     DATASETS,
     M_VALUES,
@@ -103,7 +104,8 @@ def results_markdown(res: dict[str, Any], published: list[dict[str, Any]]) -> st
     note = (
         f"{res['n_users_evaluated']} users evaluated"
         + (f" (a random subset of {res['n_users_with_test']})" if res["subset"] else "")
-        + f"; {res['n_items']} papers. Ranking excludes each user's training papers.\n\n"
+        + f"; {res['n_items']} papers; content features: {res.get('features', 'text')}."
+        + " Ranking excludes each user's training papers.\n\n"
     )
     cols = [f"recall@{m}" for m in M_VALUES]
     lines = ["| model | source | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
@@ -179,7 +181,7 @@ def dump_topk(dir_: Path, result: ModelResult, n_users: int) -> Path:
 def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Evaluate ``args.models`` on one dataset and split; write the outputs into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    data = load_experiment_data(args.dataset, args.data_dir)
+    data = load_experiment_data(args.dataset, args.data_dir, args.features)
     split = build_split(args, data.likes, data.n_items)
     users = select_users(split, args.users, seed=args.seed)
     n_with_test = int(split.test_users().size)
@@ -188,12 +190,15 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         if split.info.get("protocol") == "published"
         else split.name
     )
-    print(f"{args.dataset} {label}: {split.n_users} users, {users.size} evaluated")
+    print(
+        f"{args.dataset} {label}: {split.n_users} users, {users.size} evaluated,"
+        f" features {args.features}"
+    )
     results: list[ModelResult] = []
     skipped: dict[str, str] = {}
     for name in resolve_models(args.models):
         params = (
-            tuned_params(args.dataset, args.split, name, args.settings)
+            tuned_params(args.dataset, args.split, settings_key(name, args.features), args.settings)
             if split.info.get("protocol") in ("published", "files")
             else {}
         )
@@ -232,6 +237,7 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "split": args.split,
         "protocol": split.info.get("protocol"),
         "protocol_label": label,
+        "features": args.features,
         "n_users": split.n_users,
         "n_items": split.n_items,
         "n_users_with_test": n_with_test,
@@ -270,15 +276,21 @@ def readme_section(all_res: list[dict[str, Any]], command: str) -> str:
         "| setting | model | recall@50 | recall@300 | ndcg@10 | users | hyperparameters |",
         "|---|---|---|---|---|---|---|",
     ]
+    shown: set[str] = set()
     for res in all_res:
         setting = f"{res['dataset']} P={res['split']}"
+        with_cites = res.get("features", "text") != "text"
         for name, m in res["models"].items():
+            label = f"{name} (text + citations)" if with_cites else name
             lines.append(
-                f"| {setting} | {name} | {m['recall@50']:.4f} | {m['recall@300']:.4f}"
+                f"| {setting} | {label} | {m['recall@50']:.4f} | {m['recall@300']:.4f}"
                 f" | {m['ndcg@10']:.4f} | {m['n_users']}"
                 f" | {'tuned: ' + json.dumps(m['params']) if m.get('params') else 'defaults'} |"
             )
         b50, b300 = res.get("best_published_50"), res.get("best_published_300")
+        if setting in shown:
+            continue
+        shown.add(setting)
         for row, label in ((b50, "@50"), (b300, "@300")):
             if row and not (label == "@300" and row is b50):
                 lines.append(
@@ -288,7 +300,9 @@ def readme_section(all_res: list[dict[str, Any]], command: str) -> str:
     lines += [
         "",
         "citeulike-a content here is titles (+ 1,929 abstracts); the published content rows had"
-        " every abstract. Hyperparameters: experiments/settings.json where tuned, else defaults.",
+        " every abstract. Rows marked (text + citations) also use the papers' citation links"
+        " (citations.dat: paper metadata, no user data), which the published rows did not."
+        " Hyperparameters: experiments/settings.json where tuned, else defaults.",
         END,
     ]
     return "\n".join(lines)
@@ -305,18 +319,19 @@ def update_readme(section: str, path: Path = README) -> None:
 def run_all(args: argparse.Namespace, argv: list[str]) -> None:
     all_res = []
     root = Path(args.out)
-    for dataset in DATASETS:
-        for split in (1, 10):
-            a = argparse.Namespace(**vars(args))
-            a.dataset, a.split, a.protocol = dataset, split, "published"
-            if args.dump_topk:
-                a.dump_topk = str(Path(args.dump_topk) / f"{dataset}-P{split}")
-            res = run_setting(a, root / f"{dataset}-P{split}")
-            pub = published_rows(dataset, split, args.data_dir)
-            if pub:
-                res["best_published_50"] = max(pub, key=lambda r: r["recall@50"])
-                res["best_published_300"] = max(pub, key=lambda r: r["recall@300"])
-            all_res.append(res)
+    feature_sets = args.features.split(",")
+    for dataset, split, features in itertools.product(DATASETS, (1, 10), feature_sets):
+        a = argparse.Namespace(**vars(args))
+        a.dataset, a.split, a.protocol, a.features = dataset, split, "published", features
+        name = f"{dataset}-P{split}" + ("" if features == "text" else f"-{features}")
+        if args.dump_topk:
+            a.dump_topk = str(Path(args.dump_topk) / name)
+        res = run_setting(a, root / name)
+        pub = published_rows(dataset, split, args.data_dir)
+        if pub:
+            res["best_published_50"] = max(pub, key=lambda r: r["recall@50"])
+            res["best_published_300"] = max(pub, key=lambda r: r["recall@300"])
+        all_res.append(res)
     if args.users is None:
         update_readme(readme_section(all_res, "python -m experiments.compare " + " ".join(argv)))
         print(f"updated {README}")
@@ -343,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, help="evaluate a random subset of N users (for CI)")
     ap.add_argument("--all", action="store_true", help="the four published settings + README")
     ap.add_argument("--settings", type=Path, default=SETTINGS_PATH)
+    ap.add_argument(
+        "--features",
+        default="text",
+        help="content features: text (as the published rows), text+citations (adds citation"
+        " links), or with --all a comma list of both",
+    )
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)

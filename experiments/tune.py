@@ -17,7 +17,8 @@ How validation is carved (see experiments/README.md, "Tuning"):
   likes are read; nothing of the tuned dataset's own likes is used beyond its catalog text.
 
 Search: coordinate ascent from the model's defaults, one hyperparameter at a time over a small grid,
-two passes, maximising mean recall@100 on the validation users.
+two passes, maximising the mean of recall@50, @100, ..., @300 on the validation users: the goal is
+the whole published curve, and a choice made on one cut-off can trade the rest of it away.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recommender.evaluation.datasets import DATASETS, default_data_dir, load_experiment_data
+from recommender.evaluation.datasets import (
+    DATASETS,
+    FEATURE_SETS,
+    default_data_dir,
+    load_experiment_data,
+)
 from recommender.evaluation.experiment import evaluate_model, select_users
 from recommender.evaluation.splits import published_split, validation_from_train
 from recommender.models import MODELS, model_class
@@ -41,7 +47,9 @@ from recommender.models import MODELS, model_class
 log = logging.getLogger("experiments.tune")
 
 SETTINGS_PATH = Path(__file__).resolve().parent / "settings.json"
-METRIC = "recall@100"
+#: What tuning maximises: the recall curve's mean over the published cut-offs.
+CUTOFFS = (50, 100, 150, 200, 250, 300)
+METRIC = "mean recall@50..300"
 #: Published splits that are "older papers in, newer out" (DATASETS.md).
 ORDERED = {("citeulike-a", 10), ("citeulike-t", 1)}
 OTHER = {"citeulike-a": "citeulike-t", "citeulike-t": "citeulike-a"}
@@ -60,8 +68,10 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "lightfm_hybrid": {"no_components": [32, 64], "epochs": [20, 40]},
     "hybrid": {
         "content_weight": [0.5, 1.0, 2.0],
-        "cf_weight": [0.0, 0.5, 1.0, 2.0],
-        "pop_weight": [0.0, 0.05, 0.2],
+        "cf_weight": [0.0, 0.5, 1.0, 2.0, 4.0],
+        "pop_weight": [0.0, 0.05, 0.2, 0.5],
+        "sharpen": [1.0, 2.0, 3.0],
+        "cold_impute": [0.0, 0.5, 1.0],
         "content_neighbors": [50, 100, 300],
         "cf_neighbors": [50, 100, 300],
         "shrink": [0.0, 10.0, 50.0],
@@ -101,7 +111,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 # ------------------------------------------------------------------ validation
-def validation_setup(dataset: str, split: int, data_dir: Path) -> tuple[Any, Any, str]:
+def settings_key(model: str, features: str = "text") -> str:
+    """Key of a model's entry in settings.json: tuned settings depend on the feature set."""
+    return model if features == "text" else f"{model}@{features}"
+
+
+def validation_setup(
+    dataset: str, split: int, data_dir: Path, features: str = "text"
+) -> tuple[Any, Any, str]:
     """``(validation split, features, description)`` for tuning ``dataset`` at ``split``."""
     if split == 1:
         source = OTHER[dataset]
@@ -112,14 +129,14 @@ def validation_setup(dataset: str, split: int, data_dir: Path) -> tuple[Any, Any
             f"P=1 simulated on {source} P=10 training file: 1 kept per user, the rest validation"
             f" ({'lowest row kept' if ordered else 'random'})"
         )
-        return val, load_experiment_data(source, data_dir).features, desc
+        return val, load_experiment_data(source, data_dir, features).features, desc
     ordered = (dataset, split) in ORDERED
     train = published_split(dataset, split, data_dir).train
     val = validation_from_train(train, fraction=0.3, min_keep=1, ordered=ordered)
     desc = f"{dataset} P={split} training file: 30% of each user's papers held out" + (
         " (newest)" if ordered else " (random)"
     )
-    return val, load_experiment_data(dataset, data_dir).features, desc
+    return val, load_experiment_data(dataset, data_dir, features).features, desc
 
 
 def grid_for(model: str) -> dict[str, list[Any]]:
@@ -175,14 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", type=Path, default=SETTINGS_PATH)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--passes", type=int, default=2, help="coordinate-ascent passes")
+    ap.add_argument(
+        "--features",
+        default="text",
+        choices=FEATURE_SETS,
+        help="content features: text (as the published rows) or text+citations",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data_dir = args.data_dir or default_data_dir()
     models = list(MODELS) if args.models == "all" else args.models.split(",")
 
-    val, features, desc = validation_setup(args.dataset, args.split, data_dir)
+    val, features, desc = validation_setup(args.dataset, args.split, data_dir, args.features)
     users = select_users(val, args.users, seed=args.seed)
-    print(f"validation: {desc}; {users.size} users")
+    print(f"validation: {desc}; {users.size} users; features {args.features}")
     settings = load_settings(args.settings)
     for model in models:
         try:
@@ -194,20 +217,22 @@ def main(argv: list[str] | None = None) -> int:
 
         def score(params: dict[str, Any], model: str = model) -> float:
             r = evaluate_model(model, val, features, users, params=params, n_boot=0)
-            return r.metrics[METRIC]
+            return float(sum(r.metrics[f"recall@{m}"] for m in CUTOFFS) / len(CUTOFFS))
 
         best, best_score, n_eval = coordinate_search(model, grid, score, args.passes)
         print(
             f"{model}: chose {best or 'defaults'} ({METRIC} {best_score:.4f} on validation,"
             f" {n_eval} settings, {time.perf_counter() - t0:.0f}s)"
         )
-        settings.setdefault(args.dataset, {}).setdefault(f"P={args.split}", {})[model] = {
+        key = settings_key(model, args.features)
+        settings.setdefault(args.dataset, {}).setdefault(f"P={args.split}", {})[key] = {
             "params": best,
             "validation": {
                 "metric": METRIC,
                 "value": round(best_score, 6),
                 "users": int(users.size),
                 "strategy": desc,
+                "features": args.features,
                 "settings_tried": n_eval,
             },
         }

@@ -7,7 +7,7 @@ translated here, at the edge.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,8 @@ class Paper:
     year: int | None = None
     categories: tuple[str, ...] = ()
     url: str | None = None
+    #: Ids of papers this one is linked to by citation (either direction); optional content.
+    references: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.paper_id, str) or not self.paper_id.strip():
@@ -35,6 +37,7 @@ class Paper:
         # Accept lists from JSON and store tuples so papers stay hashable and immutable.
         object.__setattr__(self, "authors", tuple(self.authors))
         object.__setattr__(self, "categories", tuple(self.categories))
+        object.__setattr__(self, "references", tuple(self.references))
 
     @property
     def text(self) -> str:
@@ -45,11 +48,12 @@ class Paper:
         d = asdict(self)
         d["authors"] = list(self.authors)
         d["categories"] = list(self.categories)
+        d["references"] = list(self.references)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Paper:
-        known = {"paper_id", "title", "abstract", "authors", "year", "categories", "url"}
+        known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown paper field(s): {', '.join(sorted(unknown))}")

@@ -1,7 +1,9 @@
 """Content features from paper text: TF-IDF over title + abstract, with an optional dense LSA
 reduction. Papers added later are transformed with the fitted vocabulary, without refitting.
 
-Sentence embeddings (optional extra ``[embed]``) live in :mod:`recommender.embeddings`.
+Citation links, where papers carry them, give a second view of content
+(:class:`CitationFeaturizer`); :func:`stack_features` joins views with weights. Sentence embeddings
+(optional extra ``[embed]``) live in :mod:`recommender.embeddings`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from recommender.catalog import IdMap, Paper
 from recommender.models.base import Features, State
 
-__all__ = ["TfidfFeaturizer"]
+__all__ = ["CitationFeaturizer", "TfidfFeaturizer", "stack_features"]
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +189,80 @@ class TfidfFeaturizer:
         comps = arrays.get("components")
         f.components = None if comps is None else np.asarray(comps, dtype=np.float32)
         return f
+
+
+class CitationFeaturizer:
+    """A paper as the set of papers it is linked to by citation (either direction) plus itself,
+    IDF-weighted and L2-normalised: two papers that cite or are cited by the same papers come out
+    alike, whatever words they use. Columns are the papers known at fit time; a paper added
+    later is placed through its own ``references`` to them."""
+
+    def __init__(self, *, include_self: bool = True) -> None:
+        self.include_self = include_self
+        self.ids = IdMap()
+        self.links: sp.csr_matrix | None = None  # symmetric fit-time adjacency
+        self.idf: np.ndarray | None = None
+
+    def fit(self, papers: Sequence[Paper]) -> Self:
+        self.ids = IdMap([p.paper_id for p in papers])
+        n = len(self.ids)
+        A = self._references(papers)
+        A = sp.csr_matrix(((A + A.T) > 0).astype(np.float32))
+        self.links = A
+        df = np.asarray(A.sum(axis=0)).ravel() + (1.0 if self.include_self else 0.0)
+        self.idf = np.log((n + 1) / (df + 1)).astype(np.float32) + 1.0
+        return self
+
+    def _references(self, papers: Sequence[Paper]) -> sp.csr_matrix:
+        rows, cols = [], []
+        for r, p in enumerate(papers):
+            for ref in p.references:
+                if ref in self.ids:
+                    rows.append(r)
+                    cols.append(self.ids.row(ref))
+        A = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+            shape=(len(papers), len(self.ids)),
+        )
+        A.sum_duplicates()
+        A.data[:] = 1.0
+        return A
+
+    def transform(self, papers: Sequence[Paper]) -> sp.csr_matrix:
+        """Rows for ``papers``: known ones with their fit-time links in both directions, new ones
+        with their own references."""
+        if self.links is None or self.idf is None:
+            raise RuntimeError("CitationFeaturizer is not fitted: call fit() first")
+        r_known = np.fromiter(
+            (r for r, p in enumerate(papers) if p.paper_id in self.ids), dtype=np.int64
+        )
+        rows = self.ids.rows(papers[r].paper_id for r in r_known)
+        # Known papers select their fit-time rows of links (+ themselves).
+        select = sp.csr_matrix(
+            (np.ones(r_known.size, dtype=np.float32), (r_known, rows)),
+            shape=(len(papers), len(self.ids)),
+        )
+        own = self.links
+        if self.include_self:
+            own = own + sp.eye(len(self.ids), dtype=np.float32, format="csr")
+        X = self._references(papers) + select @ own
+        X.data[:] = 1.0
+        X = sp.csr_matrix(X, dtype=np.float32) @ sp.diags(self.idf)
+        return sp.csr_matrix(normalize(X, norm="l2"), dtype=np.float32)
+
+    def fit_transform(self, papers: Sequence[Paper]) -> sp.csr_matrix:
+        return self.fit(papers).transform(papers)
+
+
+def stack_features(parts: Sequence[tuple[Features, float]]) -> Features:
+    """One feature matrix from several blocks of the same papers with weights: each block is
+    L2-normalised and scaled by sqrt(weight), so the cosine of two stacked rows is the
+    weight-averaged cosine of the blocks. Sparse if any block is sparse."""
+    parts = [(f, w) for f, w in parts if w > 0]
+    if not parts:
+        raise ValueError("stack_features needs at least one block with a positive weight")
+    total = sum(w for _, w in parts)
+    blocks = [np.sqrt(w / total) * normalize(f, norm="l2") for f, w in parts]
+    if any(sp.issparse(b) for b in blocks):
+        return sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr", dtype=np.float32)
+    return np.hstack(blocks).astype(np.float32)

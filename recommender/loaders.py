@@ -7,11 +7,12 @@ Every function reads a path the caller gives. A file that cannot be read as its 
 Formats
 -------
 * **JSON lines** (:func:`read_jsonl`): one paper object per line with ``paper_id`` and ``title``
-  (required), ``abstract``, ``authors`` (list), ``year`` (int), ``categories`` (list), ``url``.
+  (required), ``abstract``, ``authors`` (list), ``year`` (int), ``categories`` (list), ``url``,
+  ``references`` (list of paper ids linked by citation).
   Unknown fields are an error, not ignored: a misspelt ``abstact`` would otherwise silently drop
   every abstract. Blank lines are skipped.
 * **CSV** (:func:`read_csv`): a header row naming at least ``paper_id`` and ``title`` from the same
-  set of fields; ``authors`` and ``categories`` separated by ``;``.
+  set of fields; ``authors``, ``categories`` and ``references`` separated by ``;``.
 * **arXiv metadata snapshot** (:func:`read_arxiv_snapshot`): JSON lines as Kaggle's arXiv dataset
   publishes them; fields other than the ones used are ignored there, since the snapshot has many.
 * **User-items** (:func:`read_user_items`): ``<count> <item> <item> ...``, line *i* = user *i*.
@@ -25,7 +26,8 @@ CiteULike
 in the project's DATASETS.md (each folder's ``PROVENANCE.txt`` names the public source of every
 file). **Tags leak test information** (they were assigned by the users whose held-out papers are in
 the test files), so they are returned apart in :attr:`CiteULike.tags` and never put into the
-catalog text a content model reads.
+catalog text a content model reads. Citation links (``citations.dat``) are paper metadata, set as
+each paper's ``references``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
@@ -72,7 +74,7 @@ DATASETS = ("citeulike-a", "citeulike-t")
 #: Callers pass their own folder when the data lives elsewhere.
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
-_FIELDS = ("paper_id", "title", "abstract", "authors", "year", "categories", "url")
+_FIELDS = ("paper_id", "title", "abstract", "authors", "year", "categories", "url", "references")
 _REQUIRED = ("paper_id", "title")
 _WS = re.compile(r"\s+")
 
@@ -243,6 +245,7 @@ def read_jsonl(path: PathLike) -> Catalog:
                     "year": _year(path, lineno, obj.get("year")),
                     "categories": _str_list(path, lineno, "categories", obj.get("categories")),
                     "url": _opt_str(path, lineno, "url", obj.get("url")),
+                    "references": _str_list(path, lineno, "references", obj.get("references")),
                 },
             )
         )
@@ -318,6 +321,7 @@ def _read_csv_rows(path: Path, reader: Any) -> Catalog:
                     "year": year,
                     "categories": _split_list(rec.get("categories", "")),
                     "url": rec.get("url") or None,
+                    "references": _split_list(rec.get("references", "")),
                 },
             )
         )
@@ -716,6 +720,7 @@ def load_citeulike(name: str, data_dir: PathLike = DEFAULT_DATA_DIR) -> CiteULik
         [tag_names[t] for t in item_tags.indices[item_tags.indptr[i] : item_tags.indptr[i + 1]]]
         for i in range(n_items)
     ]
+    papers = _with_citations(papers, folder / "citations.dat")
     likes = read_user_items(_need(folder, "users.dat"), n_items=n_items)
     log.info("%s: %d users, %d papers, %d likes", name, likes.shape[0], n_items, likes.nnz)
     return CiteULike(
@@ -778,6 +783,24 @@ def _int_field(path: Path, lineno: int, value: str) -> int:
         return int(value)
     except ValueError:
         raise LoaderError(path, lineno, f"{value!r} is not an integer") from None
+
+
+def _with_citations(papers: list[Paper], path: Path) -> list[Paper]:
+    """Papers with their citation links (``citations.dat``: per paper, ``<count> <item> ...``)
+    as ``references``. Citations are paper metadata, not user data: no test information. The
+    file may stop before the last papers (citeulike-a lists 16,979 of 16,980): those have none."""
+    if not path.is_file():
+        log.warning("%s not found: papers get no citation links", path)
+        return papers
+    links = read_user_items(path, n_items=len(papers))
+    if links.shape[0] > len(papers):
+        raise LoaderError(path, len(papers) + 1, f"more lines than the {len(papers)} papers")
+    out = list(papers)
+    for i in range(links.shape[0]):
+        refs = links.indices[links.indptr[i] : links.indptr[i + 1]]
+        if refs.size:
+            out[i] = replace(papers[i], references=tuple(papers[j].paper_id for j in refs))
+    return out
 
 
 def _word_titles(

@@ -135,3 +135,24 @@ def test_coordinate_search_finds_the_known_optimum(tmp_path: Path) -> None:
     write_json_atomic(path, {"citeulike-a": {"P=1": {"popularity": {"params": best}}}})
     assert tuned_params("citeulike-a", 1, "popularity", path) == {"dislike_weight": 2.0}
     assert tuned_params("citeulike-a", 10, "popularity", path) == {}
+
+
+@needs_data
+def test_compare_with_citation_features_labels_its_results(tmp_path: Path) -> None:
+    """The text+citations feature set runs through the same comparison and says so."""
+    out = tmp_path / "out"
+    argv = ["--dataset", "citeulike-t", "--split", "1", "--models", "content"]
+    argv += ["--users", "150", "--out", str(out), "--features", "text+citations"]
+    argv += ["--no-progress", "--n-boot", "0", "--data-dir", str(DATA)]
+    assert compare.main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["features"] == "text+citations"
+    assert 0 < res["models"]["content"]["recall@300"] <= 1
+    assert "content features: text+citations" in (out / "results.md").read_text()
+
+
+def test_unknown_feature_set_is_refused() -> None:
+    from recommender.evaluation.datasets import content_features
+
+    with pytest.raises(ValueError, match="unknown feature set 'tags'"):
+        content_features(object(), "tags")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.features import TfidfFeaturizer
+from recommender.catalog import Paper
+from recommender.features import CitationFeaturizer, TfidfFeaturizer, stack_features
 from recommender.models.base import dense
 
 DOCS = ["apple banana", "apple cherry", "banana cherry durian"]  # vocabulary: a, b, c, d
@@ -104,3 +105,45 @@ def test_state_round_trip_gives_same_features() -> None:
         a, b = f.transform(["galaxy protein"]), g.transform(["galaxy protein"])
         assert type(a) is type(b)
         np.testing.assert_array_equal(dense(a), dense(b))
+
+
+# ----------------------------------------------------------------------------- citations
+def cited(pid: str, *refs: str) -> Paper:
+    return Paper(pid, f"Paper {pid}", references=refs)
+
+
+CITED = [cited("a", "c"), cited("b", "c"), cited("c"), cited("d", "e"), cited("e"), cited("f", "x")]
+
+
+def test_citation_features_make_co_citing_papers_alike() -> None:
+    f = CitationFeaturizer().fit(CITED)
+    X = dense(f.transform(CITED))
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-6)
+    sims = X @ X.T
+    # a and b both cite c: alike; a and d share nothing; links count in both directions (c-a).
+    assert sims[0, 1] > 0.3 and sims[0, 3] == 0 and sims[0, 2] > 0
+    # "x" is not in the catalog: f's only link is ignored, it is itself alone.
+    assert np.count_nonzero(X[5]) == 1
+
+
+def test_citation_features_place_a_new_paper_by_its_references() -> None:
+    f = CitationFeaturizer().fit(CITED)
+    X = dense(f.transform(CITED))
+    new = dense(f.transform([cited("g", "c", "a")]))[0]
+    assert np.argmax(X @ new) in (0, 2)  # a or c, never the d-e cluster
+    assert float(X[3] @ new) == 0.0
+    with pytest.raises(RuntimeError, match="not fitted"):
+        CitationFeaturizer().transform(CITED)
+
+
+def test_stack_features_averages_block_cosines_by_weight() -> None:
+    A = sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 0.0]]))  # cosine 1 in block A
+    B = np.array([[1.0, 0.0], [0.0, 1.0]])  # cosine 0 in block B
+    S = stack_features([(A, 3.0), (B, 1.0)])
+    assert sp.issparse(S)
+    Sd = dense(S)
+    assert float(Sd[0] @ Sd[1]) == pytest.approx(0.75)
+    np.testing.assert_allclose(np.linalg.norm(Sd, axis=1), 1.0, rtol=1e-6)
+    assert isinstance(stack_features([(B, 1.0), (B, 0.0)]), np.ndarray)
+    with pytest.raises(ValueError):
+        stack_features([(B, 0.0)])

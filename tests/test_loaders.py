@@ -295,6 +295,7 @@ def make_tiny_citeulike(root: Path) -> Path:
     (a / "users.dat").write_text("2 0 2\n1 1\n")
     (a / "tags.dat").write_text("alpha\nbeta\ngamma\n")
     (a / "item-tag.dat").write_text("2 2 0\n0\n1 1\n")
+    (a / "citations.dat").write_text("1 2\n0\n")  # paper 0 -> 2; the file stops before paper 2
     (a / "partial-text" / "raw-data-first1929.csv").write_text(
         '"doc.id","title","citeulike.id","raw.title","raw.abstract"\n'
         '0,"third title",7,"Third title","An {A}bstract\nfor the third."\n'
@@ -331,6 +332,7 @@ def test_load_citeulike_a_tiny(tmp_path: Path) -> None:
     assert not any(tag in text for tags in d.tags for tag in tags for text in d.catalog.texts())
     assert d.counts is None and d.vocabulary is None
     assert (d.n_users, d.n_items) == (2, 3)
+    assert [p.references for p in d.catalog] == [("2",), (), ()]
 
 
 def test_load_citeulike_t_tiny(tmp_path: Path) -> None:
@@ -405,6 +407,8 @@ def test_real_citeulike_a(real_a) -> None:
     assert sum(1 for p in real_a.catalog if p.abstract) == 1929
     assert len(real_a.tags) == 16980
     assert real_a.counts is None
+    # citations.dat: 16,979 lines, 89,418 links (paper metadata kept as references)
+    assert sum(len(p.references) for p in real_a.catalog) == 89418
 
 
 @REAL
@@ -433,3 +437,15 @@ def test_real_split_t_p1(real_t) -> None:
     assert train.shape == (7947, 25975)
     assert (train.getnnz(axis=1) == 1).all()
     assert ((train + test) != real_t.likes).nnz == 0
+
+
+def test_references_read_from_jsonl_and_csv(tmp_path: Path) -> None:
+    j = tmp_path / "p.jsonl"
+    j.write_text('{"paper_id": "a", "title": "A", "references": ["b", "c"]}\n')
+    assert read_jsonl(j)[0].references == ("b", "c")
+    j.write_text('{"paper_id": "a", "title": "A", "references": "b"}\n')
+    with pytest.raises(LoaderError, match=r"p.jsonl:1: .*references"):
+        read_jsonl(j)
+    c = tmp_path / "p.csv"
+    c.write_text("paper_id,title,references\na,A,b; c\n")
+    assert read_csv(c)[0].references == ("b", "c")

@@ -16,11 +16,12 @@ from typing import Any
 
 import scipy.sparse as sp
 
-from recommender.features import TfidfFeaturizer
+from recommender.features import CitationFeaturizer, TfidfFeaturizer, stack_features
 from recommender.models.base import Features
 
 __all__ = [
     "DATASETS",
+    "FEATURE_SETS",
     "M_VALUES",
     "ExperimentData",
     "default_data_dir",
@@ -52,9 +53,15 @@ class ExperimentData:
     likes: sp.csr_matrix
     features: Features
     n_items: int
+    feature_set: str = "text"
 
 
-def content_features(dataset: Any) -> Features:
+#: Content feature sets an experiment can use. "text" is what the published content rows used;
+#: "text+citations" adds the papers' citation links (paper metadata, no user information).
+FEATURE_SETS = ("text", "text+citations")
+
+
+def text_features(dataset: Any) -> Features:
     """TF-IDF features of every paper of a loaded CiteULike dataset (see the module docstring)."""
     if getattr(dataset, "counts", None) is not None and getattr(dataset, "vocabulary", None):
         f = TfidfFeaturizer().fit_counts(dataset.counts, dataset.vocabulary)
@@ -63,13 +70,31 @@ def content_features(dataset: Any) -> Features:
     return TfidfFeaturizer().fit(texts).transform(texts)
 
 
-def load_experiment_data(name: str, data_dir: str | Path | None = None) -> ExperimentData:
-    """Load ``name`` (``citeulike-a`` or ``citeulike-t``) with its content features."""
+def content_features(
+    dataset: Any, features: str = "text", citation_weight: float = 1.0
+) -> Features:
+    """The ``features`` set (one of :data:`FEATURE_SETS`) of every paper of a loaded dataset."""
+    if features not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {features!r}; known: {', '.join(FEATURE_SETS)}")
+    text = text_features(dataset)
+    if features == "text":
+        return text
+    papers = list(dataset.catalog)
+    if not any(p.references for p in papers):
+        raise ValueError(f"{dataset.name}: no paper has citation links (citations.dat missing?)")
+    cites = CitationFeaturizer().fit_transform(papers)
+    return stack_features([(text, 1.0), (cites, citation_weight)])
+
+
+def load_experiment_data(
+    name: str, data_dir: str | Path | None = None, features: str = "text"
+) -> ExperimentData:
+    """Load ``name`` (``citeulike-a`` or ``citeulike-t``) with its content ``features`` set."""
     from recommender.loaders import load_citeulike
 
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     ds = load_citeulike(name, data_dir)
-    features = content_features(ds)
+    feats = content_features(ds, features)
     likes = sp.csr_matrix(ds.likes, dtype="float32")
     log.info(
         "%s: %d users, %d papers, %d likes, features %s",
@@ -77,9 +102,9 @@ def load_experiment_data(name: str, data_dir: str | Path | None = None) -> Exper
         likes.shape[0],
         likes.shape[1],
         likes.nnz,
-        features.shape,
+        feats.shape,
     )
-    return ExperimentData(name, likes, features, int(features.shape[0]))
+    return ExperimentData(name, likes, feats, int(feats.shape[0]), features)
 
 
 def published_rows(name: str, p: int, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
