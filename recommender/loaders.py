@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,6 +61,7 @@ __all__ = [
     "read_catalog",
     "read_csv",
     "read_jsonl",
+    "read_likes",
     "read_user_items",
 ]
 
@@ -112,11 +114,27 @@ def _open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8-sig", newline="")
 
 
+#: What a broken or truncated compressed file raises while it is read.
+_UNREADABLE = (OSError, EOFError, zlib.error)
+
+
+def _reading(path: Path, fh: IO[bytes]) -> Iterator[bytes]:
+    """The raw lines of ``fh``; a file that breaks off or is not what its suffix says (a ``.gz``
+    that is not gzip) is a :class:`LoaderError` at the line where reading failed."""
+    done = 0
+    try:
+        for raw in fh:
+            yield raw
+            done += 1
+    except _UNREADABLE as e:
+        raise LoaderError(path, done + 1, f"cannot read the file ({e})") from None
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, text without the line end)`` for every line, decoded as UTF-8 (a BOM on
     the first line is dropped). Streams, so a multi-gigabyte snapshot is never held whole."""
     with _open_binary(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_reading(path, fh), start=1):
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -274,6 +292,8 @@ def read_csv(path: PathLike) -> Catalog:
             raise LoaderError(path, reader.line_num + 1, f"not UTF-8 text ({e.reason})") from None
         except csv.Error as e:
             raise LoaderError(path, reader.line_num, f"malformed CSV ({e})") from None
+        except _UNREADABLE as e:
+            raise LoaderError(path, reader.line_num + 1, f"cannot read the file ({e})") from None
 
 
 def _read_csv_rows(path: Path, reader: Any) -> Catalog:
@@ -523,6 +543,44 @@ def read_user_items(path: PathLike, n_items: int | None = None) -> sp.csr_matrix
     )
     m.sort_indices()
     return m
+
+
+def read_likes(
+    path: PathLike, *, user_prefix: str = "", paper_prefix: str = ""
+) -> dict[str, list[str]]:
+    """``{user_id: [paper_id, ...]}`` from a likes file, in either of two forms.
+
+    * ``users.dat`` (CiteULike): line *i* is ``<count> <item> <item> ...``, user *i*; ids become
+      ``<user_prefix>user<i>`` and ``<paper_prefix><item>``.
+    * CSV ``user,paper`` per line (a ``user,paper`` header is skipped); ids are taken as written,
+      with the prefixes put in front.
+
+    The form is told by the first non-empty line: a comma means CSV.
+    """
+    path = Path(path)
+    out: dict[str, list[str]] = {}
+    rows = iter(_lines(path))
+    first = next(((n, t) for n, t in rows if t.strip()), None)
+    if first is None:
+        return out
+    if "," not in first[1]:
+        m = read_user_items(path)
+        for u in range(m.shape[0]):
+            cols = m.indices[m.indptr[u] : m.indptr[u + 1]]
+            if cols.size:
+                out[f"{user_prefix}user{u}"] = [f"{paper_prefix}{c}" for c in cols.tolist()]
+        return out
+    for lineno, text in [first, *rows]:
+        if not text.strip():
+            continue
+        parts = [x.strip() for x in text.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise LoaderError(path, lineno, f"expected 'user,paper', got {text.strip()!r}")
+        if lineno == first[0] and parts == ["user", "paper"]:
+            continue
+        papers = out.setdefault(f"{user_prefix}{parts[0]}", [])
+        papers.append(f"{paper_prefix}{parts[1]}")
+    return {u: list(dict.fromkeys(ps)) for u, ps in out.items()}
 
 
 def _count_prefixed(path: Path, lineno: int, parts: list[str], what: str) -> np.ndarray:

@@ -61,17 +61,18 @@ def top_k(
     ex = as_rows(exclude)
     if ex.size:
         s[ex[ex < s.size]] = -np.inf
-    valid = np.flatnonzero(s > -np.inf)
-    k = min(k, valid.size)
+    n_valid = int(np.count_nonzero(s > -np.inf))
+    k = min(k, n_valid)
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    if k < valid.size:
-        part = valid[np.argpartition(-s[valid], k - 1)[:k]]
+    if k < n_valid:
+        # Over the whole array: -inf rows sort last, and k <= n_valid keeps them out.
+        part = np.argpartition(-s, k - 1)[:k]
         kth = s[part].min()
         # Every row tied with the k-th score competes on the tie-break key, not on partition luck.
-        cand = np.union1d(part, valid[s[valid] == kth])
+        cand = np.union1d(part, np.flatnonzero(s == kth))
     else:
-        cand = valid
+        cand = np.flatnonzero(s > -np.inf)
     rows = _order(s, cand)[:k]
     return rows.astype(np.int64), s[rows].astype(np.float32)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.ann import IndexedRanker, Method, VectorIndex
 from recommender.artifacts import Bundle
 from recommender.catalog import Catalog, IdMap, Paper
 from recommender.features import TfidfFeaturizer
@@ -114,6 +115,8 @@ class _Snapshot:
     ids: IdMap
     papers: dict[str, Paper]
     search_features: Features
+    #: Ranks through an approximate index (large catalogs, models that score by vectors).
+    ranker: IndexedRanker | None = None
 
 
 class Engine:
@@ -121,9 +124,21 @@ class Engine:
 
     Papers in ``catalog`` that the bundle has not seen (added since training) are placed through
     their content at once, so they can be recommended before the next retrain.
+
+    With ``ann_threshold`` set, a model that scores by vectors (see
+    :meth:`~recommender.models.base.Recommender.query_vectors`) over at least that many papers
+    ranks through an approximate index (``ann_method``, :mod:`recommender.ann`) built here; other
+    models (the hybrid) are always scored exactly.
     """
 
-    def __init__(self, bundle: Bundle, catalog: Catalog | Iterable[Paper] = ()) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        catalog: Catalog | Iterable[Paper] = (),
+        *,
+        ann_threshold: int | None = None,
+        ann_method: Method = "ivf",
+    ) -> None:
         if bundle.featurizer is None:
             raise ValueError("a servable bundle needs its featurizer")
         papers = {p.paper_id: p for p in catalog}
@@ -135,12 +150,31 @@ class Engine:
         ids = IdMap(list(bundle.paper_ids))
         texts = [papers[pid].text for pid in ids.ids]
         self._write = threading.Lock()
-        self._snap = _Snapshot(bundle, ids, papers, bundle.featurizer.transform(texts))
+        ranker = None
+        if (
+            ann_threshold is not None
+            and len(ids) >= ann_threshold
+            and IndexedRanker.supports(bundle.model)
+        ):
+            t0 = time.perf_counter()
+            ranker = IndexedRanker(bundle.model, VectorIndex(ann_method))
+            log.info(
+                "%s index over %d papers built in %.1fs",
+                ann_method,
+                len(ids),
+                time.perf_counter() - t0,
+            )
+        self._snap = _Snapshot(bundle, ids, papers, bundle.featurizer.transform(texts), ranker)
         new = [p for pid, p in papers.items() if pid not in ids]
         if new:
             self.add_papers(new)
 
     # ----------------------------------------------------------------- reading
+    @property
+    def approximate(self) -> bool:
+        """Whether recommendations rank through an approximate index."""
+        return self._snap.ranker is not None
+
     @property
     def version(self) -> str:
         return self._snap.bundle.version
@@ -175,7 +209,10 @@ class Engine:
         s = self._snap
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
-        rows, scores = s.bundle.model.recommend(L, D, k)
+        if s.ranker is not None:
+            rows, scores = s.ranker.recommend(L, D, k, model=s.bundle.model)
+        else:
+            rows, scores = s.bundle.model.recommend(L, D, k)
         because = s.bundle.model.explain(L, rows, explain) if explain else [[] for _ in rows]
         return [
             Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc])
@@ -222,7 +259,12 @@ class Engine:
                     if sp.issparse(search_features)
                     else np.vstack([search_features, dense(feats)])
                 )
+            # The index keeps covering the papers it was built on; new ones are scored exactly.
             self._snap = _Snapshot(
-                bundle, ids, {**s.papers, **known, **{p.paper_id: p for p in new}}, search_features
+                bundle,
+                ids,
+                {**s.papers, **known, **{p.paper_id: p for p in new}},
+                search_features,
+                s.ranker,
             )
             return len(new), len(known)

@@ -111,6 +111,14 @@ class ALS(Recommender):
         U = self.user_factors(likes, dislikes)
         return np.asarray(U @ self.item_factors_.T, dtype=np.float32)
 
+    def query_vectors(
+        self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
+    ) -> np.ndarray | None:
+        return np.asarray(self.user_factors(likes, dislikes), dtype=np.float32)
+
+    def index_vectors(self) -> np.ndarray | None:
+        return self.item_factors_
+
     def item_vectors(self) -> Features:
         return l2_normalize(self.item_factors_)
 

@@ -143,7 +143,14 @@ class Recommender(ABC):
         papers. A float32 array of length ``n_items``."""
         self._check_fitted()
         L = rows_to_csr([likes], self.n_items)
-        D = rows_to_csr([dislikes], self.n_items) if dislikes is not None else None
+        if dislikes is not None and not isinstance(dislikes, np.ndarray):
+            dislikes = as_rows(dislikes)
+        # No dislikes is no matrix: every model treats an empty one as none, at a cost.
+        D = (
+            rows_to_csr([dislikes], self.n_items)
+            if dislikes is not None and len(dislikes)
+            else None
+        )
         return self.score_batch(L, D)[0]
 
     def recommend(
@@ -218,6 +225,21 @@ class Recommender(ABC):
             best = np.argsort(-row, kind="stable")[:n]
             out.append([int(likes_a[j]) for j in best if row[j] > 0])
         return out
+
+    # ------------------------------------------------------- vector scoring
+    def query_vectors(
+        self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
+    ) -> np.ndarray | None:
+        """Users as dense vectors ``Q`` such that ``score_batch(likes, dislikes)`` equals
+        ``Q @ index_vectors().T``, or ``None`` when the model does not score by vectors.
+
+        Models that do can rank through an approximate nearest-neighbour index
+        (:mod:`recommender.ann`) instead of scoring every paper."""
+        return None
+
+    def index_vectors(self) -> np.ndarray | None:
+        """Dense ``(n_items, dims)`` paper vectors of :meth:`query_vectors`, or ``None``."""
+        return None
 
     # ------------------------------------------------------------ persistence
     def get_params(self) -> dict[str, Any]:

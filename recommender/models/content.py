@@ -11,6 +11,17 @@ from sklearn.preprocessing import normalize
 from recommender.models.base import Features, Recommender, State, dense, l2_normalize
 
 
+def content_profiles(
+    V: Features, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None, dislike_weight: float
+) -> Features:
+    """Per user: the normalised sum of liked papers' vectors ``V`` minus ``dislike_weight`` times
+    the normalised sum of disliked ones'. With L2-normalised ``V``, ``profiles @ V.T`` is cosine."""
+    P = normalize(likes @ V, norm="l2")
+    if dislikes is not None and dislikes.nnz and dislike_weight:
+        P = P - dislike_weight * normalize(dislikes @ V, norm="l2")
+    return P
+
+
 class ContentProfile(Recommender):
     name = "content"
     uses_content = True
@@ -38,18 +49,25 @@ class ContentProfile(Recommender):
             self.vectors_ = np.vstack([self.vectors_, dense(new)])
 
     def profiles(self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None) -> Features:
-        """One L2-normalised profile vector per user row."""
-        V = self.vectors_
-        P = normalize(likes @ V, norm="l2")
-        if dislikes is not None and dislikes.nnz and self.dislike_weight:
-            P = P - self.dislike_weight * normalize(dislikes @ V, norm="l2")
-        return P
+        """One profile vector per user row (see :func:`content_profiles`)."""
+        return content_profiles(self.vectors_, likes, dislikes, self.dislike_weight)
 
     def score_batch(
         self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
     ) -> np.ndarray:
         self._check_fitted()
         return dense(self.profiles(likes, dislikes) @ self.vectors_.T)
+
+    def query_vectors(
+        self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
+    ) -> np.ndarray | None:
+        # Only dense features (LSA, embeddings) make an index worth having.
+        if sp.issparse(self.vectors_):
+            return None
+        return dense(self.profiles(likes, dislikes))
+
+    def index_vectors(self) -> np.ndarray | None:
+        return None if sp.issparse(self.vectors_) else self.vectors_
 
     def item_vectors(self) -> Features:
         return self.vectors_

@@ -182,6 +182,16 @@ class BiasedFactorModel(Recommender):
         s = self.score_scale_ * (U @ self.item_factors_.T) + self.item_bias_
         return np.asarray(s, dtype=np.float32)
 
+    def query_vectors(
+        self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
+    ) -> np.ndarray | None:
+        # The item bias is one more coordinate, multiplied by a constant 1 on the user side.
+        U = self.score_scale_ * self.user_factors(likes, dislikes)
+        return np.hstack([U, np.ones((U.shape[0], 1), dtype=np.float32)]).astype(np.float32)
+
+    def index_vectors(self) -> np.ndarray | None:
+        return np.hstack([self.item_factors_, self.item_bias_[:, None]]).astype(np.float32)
+
     def item_vectors(self) -> Features:
         return l2_normalize(self.item_factors_)
 

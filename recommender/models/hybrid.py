@@ -5,6 +5,10 @@ A user is scored from the papers passed in as liked and disliked:
 * **content**: sum over liked papers of their content similarity to each candidate (top-k cosine
   neighbours of the paper vectors, symmetrised). Works from the first like, and reaches papers
   nobody has liked yet, including papers added after fitting.
+* **content profile**: the cosine of each paper to the user's profile (the normalised sum of liked
+  papers' vectors, minus disliked ones'). Unlike the neighbour sums it ranks *every* paper, so
+  the list does not fall back on popularity beyond the liked papers' neighbourhoods; it matters
+  most for users with few likes.
 * **collaborative**: the same with item-item cosine over co-likes (with shrinkage), which learns
   what researchers read together beyond the words.
 * **popularity prior** (log-scaled, in [0, 1]): the whole answer for a user with no likes, and a
@@ -23,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.models.base import Features, Recommender, State, dense, l2_normalize
+from recommender.models.content import content_profiles
 from recommender.similarity import (
     cooccurrence_cosine,
     extend_topk_cosine,
@@ -46,6 +51,7 @@ class Hybrid(Recommender):
         sharpen: float = 2.0,
         dislike_weight: float = 0.5,
         cold_impute: float = 0.5,
+        profile_weight: float = 0.0,
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
@@ -56,6 +62,7 @@ class Hybrid(Recommender):
         self.sharpen = sharpen
         self.dislike_weight = dislike_weight
         self.cold_impute = cold_impute
+        self.profile_weight = profile_weight
 
     # ------------------------------------------------------------------ fitting
     def _fit(
@@ -126,6 +133,9 @@ class Hybrid(Recommender):
                 self.cold_, self.cold_impute * self.cf_weight, 0
             )
             scores += weight.astype(np.float32) * content
+        if self.profile_weight:
+            P = content_profiles(self.vectors_, likes, dislikes, self.dislike_weight)
+            scores += self.profile_weight * dense(P @ self.vectors_.T)
         if self.cf_weight:
             cf = self._evidence(likes, dislikes, self.cf_sim_)
             if cf is not None:
