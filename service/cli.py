@@ -35,6 +35,8 @@ settings (environment variables, or a .env file in the working directory):
   PAPERREC_MODEL           model to train (default hybrid); PAPERREC_MODEL_PARAMS (JSON)
   PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true)
   PAPERREC_MODEL_POLL_S    how often the API looks for a bundle saved by `paperrec train`
+  PAPERREC_ANN_THRESHOLD   papers from which vector models rank through an approximate
+                           index (default 200000; the hybrid is always exact)
   PAPERREC_LOG_LEVEL       logging level (default INFO)
 """
 
@@ -94,6 +96,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _announce_admin_token(settings)
     print(f"Serving on http://{args.host}:{args.port} (API documentation at /docs)")
     # uvicorn turns SIGINT/SIGTERM into a clean shutdown, which stops the embedded Redis.
+    if args.workers > 1:
+        # Each worker process builds its own app from the environment (so they share the
+        # settings) and joins the one Redis; a saved model bundle is loaded, not retrained.
+        uvicorn.run(
+            "service.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            log_level=settings.log_level.lower(),
+            workers=args.workers,
+        )
+        return 0
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -146,6 +160,22 @@ def cmd_import(args: argparse.Namespace) -> int:
         "A running service serves new papers after the next retrain: "
         "`paperrec train` or POST /admin/retrain."
     )
+    return 0
+
+
+def cmd_import_likes(args: argparse.Namespace) -> int:
+    from recommender.loaders import read_likes
+
+    settings = _load_settings(args)
+    likes = read_likes(args.file, user_prefix=args.user_prefix, paper_prefix=args.paper_prefix)
+    with _open(settings) as store:
+        known = store.known_papers(p for ps in likes.values() for p in ps)
+        unknown = sum(p not in known for ps in likes.values() for p in ps)
+        likes = {u: kept for u, ps in likes.items() if (kept := [p for p in ps if p in known])}
+        n = store.import_likes(likes, source=args.source)
+    print(f"likes: {n} from {len(likes)} users; {unknown} skipped (paper not in the store)")
+    if unknown:
+        print("import the papers first (paperrec import papers FILE), then the likes again")
     return 0
 
 
@@ -220,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="interface to listen on (default %(default)s)"
     )
     s.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes (default %(default)s); run `paperrec train` first so that they load "
+        "one saved model instead of each training its own",
+    )
     s.set_defaults(func=cmd_serve)
 
     i = sub.add_parser(
@@ -243,6 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.add_argument("--likes", action="store_true", help="also import the dataset's likes")
     i.set_defaults(func=cmd_import)
+
+    il = sub.add_parser(
+        "import-likes",
+        help="bulk-import likes from a users.dat or user,paper CSV file",
+        description="Bulk-import likes (pipelined, one event each) from FILE: a CiteULike-style "
+        "users.dat (line i = '<count> <item> ...' of user i: users 'user<i>', papers '<item>') "
+        "or a CSV of 'user,paper' lines. Papers must be in the store already; others are "
+        "skipped and counted.",
+    )
+    il.add_argument("file", metavar="FILE")
+    il.add_argument("--user-prefix", default="", help="put in front of every user id")
+    il.add_argument(
+        "--paper-prefix", default="", help="put in front of every paper id (e.g. citeulike-a:)"
+    )
+    il.add_argument("--source", default="import", help="source field of the events")
+    il.set_defaults(func=cmd_import_likes)
 
     t = sub.add_parser(
         "train",

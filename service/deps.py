@@ -10,6 +10,7 @@ Who may do what:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from service.model import ModelManager
 from service.schemas import MAX_K
 from service.security import matches
 from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN, Settings
-from service.store import Store
+from service.store import Store, hash_token
 
 _bearer = HTTPBearer(auto_error=False, description="A user token or the admin token.")
 
@@ -104,10 +105,22 @@ def get_principal(
     if not token or len(token) > 512:
         raise _unauthorized("malformed bearer token")
     if matches(token, request.app.state.admin_token_hash):
-        return Principal(user_id=None, admin=True)
+        return Principal(user_id=None, admin=True)  # the admin is not rate-limited
     user_id = store.user_for_token(token)
     if user_id is None:
         raise _unauthorized("unknown token: ask an admin for a new one")
+    settings: Settings = request.app.state.settings
+    if settings.rate_limit_per_s > 0:
+        wait = store.take_request(
+            hash_token(token), settings.rate_limit_per_s, settings.rate_limit_burst
+        )
+        if wait > 0:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"rate limit of this token reached ({settings.rate_limit_per_s:g} requests/s, "
+                f"bursts of {settings.rate_limit_burst}): retry after {math.ceil(wait)} s",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
     return Principal(user_id=user_id)
 
 

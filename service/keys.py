@@ -11,6 +11,8 @@ key                                    type    holds
 ``paperrec:{user:<u>}:dislikes``       set     paper ids the user dislikes
 ``paperrec:{user:<u>}:tokens``         set     hashes of the user's tokens
 ``paperrec:token:<h>``                 string  user id the token belongs to
+``paperrec:rate:<h>``                  hash    the token's rate-limit bucket (tokens left, time);
+                                               expires once full again
 ``paperrec:events``                    stream  every feedback change: user, paper, action, time
 ``paperrec:meta``                      hash    service bookkeeping (e.g. sample catalog loaded)
 =====================================  ======  ==================================================
@@ -47,3 +49,7 @@ def user_tokens(user_id: str) -> str:
 
 def token(token_hash: str) -> str:
     return f"{PREFIX}:token:{token_hash}"
+
+
+def rate(token_hash: str) -> str:
+    return f"{PREFIX}:rate:{token_hash}"

@@ -19,7 +19,8 @@ from threadpoolctl import threadpool_limits
 from service.model import ModelManager
 from service.routes import admin, health, papers, users
 from service.sample import sample_papers
-from service.security import admin_token
+from service.schemas import ErrorPublic
+from service.security import admin_token, redact_access_log
 from service.settings import Settings
 from service.store import hash_token, open_store
 
@@ -43,6 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # numpy scoring inside a threaded server collapses with multi-threaded BLAS.
     threadpool_limits(limits=1)
+    redact_access_log()
     models: ModelManager | None = None
     with open_store(settings) as store:
         try:
@@ -132,11 +134,15 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.error("Redis unreachable during %s %s: %s", request.method, request.url.path, exc)
+    if request.method in ("GET", "HEAD"):
+        what = (
+            "this read needs the database (Redis), which is unreachable; "
+            "search and similar papers still work (from the model in memory)"
+        )
+    else:
+        what = "the database (Redis) is unreachable, nothing was stored"
     return JSONResponse(
-        {
-            "detail": "the database (Redis) is unreachable, nothing was stored; "
-            "retry in a moment (operators: check the Redis server and REDIS_URL)"
-        },
+        {"detail": f"{what}; retry in a moment (operators: check the Redis server and REDIS_URL)"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "5"},
     )
@@ -151,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        # Every error, validation errors included, is {"detail": "<text>"} (see the handlers).
+        responses={422: {"model": ErrorPublic, "description": "Invalid input."}},
     )
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -64,6 +64,8 @@ class ModelManager:
         self._job_lock = threading.Lock()
         self.job: RetrainJob | None = None
         self.last_failure: RetrainJob | None = None
+        #: The last bundle file that could not be loaded by :meth:`check_bundle`, and why.
+        self.last_failed_load: dict[str, Any] | None = None
         self._bundle_id: tuple[int, int, int] | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -71,6 +73,12 @@ class ModelManager:
     @property
     def engine(self) -> Engine | None:
         return self._engine
+
+    def _engine_options(self) -> dict[str, Any]:
+        return {
+            "ann_threshold": self.settings.ann_threshold,
+            "ann_method": self.settings.ann_method,
+        }
 
     # ------------------------------------------------------------------ start / stop
     def startup(self) -> None:
@@ -88,13 +96,18 @@ class ModelManager:
                     f"{self.settings.model!r}"
                 )
             with self._papers_lock:
-                engine = Engine(bundle, catalog)
+                engine = Engine(bundle, catalog, **self._engine_options())
                 self._engine = engine
                 self._bundle_id = _file_id(path)
             log.info("serving model %s (%d papers) from %s", engine.version, len(engine), path)
         except (BundleError, ValueError) as e:
             if path.exists():
                 log.warning("cannot serve the saved model (%s); retraining from Redis", e)
+                self.last_failed_load = {
+                    "path": str(path),
+                    "error": f"{type(e).__name__}: {e}",
+                    "at": time.time(),
+                }
             else:
                 log.info("no saved model yet: training one from the catalog and feedback")
             self.run_job(self._new_job())
@@ -151,7 +164,7 @@ class ModelManager:
             bundle.metadata["job_id"] = job.job_id
             save_bundle(self.settings.bundle_path, bundle)
             with self._papers_lock:
-                engine = Engine(bundle, self.store.catalog())
+                engine = Engine(bundle, self.store.catalog(), **self._engine_options())
                 self._engine = engine
                 self._bundle_id = _file_id(self.settings.bundle_path)
         except Exception as e:  # a failed retrain must leave the service serving
@@ -165,22 +178,45 @@ class ModelManager:
         return job
 
     def _watch(self) -> None:
-        path = self.settings.bundle_path
         while not self._stop.wait(self.settings.model_poll_s):
-            fid = _file_id(path)
-            if fid is None or fid == self._bundle_id:
-                continue
-            try:
-                bundle = load_bundle(path)
-                with self._papers_lock:
-                    current = self._engine
-                    if current is None or bundle.version != current.version:
-                        self._engine = Engine(bundle, self.store.catalog())
-                        log.info("loaded model %s saved by another process", bundle.version)
-                    self._bundle_id = fid
-            except Exception:  # keep serving; the next change of the file is tried again
-                log.exception("could not load the model bundle at %s", path)
+            self.check_bundle()
+
+    def check_bundle(self) -> bool:
+        """Serve the bundle file if another process replaced it since it was last read; True
+        when a new model now serves. A file that does not load (truncated, garbled, half
+        written by a non-atomic copy, another model) never replaces the serving model: the
+        error is kept for ``/health`` and the file is tried again once it changes."""
+        path = self.settings.bundle_path
+        fid = _file_id(path)
+        if fid is None or fid == self._bundle_id:
+            return False
+        try:
+            bundle = load_bundle(path)
+            if bundle.model.name != self.settings.model:
+                raise BundleError(
+                    f"{path}: holds model {bundle.model.name!r}, the settings ask for "
+                    f"{self.settings.model!r}"
+                )
+            with self._papers_lock:
+                current = self._engine
+                swapped = current is None or bundle.version != current.version
+                if swapped:
+                    self._engine = Engine(bundle, self.store.catalog(), **self._engine_options())
+                    log.info("loaded model %s saved by another process", bundle.version)
                 self._bundle_id = fid
+        except Exception as e:  # keep serving; the next change of the file is tried again
+            log.exception(
+                "could not load the model bundle at %s; the old model keeps serving", path
+            )
+            self.last_failed_load = {
+                "path": str(path),
+                "error": f"{type(e).__name__}: {e}",
+                "at": time.time(),
+            }
+            self._bundle_id = fid
+            return False
+        self.last_failed_load = None
+        return swapped
 
     # ------------------------------------------------------------------ catalog writes
     def add_papers(self, papers: Sequence[Paper]) -> tuple[int, int]:
@@ -216,4 +252,5 @@ class ModelManager:
             "last_failed_retrain": (
                 None if self.last_failure is None else self.last_failure.to_dict()
             ),
+            "last_failed_load": self.last_failed_load,
         }

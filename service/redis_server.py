@@ -7,7 +7,8 @@ write survives a restart.
 
 Several processes may use one data directory: the first starts the server and owns it (stops it
 when it is done); later ones (``paperrec token`` while ``paperrec serve`` runs) find it answering
-on its socket and only connect. A server whose owner died is adopted by the next process.
+on its socket and only connect. A server whose owner died is adopted by the next process. A server that dies under its owner
+(crash, OOM kill) is restarted by it (:meth:`EmbeddedRedis.supervise`).
 On Linux the server also gets ``PR_SET_PDEATHSIG`` so it cannot outlive a killed owner.
 """
 
@@ -22,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -82,6 +84,10 @@ class EmbeddedRedis:
         self._owner_file = self.dir / "owner.pid"
         self._proc: subprocess.Popen[bytes] | None = None
         self.owner = False
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        #: How often :meth:`supervise` restarted a dead server.
+        self.restarts = 0
 
     def _socket_path(self) -> Path:
         path = self.dir / "redis.sock"
@@ -122,6 +128,13 @@ class EmbeddedRedis:
                     "using the embedded Redis of process %d at %s", owner_pid, self.socket_path
                 )
             return self
+        self._spawn()
+        self._write_owner()
+        self.owner = True
+        return self
+
+    def _spawn(self) -> None:
+        """Start a ``redis-server`` child and wait until it answers."""
         self.socket_path.unlink(missing_ok=True)
         args = [
             _redis_executable(),
@@ -161,15 +174,47 @@ class EmbeddedRedis:
                     f"see {self.dir / 'redis.log'}"
                 )
             time.sleep(0.02)
-        self._write_owner()
-        self.owner = True
-        return self
+
+    def supervise(self, interval_s: float = 0.5) -> None:
+        """Restart the server whenever it dies while this process owns it (a crash, an OOM kill,
+        a SIGKILL): the append-only file brings back every acknowledged write, and the clients
+        reconnect by themselves. A server this process started is watched as its child; an
+        adopted one (not a child) by pinging it."""
+        if not self.owner or self._supervisor is not None:
+            return
+        self._stopping.clear()
+        self._supervisor = threading.Thread(
+            target=self._supervise, args=(interval_s,), name="paperrec-redis-watch", daemon=True
+        )
+        self._supervisor.start()
+
+    def _supervise(self, interval_s: float) -> None:
+        while not self._stopping.wait(interval_s):
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                continue
+            # An adopted server counts as dead only once its process is gone (a slow answer
+            # must not start a second server on the same files).
+            if proc is None and (self.ping() or self._pidfile_alive()):
+                continue
+            status = "unknown" if proc is None else proc.returncode
+            log.error("embedded Redis exited (status %s); restarting it", status)
+            self.restarts += 1
+            try:
+                self._spawn()
+            except (EmbeddedRedisError, OSError):
+                log.exception("could not restart the embedded Redis; trying again")
 
     def stop(self) -> None:
         """Shut the server down (flushing the append-only file) if this process owns it."""
         if not self.owner:
             return
         self.owner = False
+        # The supervisor first, so that it does not restart the server stopped here.
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(_STOP_TIMEOUT_S)
+            self._supervisor = None
         # SIGTERM makes Redis shut down as SHUTDOWN does: fsync the append-only file, remove its
         # socket, exit. (A SHUTDOWN command would leave the client retrying a closed socket.)
         pid = self._proc.pid if self._proc is not None else self._server_pid()
@@ -198,6 +243,13 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+
+    def _pidfile_alive(self) -> bool:
+        try:
+            pid = int((self.dir / "redis.pid").read_text().strip())
+        except (OSError, ValueError):
+            return False
+        return _pid_alive(pid)
 
     def _server_pid(self) -> int | None:
         try:

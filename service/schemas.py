@@ -108,3 +108,8 @@ class HealthPublic(BaseModel):
     model: dict[str, Any]
     retrain: dict[str, Any] | None = None
     last_failed_retrain: dict[str, Any] | None = None
+    last_failed_load: dict[str, Any] | None = Field(
+        None,
+        description="The last model bundle file that could not be loaded (the old model kept "
+        "serving): path, error, time.",
+    )

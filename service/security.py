@@ -16,7 +16,7 @@ from pathlib import Path
 from service.settings import Settings
 from service.store import hash_token, new_token
 
-__all__ = ["AdminTokenError", "admin_token", "matches"]
+__all__ = ["AdminTokenError", "RedactQueryStrings", "admin_token", "matches", "redact_access_log"]
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +57,28 @@ def _read_existing(path: Path) -> str:
 def matches(presented: str, expected_hash: str) -> bool:
     """Whether ``presented`` hashes to ``expected_hash``, compared in constant time."""
     return hmac.compare_digest(hash_token(presented), expected_hash)
+
+
+class RedactQueryStrings(logging.Filter):
+    """Cut the query string out of log records' arguments (``/path?a=b`` -> ``/path?<redacted>``).
+
+    Tokens travel only in the Authorization header, which no log shows; but a client may still
+    put one in a query string (``?access_token=...``), and uvicorn's access log prints the path
+    with its query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def _redact(text: str) -> str:
+    path, sep, _query = text.partition("?")
+    return f"{path}?<redacted>" if sep and path.startswith("/") else text
+
+
+def redact_access_log(logger_name: str = "uvicorn.access") -> None:
+    """Install :class:`RedactQueryStrings` on the access logger (once)."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, RedactQueryStrings) for f in logger.filters):
+        logger.addFilter(RedactQueryStrings())

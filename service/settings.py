@@ -69,6 +69,25 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10_000_000, ge=1024, description="Largest request body accepted, in bytes."
     )
+    rate_limit_per_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="Requests per second one user token may make, sustained (a token bucket in "
+        "Redis, shared by every API process); 0 turns the limit off. The admin is exempt.",
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, description="Requests a user token may make at once after a pause."
+    )
+    ann_threshold: int = Field(
+        default=200_000,
+        ge=0,
+        description="Catalogs of at least this many papers rank through an approximate "
+        "nearest-neighbour index (faiss) when the model scores by vectors (content on dense "
+        "features, ALS, BPR, LightFM); the hybrid is always scored exactly. 0 = always.",
+    )
+    ann_method: Literal["exact", "hnsw", "ivf"] = Field(
+        default="ivf", description="The approximate index: ivf or hnsw (exact: for comparison)."
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
 
     @property

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from recommender.catalog import Catalog, Paper
 from service import keys
@@ -28,10 +30,37 @@ Action = Literal["like", "unlike", "dislike", "undislike"]
 Kind = Literal["likes", "dislikes"]
 
 _CHUNK = 1000
+#: Retries of a command whose connection failed: enough to reconnect after a Redis restart.
+_RETRIES = 2
 # Adding to one set removes from the other: like <-> dislike.
 _OPPOSITE: dict[Kind, Kind] = {"likes": "dislikes", "dislikes": "likes"}
 _ADD_ACTION: dict[Kind, Action] = {"likes": "like", "dislikes": "dislike"}
 _REMOVE_ACTION: dict[Kind, Action] = {"likes": "unlike", "dislikes": "undislike"}
+
+
+# A token bucket, atomically in Redis, timed by the Redis clock (every API process shares it).
+# KEYS[1]: the bucket; ARGV: refill per second, capacity. Returns {allowed, seconds to wait}.
+_TOKEN_BUCKET = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1]) or burst
+local ts = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return {allowed, tostring(wait)}
+"""
 
 
 def new_token() -> str:
@@ -53,6 +82,8 @@ class Store:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        # EVALSHA, falling back to EVAL after a Redis restart emptied the script cache.
+        self._rate_script = client.register_script(_TOKEN_BUCKET)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
@@ -87,6 +118,18 @@ class Store:
 
     def has_paper(self, paper_id: str) -> bool:
         return bool(self.redis.hexists(keys.PAPERS, paper_id))
+
+    def known_papers(self, paper_ids: Iterable[str]) -> set[str]:
+        """Which of ``paper_ids`` are in the catalog (pipelined, for bulk imports)."""
+        ids = list(dict.fromkeys(paper_ids))
+        known: set[str] = set()
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for pid in chunk:
+                pipe.hexists(keys.PAPERS, pid)
+            known.update(pid for pid, ok in zip(chunk, pipe.execute(), strict=True) if ok)
+        return known
 
     def count_papers(self) -> int:
         return int(self.redis.hlen(keys.PAPERS))
@@ -158,19 +201,24 @@ class Store:
         n = 0
         items = list(likes.items())
         for i in range(0, len(items), _CHUNK):
-            chunk = [(u, list(ps)) for u, ps in items[i : i + _CHUNK]]
+            chunk = [(u, list(dict.fromkeys(ps))) for u, ps in items[i : i + _CHUNK]]
+            chunk = [(u, ps) for u, ps in chunk if ps]
+            # Which likes are new: only those are added and become events (re-importing a
+            # dataset neither inflates the count nor repeats its events).
             pipe = self.redis.pipeline(transaction=False)
             for u, ps in chunk:
+                pipe.smismember(keys.likes(u), ps)
+            known = pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            for (u, ps), flags in zip(chunk, known, strict=True):
+                new = [p for p, seen in zip(ps, flags, strict=True) if not seen]
                 pipe.sadd(keys.USERS, u)
-                if ps:
-                    pipe.sadd(keys.likes(u), *ps)
-                    pipe.srem(keys.dislikes(u), *ps)
-            pipe.execute()
-            pipe = self.redis.pipeline(transaction=False)
-            for u, ps in chunk:
-                for p in ps:
-                    self._event(u, p, "like", source=source, pipe=pipe)
-                    n += 1
+                if new:
+                    pipe.sadd(keys.likes(u), *new)
+                    pipe.srem(keys.dislikes(u), *new)
+                    for p in new:
+                        self._event(u, p, "like", source=source, pipe=pipe)
+                n += len(new)
             pipe.execute()
         return n
 
@@ -214,6 +262,12 @@ class Store:
         user = self.redis.get(keys.token(hash_token(token)))
         return None if user is None else str(user)
 
+    def take_request(self, token_hash: str, per_s: float, burst: int) -> float:
+        """Count one request against the token's bucket (``burst`` requests, refilled at
+        ``per_s`` a second). 0.0 when it may go ahead, else the seconds until it may."""
+        allowed, wait = self._rate_script(keys=[keys.rate(token_hash)], args=[per_s, burst])
+        return 0.0 if int(allowed) else max(float(wait), 0.001)
+
     # -------------------------------------------------------------------- meta
     def mark_once(self, flag: str) -> bool:
         """Set ``flag`` in the meta hash; True only for the first caller."""
@@ -225,14 +279,25 @@ class Store:
 
 
 def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
-    """A client for ``url`` (redis://, rediss://, unix://) answering ``str``; fails fast rather
-    than retrying, so an unreachable server shows as 503 at once."""
+    """A client for ``url`` (redis://, rediss://, unix://) answering ``str``.
+
+    Reconnects by itself: a pooled connection that a restarted server closed fails once and the
+    command is retried on a new one (:data:`_RETRY`). It retries little and briefly, so an
+    unreachable server shows as 503 within a fraction of a second instead of holding requests;
+    redis-py's own default (10 retries, backoff up to 1 s, also on timeouts) would hold each
+    request for seconds."""
     return redis.Redis.from_url(
         url,
         decode_responses=True,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        retry_on_timeout=False,
+        # Timeouts are not retried: the command may still run, and a retried XADD would be
+        # a duplicate event. Connection errors are (every write here but XADD is idempotent).
+        retry=Retry(
+            ExponentialBackoff(cap=0.1, base=0.01),
+            _RETRIES,
+            supported_errors=(redis.ConnectionError,),
+        ),
         health_check_interval=30,
     )
 
@@ -240,13 +305,15 @@ def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
 @contextmanager
 def open_store(settings: Settings) -> Iterator[Store]:
     """A :class:`Store` on ``settings.redis_url``, or on the embedded server of
-    ``settings.data_dir`` (started if no other process runs it, and then stopped on exit)."""
+    ``settings.data_dir`` (started if no other process runs it, restarted if it dies, and stopped
+    on exit)."""
     server: EmbeddedRedis | None = None
     if settings.redis_url:
         url = settings.redis_url
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         server = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync).start()
+        server.supervise()  # a crashed server comes back by itself, with its append-only file
         url = server.url
     try:
         client = redis_client(url, timeout_s=settings.redis_timeout_s)

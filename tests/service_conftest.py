@@ -3,11 +3,16 @@ wiped before every test, and an app built by the factory with injected settings.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -85,3 +90,79 @@ def wait_for_retrain(client: TestClient, limit_s: float = 60.0) -> dict[str, Any
 
 def raw_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True)
+
+
+# ------------------------------------------------------------------ the API as a real process
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ApiProcess:
+    """``paperrec serve`` in a subprocess on a free loopback port, with its own data folder
+    (embedded Redis unless ``REDIS_URL`` is given in ``env``); its console goes to ``log_path``."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir.parent / f"serve-{self.port}.log"
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("PAPERREC_") and k != "REDIS_URL"
+        }
+        base.update(
+            PAPERREC_DATA_DIR=str(data_dir),
+            PAPERREC_MODEL="content",
+            PAPERREC_ADMIN_TOKEN=ADMIN,
+            PAPERREC_MODEL_POLL_S="0",
+            OPENBLAS_NUM_THREADS="1",
+            PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+        )
+        base.update(env)
+        self.env = base
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, limit_s: float = 90.0) -> ApiProcess:
+        data = self.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
+                cwd=data.parent,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + limit_s
+        while True:
+            assert self.proc.poll() is None, self.log()
+            try:
+                if httpx.get(f"{self.url}/health", timeout=5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"paperrec serve did not come up:\n{self.log()}"
+            time.sleep(0.1)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (uvicorn shuts down cleanly, stopping its embedded Redis)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)

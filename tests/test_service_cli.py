@@ -113,7 +113,9 @@ def test_import_citeulike_with_likes(
 def test_api_picks_up_a_bundle_trained_by_the_cli(
     cli_env: Path, make_settings: Callable[..., Settings]
 ) -> None:
-    with TestClient(create_app(make_settings(data_dir=cli_env, model_poll_s=0.05))) as c:
+    # The API and the worker train the same model (a bundle of another model is refused).
+    settings = make_settings(data_dir=cli_env, model="content", model_poll_s=0.05)
+    with TestClient(create_app(settings)) as c:
         old = c.get("/health").json()["model"]["version"]
         assert main(["train"]) == 0
         deadline = time.monotonic() + 30

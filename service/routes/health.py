@@ -27,7 +27,9 @@ def health(store: StoreDep, models: ModelsDep) -> HealthPublic | JSONResponse:
     except (redis.ConnectionError, redis.TimeoutError) as e:
         return JSONResponse(
             {
-                "detail": f"Redis is unreachable ({e}); check that it runs and REDIS_URL",
+                "detail": f"Redis is unreachable ({e}); check that it runs and REDIS_URL. "
+                "Meanwhile writes, likes, recommendations and user tokens fail with 503; "
+                "search and similar papers are served from the model in memory.",
                 "status": "unavailable",
                 "redis": {"ok": False, "error": str(e)},
                 **state,

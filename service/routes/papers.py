@@ -37,7 +37,13 @@ def scored(engine: Engine, suggestions: list[Suggestion]) -> list[ScoredPaper]:
 @router.post(
     "",
     response_model=PapersCreated,
-    responses={403: {"model": ErrorPublic}, 422: {"model": ErrorPublic}},
+    responses={
+        400: {"model": ErrorPublic, "description": "The body cannot be parsed (not UTF-8)."},
+        401: {"model": ErrorPublic, "description": "Missing or unknown token."},
+        403: {"model": ErrorPublic, "description": "Not the admin token."},
+        413: {"model": ErrorPublic, "description": "Request body too large."},
+        422: {"model": ErrorPublic},
+    },
 )
 def add_papers(
     body: PapersCreate, _: AdminDep, models: ModelsDep, settings: SettingsDep

@@ -30,6 +30,7 @@ router = APIRouter(
     responses={
         401: {"model": ErrorPublic, "description": "Missing or unknown token."},
         403: {"model": ErrorPublic, "description": "The token belongs to another user."},
+        429: {"model": ErrorPublic, "description": "Rate limit of the token reached."},
     },
 )
 

@@ -1,0 +1,86 @@
+"""Redis going away and coming back under a running API: 503 for what needs it, nothing
+acknowledged that was not stored, and recovery without restarting the API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from service_conftest import user_headers
+
+from service.main import create_app
+from service.redis_server import EmbeddedRedis
+from service.settings import Settings
+
+
+def _sigkill(server: EmbeddedRedis) -> None:
+    assert server._proc is not None
+    os.kill(server._proc.pid, signal.SIGKILL)
+    server._proc.wait(30)
+    server.owner = False  # gone; nothing to stop
+
+
+def test_outage_is_503_and_the_api_recovers_by_itself(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    # A Redis of its own (not the session's), killed and restarted on the same files.
+    server = EmbeddedRedis(tmp_path / "own-redis", appendfsync="always").start()
+    try:
+        with TestClient(create_app(make_settings(redis_url=server.url))) as c:
+            h = user_headers(c, "alice")
+            assert c.put("/users/alice/likes/sample:nlp-01", headers=h).status_code == 201
+
+            _sigkill(server)
+            health = c.get("/health")
+            assert health.status_code == 503
+            body = health.json()
+            assert body["status"] == "unavailable" and body["redis"]["ok"] is False
+            assert "search and similar papers are served" in body["detail"]
+            assert body["model"]["status"] == "ready"  # the model in memory is still there
+            # A write: 503, never a 2xx.
+            r = c.put("/users/alice/likes/sample:nlp-02", headers=h)
+            assert r.status_code == 503 and "nothing was stored" in r.json()["detail"]
+            assert r.headers["retry-after"]
+            # A read that needs Redis says so; one that does not is still served.
+            r = c.get("/papers/sample:nlp-01")
+            assert r.status_code == 503 and "this read needs the database" in r.json()["detail"]
+            assert c.get("/papers", params={"q": "language"}).status_code == 200
+            assert c.get("/papers/sample:nlp-01/similar").status_code == 200
+
+            server = EmbeddedRedis(tmp_path / "own-redis", appendfsync="always").start()
+            # Same app, same client pool: it reconnects on its own.
+            assert c.get("/health").status_code == 200
+            likes = c.get("/users/alice/likes", headers=h)
+            assert likes.status_code == 200
+            # The like acknowledged before the kill is back (append-only file); the one
+            # answered 503 was not stored.
+            assert likes.json()["paper_ids"] == ["sample:nlp-01"]
+            assert c.put("/users/alice/likes/sample:nlp-02", headers=h).status_code == 201
+    finally:
+        server.stop()
+
+
+def test_the_embedded_server_is_restarted_by_its_owner(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path, appendfsync="always").start()
+    try:
+        with server.client(decode_responses=True) as c:
+            c.set("k", "v")
+        server.supervise(interval_s=0.05)
+        assert server._proc is not None
+        old = server._proc
+        os.kill(old.pid, signal.SIGKILL)
+        old.wait(30)
+        deadline = time.monotonic() + 30  # bounded wait for the supervisor's restart
+        while server._proc is old or not server.ping():
+            assert time.monotonic() < deadline, "the embedded Redis was not restarted"
+            time.sleep(0.05)
+        assert server.restarts == 1
+        with server.client(decode_responses=True) as c:
+            assert c.get("k") == "v"  # from the append-only file
+    finally:
+        server.stop()
+    assert not server.ping()

@@ -1,0 +1,174 @@
+"""Who may do what, tokens kept secret (hashed, compared in constant time, never logged), and the
+per-token rate limit."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from service_conftest import ADMIN, ADMIN_HEADERS, ApiProcess, bearer, raw_redis, user_headers
+
+from service import keys
+from service.main import create_app
+from service.security import RedactQueryStrings
+from service.settings import Settings
+from service.store import hash_token
+
+PAPER = "sample:nlp-01"
+# (method, path) of every route that acts for a user.
+USER_ROUTES = [
+    ("PUT", f"/users/alice/likes/{PAPER}"),
+    ("DELETE", f"/users/alice/likes/{PAPER}"),
+    ("GET", "/users/alice/likes"),
+    ("PUT", f"/users/alice/dislikes/{PAPER}"),
+    ("DELETE", f"/users/alice/dislikes/{PAPER}"),
+    ("GET", "/users/alice/dislikes"),
+    ("GET", "/users/alice/recommendations"),
+]
+ADMIN_ROUTES = [
+    ("POST", "/users/alice/tokens"),
+    ("POST", "/admin/retrain"),
+    ("GET", "/admin/retrain"),
+    ("POST", "/papers"),
+]
+
+
+def test_user_routes_need_the_users_own_token(client: TestClient) -> None:
+    bob = user_headers(client, "bob")
+    alice = user_headers(client, "alice")
+    for method, path in USER_ROUTES:
+        r = client.request(method, path)
+        assert r.status_code == 401, (method, path)
+        assert r.headers["www-authenticate"] == "Bearer"
+        r = client.request(method, path, headers=bearer("not-a-token"))
+        assert r.status_code == 401, (method, path)
+        r = client.request(method, path, headers=bob)
+        assert r.status_code == 403, (method, path)
+        assert "'bob'" in r.json()["detail"]
+        assert client.request(method, path, headers=alice).status_code not in (401, 403)
+        assert client.request(method, path, headers=ADMIN_HEADERS).status_code not in (401, 403)
+
+
+def test_admin_routes_refuse_user_tokens(client: TestClient) -> None:
+    alice = user_headers(client, "alice")
+    for method, path in ADMIN_ROUTES:
+        assert client.request(method, path, json={}).status_code == 401, (method, path)
+        r = client.request(method, path, json={}, headers=alice)
+        assert r.status_code == 403, (method, path)
+        assert r.json()["detail"] == "this needs the admin token"
+        r = client.request(method, path, json={}, headers=ADMIN_HEADERS)
+        assert r.status_code not in (401, 403), (method, path)
+
+
+def test_only_token_hashes_are_stored(client: TestClient, redis_url: str) -> None:
+    token = client.post("/users/alice/tokens", headers=ADMIN_HEADERS).json()["token"]
+    with raw_redis(redis_url) as r:
+        dump = {k: r.dump(k) for k in r.keys("*")}
+        assert r.get(keys.token(hash_token(token))) == "alice"
+    assert not any(token.encode() in (v or b"") or token in k for k, v in dump.items())
+
+
+def test_the_admin_token_is_compared_in_constant_time(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, str]] = []
+    real = hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        seen.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("service.security.hmac.compare_digest", spy)
+    assert client.post("/users/alice/tokens", headers=ADMIN_HEADERS).status_code == 201
+    assert client.post("/users/alice/tokens", headers=bearer(ADMIN + "x")).status_code == 401
+    # Both checks went through compare_digest, on digests, never on the secret itself.
+    assert seen == [(hash_token(ADMIN), hash_token(ADMIN)), (hash_token(ADMIN + "x"), seen[0][1])]
+
+
+def test_rate_limit_per_token_answers_429_with_retry_after(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # A refill so slow that no token comes back during the test: exactly `burst` requests pass.
+    with TestClient(create_app(make_settings(rate_limit_per_s=0.01, rate_limit_burst=3))) as c:
+        first = user_headers(c, "alice")
+        codes = [c.get("/users/alice/likes", headers=first).status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        r = c.get("/users/alice/likes", headers=first)
+        assert r.status_code == 429
+        assert int(r.headers["retry-after"]) >= 1
+        assert "rate limit" in r.json()["detail"]
+        # Per token: a second token of the same user has its own bucket.
+        second = user_headers(c, "alice")
+        assert c.get("/users/alice/likes", headers=second).status_code == 200
+        # The admin is exempt.
+        for _ in range(10):
+            assert c.get("/users/alice/likes", headers=ADMIN_HEADERS).status_code == 200
+
+
+def test_rate_limit_can_be_turned_off(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(create_app(make_settings(rate_limit_per_s=0, rate_limit_burst=1))) as c:
+        h = user_headers(c, "alice")
+        assert {c.get("/users/alice/likes", headers=h).status_code for _ in range(5)} == {200}
+
+
+def test_no_token_reaches_the_logs(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, every level: redis, httpx, the service
+    with TestClient(create_app(make_settings())) as c:
+        token = c.post("/users/alice/tokens", headers=ADMIN_HEADERS).json()["token"]
+        h = bearer(token)
+        assert c.put(f"/users/alice/likes/{PAPER}", headers=h).status_code == 201
+        assert c.get("/users/alice/recommendations", headers=h).status_code == 200
+        assert c.get("/users/bob/likes", headers=h).status_code == 403
+        assert c.get("/users/alice/likes", headers=bearer(token + "x")).status_code == 401
+        assert c.get(f"/users/alice/likes?access_token={token}", headers=h).status_code == 200
+    # The service's side: everything but the test's own HTTP client (httpx logs its URLs).
+    records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    text = "".join(f"{r.getMessage()} {r.args!r} {r.exc_text}" for r in records)
+    assert any(r.name.startswith("service") for r in records)  # the capture saw the service
+    assert token not in text
+    assert ADMIN not in text
+
+
+def test_access_log_query_strings_are_redacted() -> None:
+    # The record uvicorn's access logger emits: client, method, path with query, version, status.
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/users/alice/likes?access_token=s3cret&k=3", "1.1", 200),
+        None,
+    )
+    assert RedactQueryStrings().filter(record)
+    assert (
+        record.getMessage() == '127.0.0.1:5000 - "GET /users/alice/likes?<redacted> HTTP/1.1" 200'
+    )
+
+
+def test_a_real_server_logs_no_token(tmp_path: Path) -> None:
+    api = ApiProcess(tmp_path / "data", PAPERREC_LOG_LEVEL="debug").start()
+    try:
+        with httpx.Client(base_url=api.url, timeout=30) as c:
+            token = c.post("/users/alice/tokens", headers=ADMIN_HEADERS).json()["token"]
+            h = bearer(token)
+            assert c.put(f"/users/alice/likes/{PAPER}", headers=h).status_code == 201
+            # A client that wrongly puts the token into the query string as well.
+            r = c.get("/users/alice/recommendations", params={"access_token": token}, headers=h)
+            assert r.status_code == 200
+            assert c.get("/users/alice/likes", headers=bearer(token[:-1])).status_code == 401
+    finally:
+        api.stop()
+    log = api.log()
+    assert '"GET /users/alice/recommendations?<redacted> HTTP/1.1" 200' in log  # access log on
+    assert token not in log
+    assert ADMIN not in log
+    redis_log = (tmp_path / "data" / "redis" / "redis.log").read_text()
+    assert token not in redis_log and ADMIN not in redis_log
