@@ -27,19 +27,24 @@ from service.store import Store, hash_token
 _bearer = HTTPBearer(auto_error=False, description="A user token or the admin token.")
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that only read app.state or check values are ``async def``: FastAPI runs a plain
+# ``def`` dependency on its thread pool, one thread hop each, which is most of a request's overhead.
+# Those that talk to Redis (get_principal) stay plain functions, off the event loop.
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_models(request: Request) -> ModelManager:
+async def get_models(request: Request) -> ModelManager:
     return request.app.state.models
 
 
-def get_engine(models: Annotated[ModelManager, Depends(get_models)]) -> Engine:
+async def get_engine(models: Annotated[ModelManager, Depends(get_models)]) -> Engine:
     engine = models.engine
     if engine is None:
         raise HTTPException(
@@ -127,13 +132,13 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_admin(principal: PrincipalDep) -> Principal:
+async def require_admin(principal: PrincipalDep) -> Principal:
     if not principal.admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin token")
     return principal
 
 
-def authorized_user(user_id: UserIdPath, principal: PrincipalDep) -> str:
+async def authorized_user(user_id: UserIdPath, principal: PrincipalDep) -> str:
     """The ``user_id`` of the path, once the token may act for that user."""
     if not principal.admin and principal.user_id != user_id:
         raise HTTPException(
