@@ -68,12 +68,13 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "lightfm_hybrid": {"no_components": [32, 64], "epochs": [20, 40]},
     "hybrid": {
         "content_weight": [0.5, 1.0, 2.0],
-        "cf_weight": [0.0, 0.5, 1.0, 2.0, 4.0],
+        "cf_weight": [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0],
         "pop_weight": [0.0, 0.05, 0.2, 0.5],
-        "sharpen": [1.0, 2.0, 3.0],
-        "cold_impute": [0.0, 0.5, 1.0],
-        "content_neighbors": [50, 100, 300],
-        "cf_neighbors": [50, 100, 300],
+        "sharpen": [0.5, 1.0, 2.0, 3.0],
+        "cold_impute": [0.0, 0.25, 0.5, 1.0],
+        "profile_weight": [0.0, 0.25, 0.5, 1.0, 2.0],
+        "content_neighbors": [50, 100, 300, 1000],
+        "cf_neighbors": [50, 100, 300, 1000],
         "shrink": [0.0, 10.0, 50.0],
     },
 }
@@ -150,8 +151,10 @@ def coordinate_search(
     grid: Mapping[str, list[Any]],
     score: Any,
     passes: int = 2,
+    start: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], float, int]:
-    """Coordinate ascent over ``grid`` from the defaults: ``(best params, best score, evaluations)``.
+    """Coordinate ascent over ``grid`` from ``start`` (default: the model's defaults):
+    ``(best params, best score, evaluations)``.
 
     ``score(params) -> float`` is called once per distinct setting."""
     cache: dict[str, float] = {}
@@ -167,7 +170,7 @@ def coordinate_search(
             print(f"  {model} {params}: {METRIC} {cache[key]:.4f}", flush=True)
         return cache[key]
 
-    best: dict[str, Any] = {}
+    best = {k: v for k, v in dict(start or {}).items() if defaults.get(k, object()) != v}
     best_score = cached(best)
     for _ in range(passes):
         improved = False
@@ -198,6 +201,15 @@ def main(argv: list[str] | None = None) -> int:
         choices=FEATURE_SETS,
         help="content features: text (as the published rows) or text+citations",
     )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="start the search from the settings already saved for the model (else its defaults)",
+    )
+    ap.add_argument(
+        "--only",
+        help="comma list: search only these hyperparameters (the others stay where they start)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data_dir = args.data_dir or default_data_dir()
@@ -210,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         try:
             grid = grid_for(model)
+            if args.only:
+                grid = {k: v for k, v in grid.items() if k in args.only.split(",")}
         except (ImportError, AttributeError) as exc:
             print(f"{model}: not importable yet ({exc}); skipped")
             continue
@@ -219,12 +233,13 @@ def main(argv: list[str] | None = None) -> int:
             r = evaluate_model(model, val, features, users, params=params, n_boot=0)
             return float(sum(r.metrics[f"recall@{m}"] for m in CUTOFFS) / len(CUTOFFS))
 
-        best, best_score, n_eval = coordinate_search(model, grid, score, args.passes)
+        key = settings_key(model, args.features)
+        start = tuned_params(args.dataset, args.split, key, args.settings) if args.resume else {}
+        best, best_score, n_eval = coordinate_search(model, grid, score, args.passes, start)
         print(
             f"{model}: chose {best or 'defaults'} ({METRIC} {best_score:.4f} on validation,"
             f" {n_eval} settings, {time.perf_counter() - t0:.0f}s)"
         )
-        key = settings_key(model, args.features)
         settings.setdefault(args.dataset, {}).setdefault(f"P={args.split}", {})[key] = {
             "params": best,
             "validation": {

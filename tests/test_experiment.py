@@ -75,14 +75,14 @@ KEYS = [f"recall@{m}" for m in M_VALUES] + [
 @needs_data
 def test_compare_end_to_end(tmp_path: Path) -> None:
     out, dump = tmp_path / "out", tmp_path / "topk"
-    argv = ["--dataset", "citeulike-a", "--split", "10", "--models", "popularity,content"]
+    argv = ["--dataset", "citeulike-a", "--split", "10", "--models", "popularity,content,hybrid"]
     argv += ["--users", "200", "--out", str(out), "--dump-topk", str(dump)]
     argv += ["--no-progress", "--n-boot", "200", "--data-dir", str(DATA)]
     assert compare.main(argv) == 0
 
     res = json.loads((out / "results.json").read_text())
     assert (res["dataset"], res["split"], res["n_users_evaluated"]) == ("citeulike-a", 10, 200)
-    assert set(res["models"]) == {"popularity", "content"}
+    assert set(res["models"]) == {"popularity", "content", "hybrid"}
     for m in res["models"].values():
         assert set(KEYS) <= set(m)
         curve = [m[f"recall@{c}"] for c in M_VALUES]
@@ -101,7 +101,7 @@ def test_compare_end_to_end(tmp_path: Path) -> None:
     split = published_split("citeulike-a", 10, DATA)
     no_test = np.diff(split.test.indptr) == 0
     assert no_test.sum() == 412
-    for name in ("popularity", "content"):
+    for name in ("popularity", "content", "hybrid"):
         top = np.load(dump / f"{name}.npy")
         assert top.dtype == np.int32 and top.shape == (5551, 300)
         evaluated = (top >= 0).any(axis=1)
