@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         "--features",
         default="text",
         choices=FEATURE_SETS,
-        help="content features: text (as the published rows) or text+citations",
+        help="content features: text (as the published rows), text+citations, text+embed,"
+        " text+embed+citations (embed: the [embed] extra, citeulike-a only)",
     )
     ap.add_argument(
         "--resume",

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from recommender.artifacts import BundleError, load_bundle, save_bundle
+from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
 from recommender.catalog import Paper
 from recommender.serving import Engine, train
 from service.settings import Settings
@@ -81,6 +81,16 @@ class ModelManager:
         }
 
     # ------------------------------------------------------------------ start / stop
+    def _load_bundle(self, path: os.PathLike[str] | str) -> Bundle:
+        """The bundle at ``path``, if it holds the model the settings ask for (else BundleError)."""
+        bundle = load_bundle(path)
+        if bundle.model.name != self.settings.model:
+            raise BundleError(
+                f"{path}: holds model {bundle.model.name!r}, the settings ask for "
+                f"{self.settings.model!r}"
+            )
+        return bundle
+
     def startup(self) -> None:
         """Serve the saved bundle if it is valid for the catalog in Redis; train otherwise."""
         path = self.settings.bundle_path
@@ -89,12 +99,7 @@ class ModelManager:
             log.warning("the catalog is empty: add papers (POST /papers, paperrec import)")
             return
         try:
-            bundle = load_bundle(path)
-            if bundle.model.name != self.settings.model:
-                raise BundleError(
-                    f"{path}: holds model {bundle.model.name!r}, the settings ask for "
-                    f"{self.settings.model!r}"
-                )
+            bundle = self._load_bundle(path)
             with self._papers_lock:
                 engine = Engine(bundle, catalog, **self._engine_options())
                 self._engine = engine
@@ -191,12 +196,7 @@ class ModelManager:
         if fid is None or fid == self._bundle_id:
             return False
         try:
-            bundle = load_bundle(path)
-            if bundle.model.name != self.settings.model:
-                raise BundleError(
-                    f"{path}: holds model {bundle.model.name!r}, the settings ask for "
-                    f"{self.settings.model!r}"
-                )
+            bundle = self._load_bundle(path)
             with self._papers_lock:
                 current = self._engine
                 swapped = current is None or bundle.version != current.version

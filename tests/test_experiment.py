@@ -156,3 +156,23 @@ def test_unknown_feature_set_is_refused() -> None:
 
     with pytest.raises(ValueError, match="unknown feature set 'tags'"):
         content_features(object(), "tags")
+
+
+def test_embeddings_need_text_not_word_counts() -> None:
+    """citeulike-t publishes word counts only: asking to embed its text is refused clearly."""
+    import scipy.sparse as sp
+
+    from recommender.catalog import Catalog, Paper
+    from recommender.evaluation.datasets import content_features
+    from recommender.loaders import CiteULike
+
+    ds = CiteULike(
+        name="tiny-t",
+        catalog=Catalog([Paper("0", "a"), Paper("1", "b")]),
+        likes=sp.csr_matrix((1, 2)),
+        tags=[[], []],
+        counts=sp.csr_matrix(np.eye(2, dtype=np.float32)),
+        vocabulary=["w0", "w1"],
+    )
+    with pytest.raises(ValueError, match="word counts, not text"):
+        content_features(ds, "text+embed")

@@ -57,8 +57,11 @@ class ExperimentData:
 
 
 #: Content feature sets an experiment can use. "text" is what the published content rows used;
-#: "text+citations" adds the papers' citation links (paper metadata, no user information).
-FEATURE_SETS = ("text", "text+citations")
+#: "+citations" adds the papers' citation links (paper metadata, no user information); "+embed"
+#: adds sentence embeddings of the paper text (the optional ``[embed]`` extra; datasets with raw
+#: text only, i.e. citeulike-a), cached on disk in :data:`EMBED_CACHE`.
+FEATURE_SETS = ("text", "text+citations", "text+embed", "text+embed+citations")
+EMBED_CACHE = Path(__file__).resolve().parents[2] / "out" / "embeddings-cache"
 
 
 def text_features(dataset: Any) -> Features:
@@ -76,14 +79,22 @@ def content_features(
     """The ``features`` set (one of :data:`FEATURE_SETS`) of every paper of a loaded dataset."""
     if features not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {features!r}; known: {', '.join(FEATURE_SETS)}")
-    text = text_features(dataset)
-    if features == "text":
-        return text
-    papers = list(dataset.catalog)
-    if not any(p.references for p in papers):
-        raise ValueError(f"{dataset.name}: no paper has citation links (citations.dat missing?)")
-    cites = CitationFeaturizer().fit_transform(papers)
-    return stack_features([(text, 1.0), (cites, citation_weight)])
+    parts: list[tuple[Features, float]] = [(text_features(dataset), 1.0)]
+    if "embed" in features:
+        if getattr(dataset, "counts", None) is not None:
+            raise ValueError(f"{dataset.name} has word counts, not text: nothing to embed")
+        from recommender.embeddings import SentenceEmbedder
+
+        embedder = SentenceEmbedder(cache_dir=EMBED_CACHE)
+        parts.append((embedder.transform(dataset.catalog.texts()), 1.0))
+    if "citations" in features:
+        papers = list(dataset.catalog)
+        if not any(p.references for p in papers):
+            raise ValueError(
+                f"{dataset.name}: no paper has citation links (citations.dat missing?)"
+            )
+        parts.append((CitationFeaturizer().fit_transform(papers), citation_weight))
+    return parts[0][0] if len(parts) == 1 else stack_features(parts)
 
 
 def load_experiment_data(
