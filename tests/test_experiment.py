@@ -89,7 +89,7 @@ def test_compare_end_to_end(tmp_path: Path) -> None:
         assert all(0 <= x <= 1 for x in curve) and curve == sorted(curve)
         for k in ("ndcg@10", "precision@10", "map@10", "mrr", "coverage@10"):
             assert 0 <= m[k] <= 1
-        assert m["novelty@10"] > 0 and m["fit_seconds"] >= 0 and m["score_seconds"] >= 0
+        assert m["novelty@10"] > 0
     # Popularity's top 10 come from the 20 most liked papers (a user has 10 training papers to
     # skip), so it covers at most 20 papers; content covers far more.
     pop_cov = res["models"]["popularity"]["coverage@10"]
