@@ -118,6 +118,14 @@ def phases(quick: bool) -> list[dict[str, Any]]:
     ]
 
 
+def _step(cmd: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
+    """Run one step of the benchmark in its own process; its stderr tail if it fails."""
+    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    if out.returncode:
+        raise RuntimeError(f"{what} failed: {out.stderr[-3000:]}")
+    return out
+
+
 def run(
     *, quick: bool = False, data_dir: str | None = None, workers: tuple[int, ...] = (1, 2)
 ) -> dict[str, Any]:
@@ -139,24 +147,13 @@ def run(
         if data_dir:
             cmd += ["--data-dir", data_dir]
         t0 = time.perf_counter()
-        out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
-        if out.returncode:
-            raise RuntimeError(f"import failed: {out.stderr[-2000:]}")
+        out = _step(cmd, env, "import")
         figures["import_seconds"] = round(time.perf_counter() - t0, 1)
         figures["import_output"] = out.stdout.strip().splitlines()[:2]
 
         log("service: training the hybrid (paperrec train)")
         t0 = time.perf_counter()
-        out = subprocess.run(
-            [PYTHON, "-m", "service.cli", "train"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if out.returncode:
-            raise RuntimeError(f"train failed: {out.stderr[-2000:]}")
+        _step([PYTHON, "-m", "service.cli", "train"], env, "train")
         figures["train_seconds"] = round(time.perf_counter() - t0, 1)
 
         figures["runs"] = []
@@ -190,16 +187,7 @@ def run(
             }
             cfg_path = work / "load.json"
             cfg_path.write_text(json.dumps(cfg))
-            out = subprocess.run(
-                [PYTHON, "-m", "bench.loadgen", str(cfg_path)],
-                env=env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=900,
-            )
-            if out.returncode:
-                raise RuntimeError(f"load generator failed: {out.stderr[-3000:]}")
+            out = _step([PYTHON, "-m", "bench.loadgen", str(cfg_path)], env, "load generator")
             run_fig.update(json.loads(out.stdout))
             run_fig["server_rss_mib"] = server_rss_mib(server.pid)
             figures["runs"].append(run_fig)

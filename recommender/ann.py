@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.ranking import as_rows, top_k
+from recommender.ranking import as_rows, rows_to_csr, top_k
 
 if TYPE_CHECKING:
     from recommender.models.base import Recommender
@@ -193,8 +193,6 @@ class IndexedRanker:
         ``model`` is the model to score with when it has changed since the build (papers added:
         a copy of the built one with more rows); by default the model given at build time.
         """
-        from recommender.ranking import rows_to_csr
-
         m = model or self.model
         likes_a, dislikes_a = as_rows(likes), as_rows(dislikes)
         ex = [as_rows(exclude)]

@@ -8,11 +8,10 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.artifacts import Bundle, load_bundle, save_bundle
-from recommender.features import TfidfFeaturizer
 from recommender.models import MODELS, create_model
 from recommender.models.base import NotFittedError, Recommender
 from recommender.ranking import rows_to_csr
-from recommender.synthetic import BlockData, block_dataset
+from recommender.synthetic import BlockData
 
 # Settings for the tiny dataset (defaults are sized for real catalogs).
 SMALL: dict[str, dict] = {
@@ -23,21 +22,6 @@ SMALL: dict[str, dict] = {
 }
 
 ALL = list(MODELS)
-
-
-@pytest.fixture(scope="module")
-def data() -> BlockData:
-    return block_dataset(seed=0)
-
-
-@pytest.fixture(scope="module")
-def featurizer(data: BlockData) -> TfidfFeaturizer:
-    return TfidfFeaturizer(min_df=1).fit_counts(data.counts, data.vocabulary)
-
-
-@pytest.fixture(scope="module")
-def features(data: BlockData, featurizer: TfidfFeaturizer):
-    return featurizer.transform_counts(data.counts)
 
 
 def fitted(name: str, data: BlockData, features) -> Recommender:

@@ -10,7 +10,6 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from sklearn.svm import LinearSVC
 
-from recommender.features import TfidfFeaturizer
 from recommender.models import create_model
 from recommender.models.als import ALS, confidence_matrix
 from recommender.models.base import Recommender, l2_normalize
@@ -21,7 +20,7 @@ from recommender.models.lightfm import LightFMHybrid, LightFMWarp, _lightfm
 from recommender.models.linear import PerUserLinear
 from recommender.ranking import rows_to_csr
 from recommender.similarity import prune_topk, topk_cosine
-from recommender.synthetic import BlockData, block_dataset
+from recommender.synthetic import BlockData
 
 SMALL: dict[str, dict] = {
     "als": {"factors": 8},
@@ -32,21 +31,6 @@ SMALL: dict[str, dict] = {
     "item_knn": {"k_neighbors": 20},
 }
 MINE = list(SMALL)
-
-
-@pytest.fixture(scope="module")
-def data() -> BlockData:
-    return block_dataset(seed=0)
-
-
-@pytest.fixture(scope="module")
-def featurizer(data: BlockData) -> TfidfFeaturizer:
-    return TfidfFeaturizer(min_df=1).fit_counts(data.counts, data.vocabulary)
-
-
-@pytest.fixture(scope="module")
-def features(data: BlockData, featurizer: TfidfFeaturizer):
-    return featurizer.transform_counts(data.counts)
 
 
 def fit(name: str, data: BlockData, features, **extra) -> Recommender:
