@@ -14,11 +14,27 @@ from recommender.models.base import Features, dense
 __all__ = [
     "cooccurrence_cosine",
     "extend_topk_cosine",
+    "gather_rows",
     "prune_topk",
     "symmetrize_max",
     "topk_cosine",
     "topk_dense",
 ]
+
+
+def gather_rows(S: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored entries of ``S[rows]`` as flat ``(owner, columns, values)`` arrays, where
+    ``owner`` is the position in ``rows``: ``S[rows]`` without building a sparse matrix, whose
+    constructor and checks cost more than the gather itself for a few rows (one user's likes)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = S.indptr[rows].astype(np.int64)
+    lengths = S.indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    ends = np.cumsum(lengths)
+    pos = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+    owner = np.repeat(np.arange(rows.size, dtype=np.int64), lengths)
+    return owner, S.indices[pos], S.data[pos]
+
 
 #: Entries of one dense similarity block (``rows x n_items`` float32: 16 MiB).
 _BLOCK_ENTRIES = 1 << 22

@@ -324,3 +324,44 @@ def test_item_knn_new_paper_is_a_neighbour_of_similar_old_ones(data: BlockData, 
     assert pointing.size and (data.item_block[pointing] == 3).mean() >= 0.9
     rows, _ = model.recommend(data.items_of_block(3)[:3], k=3)
     assert n0 in rows
+
+
+# ------------------------------------------------------------------------------ hybrid
+@pytest.mark.parametrize("cold_impute", [0.0, 0.5])
+def test_hybrid_one_user_path_equals_the_batch_path(data: BlockData, features, cold_impute: float):
+    """``Hybrid.score`` (one user, gathered rows) and ``score_batch`` (sparse products) are two
+    routes to the same sums."""
+    from recommender.models.hybrid import Hybrid
+
+    model = Hybrid(cold_impute=cold_impute, cf_neighbors=10, content_neighbors=10)
+    model.fit(data.likes, features)
+    rng = np.random.default_rng(0)
+    for u in range(0, data.n_users, 7):
+        likes = data.likes[u].indices
+        dislikes = rng.choice(data.n_items, size=u % 4, replace=False)
+        dislikes = np.setdiff1d(dislikes, likes)
+        batch = model.score_batch(
+            csr([list(likes)], data.n_items), csr([list(dislikes)], data.n_items)
+        )
+        np.testing.assert_allclose(model.score(likes, dislikes), batch[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.score([]), model.pop_weight * model.prior_, rtol=1e-6)
+    with pytest.raises(IndexError, match="out of range"):
+        model.score([data.n_items])
+
+
+def test_hybrid_explains_by_the_likes_that_added_most(data: BlockData, features):
+    from recommender.models.hybrid import Hybrid
+
+    model = Hybrid(cf_neighbors=10, content_neighbors=10).fit(data.likes, features)
+    likes = data.likes[0].indices
+    rows, _ = model.recommend(likes, k=5)
+    because = model.explain(likes, rows, n=2)
+    S = model.content_weight * model.content_sim_ + model.cf_weight * model.cf_sim_
+    for item, chosen in zip(rows, because, strict=True):
+        contrib = S[likes][:, item].toarray().ravel()
+        assert chosen, "every suggestion of a user with likes has a reason"
+        # the chosen likes are the ones with the largest contribution, largest first
+        expect = likes[np.argsort(-contrib, kind="stable")[: len(chosen)]]
+        assert chosen == [int(x) for x in expect]
+        assert contrib[list(likes).index(chosen[0])] > 0
+    assert model.explain([], rows) == [[] for _ in rows]
