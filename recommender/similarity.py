@@ -16,6 +16,7 @@ __all__ = [
     "extend_topk_cosine",
     "gather_rows",
     "prune_topk",
+    "sum_rows",
     "symmetrize_max",
     "topk_cosine",
     "topk_dense",
@@ -26,14 +27,24 @@ def gather_rows(S: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
     """The stored entries of ``S[rows]`` as flat ``(owner, columns, values)`` arrays, where
     ``owner`` is the position in ``rows``: ``S[rows]`` without building a sparse matrix, whose
     constructor and checks cost more than the gather itself for a few rows (one user's likes)."""
+    cols, vals, lengths = _gather(S, rows)
+    return np.repeat(np.arange(lengths.size), lengths), cols, vals
+
+
+def sum_rows(S: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """``S[rows].sum(axis=0)`` as a dense float32 vector, by :func:`gather_rows`."""
+    cols, vals, _ = _gather(S, rows)
+    return np.bincount(cols, weights=vals, minlength=S.shape[1]).astype(np.float32)
+
+
+def _gather(S: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = np.asarray(rows, dtype=np.int64)
-    starts = S.indptr[rows].astype(np.int64)
+    starts = S.indptr[rows]
     lengths = S.indptr[rows + 1] - starts
-    total = int(lengths.sum())
     ends = np.cumsum(lengths)
-    pos = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
-    owner = np.repeat(np.arange(rows.size, dtype=np.int64), lengths)
-    return owner, S.indices[pos], S.data[pos]
+    # Position j of the output reads S's entry starts[r] + (j - first output slot of row r).
+    pos = np.arange(ends[-1] if ends.size else 0) + np.repeat(starts - ends + lengths, lengths)
+    return S.indices[pos], S.data[pos], lengths
 
 
 #: Entries of one dense similarity block (``rows x n_items`` float32: 16 MiB).

@@ -365,3 +365,35 @@ def test_hybrid_explains_by_the_likes_that_added_most(data: BlockData, features)
         assert chosen == [int(x) for x in expect]
         assert contrib[list(likes).index(chosen[0])] > 0
     assert model.explain([], rows) == [[] for _ in rows]
+
+
+def test_hybrid_als_part_is_the_folded_in_als_score_over_its_maximum(data: BlockData, features):
+    """The optional factor part adds ``als_weight`` times the standalone ALS model's scores of the
+    folded-in user divided by their maximum; off (the default) it adds nothing and stores nothing."""
+    from recommender.models.hybrid import Hybrid
+
+    common = {"cf_neighbors": 10, "content_neighbors": 10}
+    als_params = {"factors": 8, "regularization": 0.1, "alpha": 5.0}
+    base = Hybrid(**common).fit(data.likes, features)
+    assert base.als_factors_ is None and "als_factors" not in base.state()
+    model = Hybrid(
+        **common,
+        als_weight=1.5,
+        als_factors=8,
+        als_regularization=0.1,
+        als_alpha=5.0,
+    ).fit(data.likes, features)
+    als = ALS(**als_params, dislike_confidence=5.0, num_threads=1).fit(data.likes)
+    L = data.likes[::9]
+    D = rows_to_csr([[3] if i % 2 else [] for i in range(L.shape[0])], data.n_items)
+    raw = als.score_batch(L, D)
+    expect = base.score_batch(L, D) + 1.5 * raw / raw.max(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.score_batch(L, D), expect, rtol=1e-4, atol=1e-5)
+    # One user goes through the same sums; papers added later get a neutral factor score.
+    u = data.likes[0].indices
+    np.testing.assert_allclose(model.score(u), model.score_batch(csr([list(u)], data.n_items))[0])
+    model.add_items(features[:2], n=2)
+    assert model.als_factors_ is not None and not model.als_factors_[-2:].any()
+    loaded = Hybrid(**model.get_params()).load_state(model.state())
+    L3 = rows_to_csr([data.likes[i].indices for i in range(3)], model.n_items)
+    np.testing.assert_allclose(loaded.score_batch(L3), model.score_batch(L3), rtol=1e-5)

@@ -24,6 +24,7 @@ __all__ = [
     "FEATURE_SETS",
     "M_VALUES",
     "ExperimentData",
+    "FeatureSetUnavailable",
     "default_data_dir",
     "load_experiment_data",
     "published_rows",
@@ -64,6 +65,11 @@ FEATURE_SETS = ("text", "text+citations", "text+embed", "text+embed+citations")
 EMBED_CACHE = Path(__file__).resolve().parents[2] / "out" / "embeddings-cache"
 
 
+class FeatureSetUnavailable(ValueError):
+    """A feature set the dataset cannot provide (e.g. embeddings of data published as word
+    counts)."""
+
+
 def text_features(dataset: Any) -> Features:
     """TF-IDF features of every paper of a loaded CiteULike dataset (see the module docstring)."""
     if getattr(dataset, "counts", None) is not None and getattr(dataset, "vocabulary", None):
@@ -82,7 +88,9 @@ def content_features(
     parts: list[tuple[Features, float]] = [(text_features(dataset), 1.0)]
     if "embed" in features:
         if getattr(dataset, "counts", None) is not None:
-            raise ValueError(f"{dataset.name} has word counts, not text: nothing to embed")
+            raise FeatureSetUnavailable(
+                f"{dataset.name} has word counts, not text: nothing to embed"
+            )
         from recommender.embeddings import SentenceEmbedder
 
         embedder = SentenceEmbedder(cache_dir=EMBED_CACHE)

@@ -13,6 +13,9 @@ A user is scored from the papers passed in as liked and disliked:
   what researchers read together beyond the words.
 * **popularity prior** (log-scaled, in [0, 1]): the whole answer for a user with no likes, and a
   tie-breaker among papers of equal evidence.
+* **latent factors** (optional, ``als_weight``; off by default): implicit-feedback ALS item
+  factors, the user folded in from their likes at request time (:func:`factors.fold_in`), which
+  generalises across chains of co-likes that the item-item neighbours do not reach.
 
 Each evidence part is divided by its maximum for that user, so one set of weights serves a user
 with 1 like and one with 500. A paper without collaborative data (nobody liked it at fit time, or
@@ -30,11 +33,13 @@ import scipy.sparse as sp
 
 from recommender.models.base import Features, Recommender, State, dense, l2_normalize
 from recommender.models.content import content_profiles
+from recommender.models.factors import fold_in, gram
 from recommender.ranking import as_rows
 from recommender.similarity import (
     cooccurrence_cosine,
     extend_topk_cosine,
     gather_rows,
+    sum_rows,
     symmetrize_max,
     topk_cosine,
 )
@@ -43,6 +48,9 @@ from recommender.similarity import (
 class Hybrid(Recommender):
     name = "hybrid"
     uses_content = True
+    #: ALS item factors and their YᵀY when ``als_weight`` is on (learned state), else None.
+    als_factors_: np.ndarray | None = None
+    als_gram_: np.ndarray | None = None
 
     def __init__(
         self,
@@ -56,6 +64,10 @@ class Hybrid(Recommender):
         dislike_weight: float = 0.5,
         cold_impute: float = 0.5,
         profile_weight: float = 0.0,
+        als_weight: float = 0.0,
+        als_factors: int = 64,
+        als_regularization: float = 0.05,
+        als_alpha: float = 10.0,
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
@@ -67,6 +79,10 @@ class Hybrid(Recommender):
         self.dislike_weight = dislike_weight
         self.cold_impute = cold_impute
         self.profile_weight = profile_weight
+        self.als_weight = als_weight
+        self.als_factors = als_factors
+        self.als_regularization = als_regularization
+        self.als_alpha = als_alpha
 
     # ------------------------------------------------------------------ fitting
     def _fit(
@@ -95,6 +111,25 @@ class Hybrid(Recommender):
         self.prior_ = (np.log1p(counts) / max(np.log1p(counts.max(initial=0.0)), 1e-9)).astype(
             np.float32
         )
+        self._set_als(None)
+        if self.als_weight:
+            from recommender.models.als import ALS
+
+            als = ALS(
+                factors=self.als_factors,
+                regularization=self.als_regularization,
+                alpha=self.als_alpha,
+                dislike_confidence=self.als_alpha,
+                num_threads=1,  # deterministic factors for a given seed
+            ).fit(likes, dislikes=dislikes)
+            self._set_als(als.item_factors_)
+
+    def _set_als(self, factors: np.ndarray | None) -> None:
+        if factors is None:
+            self.als_factors_ = self.als_gram_ = None
+            return
+        self.als_factors_ = np.ascontiguousarray(factors, dtype=np.float32)
+        self.als_gram_ = gram(self.als_factors_)
 
     def _sharpen(self, S: sp.csr_matrix) -> sp.csr_matrix:
         if self.sharpen != 1.0:
@@ -122,6 +157,10 @@ class Hybrid(Recommender):
         self.cf_sim_ = cf
         self.prior_ = np.concatenate([self.prior_, np.zeros(n_new, dtype=np.float32)])
         self.cold_ = np.concatenate([self.cold_, np.ones(n_new, dtype=bool)])
+        if self.als_factors_ is not None:
+            # Zero factors (a neutral 0) until the next fit; YᵀY is unchanged by zero rows.
+            pad = np.zeros((n_new, self.als_factors_.shape[1]), dtype=np.float32)
+            self.als_factors_ = np.vstack([self.als_factors_, pad])
         self._derive()
 
     # ------------------------------------------------------------------ scoring
@@ -133,10 +172,7 @@ class Hybrid(Recommender):
         scores = np.array(scores, dtype=np.float32)
         content = self._evidence(likes, dislikes, self.content_sim_)
         if content is not None:
-            weight = self.content_weight + np.where(
-                self.cold_, self.cold_impute * self.cf_weight, 0
-            )
-            scores += weight.astype(np.float32) * content
+            scores += self._content_weights() * content
         if self.profile_weight:
             P = content_profiles(self.vectors_, likes, dislikes, self.dislike_weight)
             scores += self.profile_weight * dense(P @ self.vectors_.T)
@@ -144,7 +180,27 @@ class Hybrid(Recommender):
             cf = self._evidence(likes, dislikes, self.cf_sim_)
             if cf is not None:
                 scores += self.cf_weight * cf
+        if self.als_weight and self.als_factors_ is not None:
+            scores += self.als_weight * self._als_evidence(likes, dislikes)
         return scores
+
+    def _als_evidence(self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None) -> np.ndarray:
+        """ALS scores of the folded-in users over each user's maximum (users without likes: 0)."""
+        assert self.als_factors_ is not None and self.als_gram_ is not None
+        U = fold_in(
+            self.als_factors_,
+            self.als_gram_,
+            likes,
+            dislikes,
+            regularization=self.als_regularization,
+            alpha=self.als_alpha,
+            dislike_confidence=self.als_alpha,
+        )
+        evidence = np.asarray(U @ self.als_factors_.T, dtype=np.float32)
+        scale = evidence.max(axis=1, keepdims=True)
+        scale[scale <= 0] = 1.0
+        evidence /= scale
+        return evidence
 
     def score(
         self, likes: Iterable[int] | np.ndarray, dislikes: Iterable[int] | np.ndarray | None = None
@@ -153,21 +209,31 @@ class Hybrid(Recommender):
         the neighbour rows of the liked and disliked papers, without building sparse matrices per
         request. Equal to ``score_batch`` up to float rounding."""
         self._check_fitted()
-        if self.profile_weight:
+        if self.profile_weight or self.als_weight:
             return super().score(likes, dislikes)
         L, D = self._valid_rows(likes), self._valid_rows(dislikes)
         scores = self.pop_weight * self.prior_
         content = self._evidence_one(L, D, self.content_sim_)
         if content is not None:
-            weight = self.content_weight + np.where(
-                self.cold_, self.cold_impute * self.cf_weight, 0
-            )
-            scores = scores + weight.astype(np.float32) * content
+            scores = scores + self._content_weights() * content
         if self.cf_weight:
             cf = self._evidence_one(L, D, self.cf_sim_)
             if cf is not None:
                 scores = scores + self.cf_weight * cf
         return np.asarray(scores, dtype=np.float32)
+
+    def _content_weights(self) -> np.ndarray:
+        """Per paper: ``content_weight``, plus ``cold_impute`` of ``cf_weight`` for papers
+        without collaborative data (kept until the weights or the papers change)."""
+        key = (self.content_weight, self.cold_impute, self.cf_weight, self.cold_.size)
+        cached = getattr(self, "_content_weights_cache", None)
+        if cached is None or cached[0] != key or cached[1].size != self.cold_.size:
+            weights = self.content_weight + np.where(
+                self.cold_, self.cold_impute * self.cf_weight, 0
+            ).astype(np.float32)
+            cached = (key, weights.astype(np.float32))
+            self._content_weights_cache = cached
+        return cached[1]
 
     def _valid_rows(self, rows: Iterable[int] | np.ndarray | None) -> np.ndarray:
         r = as_rows(rows)
@@ -180,14 +246,10 @@ class Hybrid(Recommender):
         """:meth:`_evidence` of one user given by rows."""
         if S.nnz == 0:
             return None
-        _, cols, vals = gather_rows(S, L)
-        evidence = np.bincount(cols, weights=vals, minlength=self.n_items).astype(np.float32)
+        evidence = sum_rows(S, L)
         scale = float(evidence.max(initial=0.0))
         if D.size and self.dislike_weight:
-            _, cols, vals = gather_rows(S, D)
-            evidence -= self.dislike_weight * np.bincount(
-                cols, weights=vals, minlength=self.n_items
-            ).astype(np.float32)
+            evidence -= self.dislike_weight * sum_rows(S, D)
         evidence /= scale if scale > 0 else 1.0
         return evidence
 
@@ -203,23 +265,24 @@ class Hybrid(Recommender):
         if L.size == 0 or items_a.size == 0:
             return [[] for _ in items_a]
         contrib = np.zeros((items_a.size, L.size), dtype=np.float64)
-        order = np.argsort(items_a, kind="stable")
-        ranked = items_a[order]
+        # Both neighbour matrices are symmetric (see _derive), so S[like, item] = S[item, like]:
+        # gather the few suggested papers' rows and look the likes up in them.
         for S, w in ((self.content_sim_, self.content_weight), (self.cf_sim_, self.cf_weight)):
             if not w or S.nnz == 0:
                 continue
-            owner, cols, vals = gather_rows(S, L)
-            at = np.minimum(np.searchsorted(ranked, cols), ranked.size - 1)
-            hit = ranked[at] == cols
-            np.add.at(contrib, (order[at[hit]], owner[hit]), w * vals[hit])
+            owner, cols, vals = gather_rows(S, items_a)
+            at = np.minimum(np.searchsorted(L, cols), L.size - 1)
+            hit = L[at] == cols
+            # (item, like) pairs are unique within one matrix: no need for np.add.at.
+            contrib[owner[hit], at[hit]] += w * vals[hit]
         best = np.argsort(-contrib, axis=1, kind="stable")[:, :n]
-        out: list[list[int]] = []
-        missing = []
-        for j in range(items_a.size):
-            chosen = [int(L[b]) for b in best[j] if contrib[j, b] > 0]
-            out.append(chosen)
-            if not chosen:
-                missing.append(j)
+        best_rows = L[best].tolist()
+        best_vals = np.take_along_axis(contrib, best, axis=1).tolist()
+        out = [
+            [r for r, v in zip(rs, vs, strict=True) if v > 0]
+            for rs, vs in zip(best_rows, best_vals, strict=True)
+        ]
+        missing = [j for j, chosen in enumerate(out) if not chosen]
         if missing:
             for j, because in zip(missing, super().explain(L, items_a[missing], n), strict=True):
                 out[j] = because
@@ -245,13 +308,16 @@ class Hybrid(Recommender):
 
     # ------------------------------------------------------------ persistence
     def _state(self) -> State:
-        return {
+        state: State = {
             "vectors": self.vectors_,
             "content_knn": self.content_knn_,
             "cf_sim": self.cf_sim_,
             "prior": self.prior_,
             "cold": self.cold_,
         }
+        if self.als_factors_ is not None:
+            state["als_factors"] = self.als_factors_
+        return state
 
     def _load_state(self, state: State) -> None:
         v = state["vectors"]
@@ -260,4 +326,5 @@ class Hybrid(Recommender):
         self.cf_sim_ = sp.csr_matrix(state["cf_sim"], dtype=np.float32)
         self.prior_ = np.asarray(state["prior"], dtype=np.float32)
         self.cold_ = np.asarray(state["cold"], dtype=bool)
+        self._set_als(state.get("als_factors"))
         self._derive()
