@@ -58,7 +58,7 @@ def top_k(
     """
     scores = np.asarray(scores)
     # float32 scores stay float32 (the order is the same in float64, at twice the memory traffic).
-    s = np.array(scores, dtype=np.float32 if scores.dtype == np.float32 else np.float64)
+    s: np.ndarray = scores.astype(np.float32 if scores.dtype == np.float32 else np.float64)
     s[~np.isfinite(s)] = -np.inf
     ex = as_rows(exclude)
     if ex.size:
