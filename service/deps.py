@@ -22,14 +22,14 @@ from service.model import ModelManager
 from service.schemas import MAX_K
 from service.security import matches
 from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN, Settings
-from service.store import Store, hash_token
+from service.store import Access, Store, hash_token
 
 _bearer = HTTPBearer(auto_error=False, description="A user token or the admin token.")
 
 
-# Dependencies that only read app.state or check values are ``async def``: FastAPI runs a plain
-# ``def`` dependency on its thread pool, one thread hop each, which is most of a request's overhead.
-# Those that talk to Redis (get_principal) stay plain functions, off the event loop.
+# Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency on its thread pool, one
+# thread hop each, which was most of a request's overhead. Those that talk to Redis use the store's
+# asyncio client (one round trip per request, see ``authorize``).
 
 
 async def get_settings(request: Request) -> Settings:
@@ -87,17 +87,16 @@ class Principal:
     admin: bool = False
 
 
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}
     )
 
 
-def get_principal(
-    request: Request,
-    store: StoreDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+def _presented_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None:
         header = request.headers.get("authorization")
         if header:
@@ -109,24 +108,56 @@ def get_principal(
     token = credentials.credentials.strip()
     if not token or len(token) > 512:
         raise _unauthorized("malformed bearer token")
-    if matches(token, request.app.state.admin_token_hash):
-        return Principal(user_id=None, admin=True)  # the admin is not rate-limited
-    user_id = store.user_for_token(token)
-    if user_id is None:
-        raise _unauthorized("unknown token: ask an admin for a new one")
-    settings: Settings = request.app.state.settings
-    if settings.rate_limit_per_s > 0:
-        wait = store.take_request(
-            hash_token(token), settings.rate_limit_per_s, settings.rate_limit_burst
-        )
-        if wait > 0:
+    return token
+
+
+async def authorize(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    *,
+    user_id: str | None = None,
+    feedback: bool = False,
+    paper: str | None = None,
+) -> tuple[Principal, Access]:
+    """Check the request's token (401), count it against its rate limit (429; the admin is
+    exempt) and, with ``user_id``, that it may act for that user (403) — in one Redis round trip
+    that also reads the user's likes and dislikes (``feedback``) and whether ``paper`` exists."""
+    token = _presented_token(request, credentials)
+    state = request.app.state
+    settings: Settings = state.settings
+    admin = matches(token, state.admin_token_hash)
+    limited = not admin and settings.rate_limit_per_s > 0
+    store: Store = state.store
+    access = await store.access(
+        None if admin else hash_token(token),
+        rate=(settings.rate_limit_per_s, settings.rate_limit_burst) if limited else None,
+        feedback_of=user_id if feedback else None,
+        paper=paper,
+    )
+    if admin:
+        principal = Principal(user_id=None, admin=True)
+    else:
+        if access.user_id is None:
+            raise _unauthorized("unknown token: ask an admin for a new one")
+        if access.wait_s > 0:
+            wait = math.ceil(access.wait_s)
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 f"rate limit of this token reached ({settings.rate_limit_per_s:g} requests/s, "
-                f"bursts of {settings.rate_limit_burst}): retry after {math.ceil(wait)} s",
-                headers={"Retry-After": str(math.ceil(wait))},
+                f"bursts of {settings.rate_limit_burst}): retry after {wait} s",
+                headers={"Retry-After": str(wait)},
             )
-    return Principal(user_id=user_id)
+        principal = Principal(user_id=access.user_id)
+    if user_id is not None and not principal.admin and principal.user_id != user_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this token belongs to user {principal.user_id!r}; it cannot act for {user_id!r}",
+        )
+    return principal, access
+
+
+async def get_principal(request: Request, credentials: Credentials) -> Principal:
+    return (await authorize(request, credentials))[0]
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -138,15 +169,28 @@ async def require_admin(principal: PrincipalDep) -> Principal:
     return principal
 
 
-async def authorized_user(user_id: UserIdPath, principal: PrincipalDep) -> str:
+async def authorized_user(request: Request, user_id: UserIdPath, credentials: Credentials) -> str:
     """The ``user_id`` of the path, once the token may act for that user."""
-    if not principal.admin and principal.user_id != user_id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"this token belongs to user {principal.user_id!r}; it cannot act for {user_id!r}",
-        )
+    await authorize(request, credentials, user_id=user_id)
     return user_id
+
+
+@dataclass(frozen=True)
+class UserFeedback:
+    """The user of the path (the token may act for them) with their likes and dislikes."""
+
+    user_id: str
+    likes: list[str]
+    dislikes: list[str]
+
+
+async def user_feedback(
+    request: Request, user_id: UserIdPath, credentials: Credentials
+) -> UserFeedback:
+    _, access = await authorize(request, credentials, user_id=user_id, feedback=True)
+    return UserFeedback(user_id, access.likes or [], access.dislikes or [])
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
 AuthorizedUser = Annotated[str, Depends(authorized_user)]
+UserFeedbackDep = Annotated[UserFeedback, Depends(user_feedback)]

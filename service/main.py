@@ -62,6 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         finally:
             if models is not None:
                 models.shutdown()
+            await store.aclose()
 
 
 def _too_large(max_bytes: int) -> str:

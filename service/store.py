@@ -3,6 +3,11 @@
 Every call returns only after Redis answered, so a caller that got no exception knows the write is
 stored (with the embedded server's ``appendfsync always``: on disk). Redis errors
 (``redis.ConnectionError``/``TimeoutError``) propagate; the API turns them into 503.
+
+Two clients on the same server: what a request does on its own path (check a token, read or change
+one user's feedback) is ``async`` and runs on the event loop, in as few round trips as it can (a
+recommendation request makes one); bulk work (imports, training, the catalog, tokens) is
+synchronous and runs on worker threads or in the command line.
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from recommender.catalog import Catalog, Paper
@@ -24,7 +33,16 @@ from service import keys
 from service.redis_server import EmbeddedRedis
 from service.settings import Settings
 
-__all__ = ["Action", "Store", "hash_token", "new_token", "open_store", "redis_client"]
+__all__ = [
+    "Access",
+    "Action",
+    "Store",
+    "async_redis_client",
+    "hash_token",
+    "new_token",
+    "open_store",
+    "redis_client",
+]
 
 Action = Literal["like", "unlike", "dislike", "undislike"]
 Kind = Literal["likes", "dislikes"]
@@ -73,17 +91,45 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+_TOKEN_BUCKET_SHA = hashlib.sha1(_TOKEN_BUCKET.encode()).hexdigest()
+
+
 def _set_key(kind: Kind, user_id: str) -> str:
     return keys.likes(user_id) if kind == "likes" else keys.dislikes(user_id)
 
 
-class Store:
-    """Typed access to the service's data in Redis (layout in :mod:`service.keys`)."""
+@dataclass(frozen=True)
+class Access:
+    """What one round trip at the start of a request found (see :meth:`Store.access`)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    #: The user the token belongs to; ``None`` for an unknown token (or when none was looked up).
+    user_id: str | None = None
+    #: Seconds until the token's rate limit lets a request through; 0.0 = go ahead.
+    wait_s: float = 0.0
+    likes: list[str] | None = None
+    dislikes: list[str] | None = None
+    paper_known: bool | None = None
+
+
+class Store:
+    """Typed access to the service's data in Redis (layout in :mod:`service.keys`).
+
+    ``client`` serves the synchronous methods, ``aclient`` (same server) the ``async`` ones; a
+    store made without ``aclient`` (command-line tools) has only the former."""
+
+    def __init__(self, client: redis.Redis, aclient: aioredis.Redis | None = None) -> None:
         self.redis = client
-        # EVALSHA, falling back to EVAL after a Redis restart emptied the script cache.
-        self._rate_script = client.register_script(_TOKEN_BUCKET)
+        self._aredis = aclient
+
+    @property
+    def aredis(self) -> aioredis.Redis:
+        if self._aredis is None:
+            raise RuntimeError("this store was opened without an async client")
+        return self._aredis
+
+    async def aclose(self) -> None:
+        if self._aredis is not None:
+            await self._aredis.aclose()
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
@@ -142,39 +188,87 @@ class Store:
         """Every paper, ordered by id (so a catalog read twice has the same rows)."""
         return Catalog(sorted(self.iter_papers(), key=lambda p: p.paper_id))
 
+    # ------------------------------------------------- one request's round trip
+    async def access(
+        self,
+        token_hash: str | None,
+        *,
+        rate: tuple[float, int] | None = None,
+        feedback_of: str | None = None,
+        paper: str | None = None,
+    ) -> Access:
+        """Everything a request needs before it acts, in one pipelined round trip: the user of the
+        token ``token_hash`` (skipped when ``None``: the admin), one request counted against that
+        token's bucket (``rate`` = (per second, burst); skipped when ``None``), the likes and
+        dislikes of ``feedback_of`` and whether ``paper`` is in the catalog.
+
+        The feedback is read for the user the request names, before knowing whether the token may
+        act for them: the caller checks that and drops what it may not see."""
+        for attempt in range(2):
+            pipe = self.aredis.pipeline(transaction=False)
+            if token_hash is not None:
+                pipe.get(keys.token(token_hash))
+                if rate is not None:
+                    pipe.evalsha(_TOKEN_BUCKET_SHA, 1, keys.rate(token_hash), *rate)
+            if feedback_of is not None:
+                pipe.smembers(keys.likes(feedback_of))
+                pipe.smembers(keys.dislikes(feedback_of))
+            if paper is not None:
+                pipe.hexists(keys.PAPERS, paper)
+            out = list(await pipe.execute(raise_on_error=False)) if len(pipe) else []
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in out):
+                # A new or restarted server has no scripts cached: load it and ask again.
+                await self.aredis.script_load(_TOKEN_BUCKET)
+                continue
+            for r in out:
+                if isinstance(r, Exception):
+                    raise r
+            break
+        found: dict[str, Any] = {}
+        if token_hash is not None:
+            user = out.pop(0)
+            found["user_id"] = None if user is None else str(user)
+            if rate is not None:
+                allowed, wait = out.pop(0)
+                found["wait_s"] = 0.0 if int(allowed) else max(float(wait), 0.001)
+        if feedback_of is not None:
+            found["likes"] = sorted(out.pop(0))
+            found["dislikes"] = sorted(out.pop(0))
+        if paper is not None:
+            found["paper_known"] = bool(out.pop(0))
+        return Access(**found)
+
     # ---------------------------------------------------------------- feedback
-    def add_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
+    async def add_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
         """Add ``paper_id`` to the user's likes (or dislikes), removing it from the other set in
         the same transaction. True when it was not there before."""
-        self.redis.sadd(keys.USERS, user_id)
-        pipe = self.redis.pipeline(transaction=True)
+        await self.aredis.sadd(keys.USERS, user_id)
+        pipe = self.aredis.pipeline(transaction=True)
         pipe.sadd(_set_key(kind, user_id), paper_id)
         pipe.srem(_set_key(_OPPOSITE[kind], user_id), paper_id)
-        added, removed = pipe.execute()
+        added, removed = await pipe.execute()
         # The stream is a separate key (another cluster slot), written after the change.
-        if removed:
-            self._event(user_id, paper_id, _REMOVE_ACTION[_OPPOSITE[kind]])
-        if added:
-            self._event(user_id, paper_id, _ADD_ACTION[kind])
+        if removed or added:
+            events = self.aredis.pipeline(transaction=False)
+            if removed:
+                self._event(user_id, paper_id, _REMOVE_ACTION[_OPPOSITE[kind]], pipe=events)
+            if added:
+                self._event(user_id, paper_id, _ADD_ACTION[kind], pipe=events)
+            await events.execute()
         return bool(added)
 
-    def remove_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
+    async def remove_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
         """Remove ``paper_id`` from the user's likes (or dislikes). True when it was there."""
-        removed = bool(self.redis.srem(_set_key(kind, user_id), paper_id))
+        removed = bool(await self.aredis.srem(_set_key(kind, user_id), paper_id))
         if removed:
-            self._event(user_id, paper_id, _REMOVE_ACTION[kind])
+            events = self.aredis.pipeline(transaction=False)
+            self._event(user_id, paper_id, _REMOVE_ACTION[kind], pipe=events)
+            await events.execute()
         return removed
 
-    def feedback(self, kind: Kind, user_id: str) -> list[str]:
-        return sorted(self.redis.smembers(_set_key(kind, user_id)))  # type: ignore[arg-type]
-
-    def user_feedback(self, user_id: str) -> tuple[list[str], list[str]]:
-        """``(likes, dislikes)`` of one user, read in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.smembers(keys.likes(user_id))
-        pipe.smembers(keys.dislikes(user_id))
-        likes, dislikes = pipe.execute()
-        return sorted(likes), sorted(dislikes)
+    async def feedback(self, kind: Kind, user_id: str) -> list[str]:
+        members: set[str] = await self.aredis.smembers(_set_key(kind, user_id))  # type: ignore[assignment]
+        return sorted(members)
 
     def all_feedback(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         """Everyone's ``({user: likes}, {user: dislikes})``, for training."""
@@ -256,18 +350,6 @@ class Store:
         pipe.execute()
         return token
 
-    def user_for_token(self, token: str) -> str | None:
-        """The user a token belongs to. The lookup is by the token's hash, so the stored value
-        is never compared with the secret itself."""
-        user = self.redis.get(keys.token(hash_token(token)))
-        return None if user is None else str(user)
-
-    def take_request(self, token_hash: str, per_s: float, burst: int) -> float:
-        """Count one request against the token's bucket (``burst`` requests, refilled at
-        ``per_s`` a second). 0.0 when it may go ahead, else the seconds until it may."""
-        allowed, wait = self._rate_script(keys=[keys.rate(token_hash)], args=[per_s, burst])
-        return 0.0 if int(allowed) else max(float(wait), 0.001)
-
     # -------------------------------------------------------------------- meta
     def mark_once(self, flag: str) -> bool:
         """Set ``flag`` in the meta hash; True only for the first caller."""
@@ -276,6 +358,12 @@ class Store:
     def wipe(self) -> None:
         """Delete everything in the selected database (tests, ``paperrec reset``)."""
         self.redis.flushdb()
+
+
+def _retry_settings() -> dict[str, Any]:
+    # Timeouts are not retried: the command may still run, and a retried XADD would be a
+    # duplicate event. Connection errors are (every write here but XADD is idempotent).
+    return {"backoff": ExponentialBackoff(cap=0.1, base=0.01), "retries": _RETRIES}
 
 
 def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
@@ -291,13 +379,19 @@ def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
         decode_responses=True,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        # Timeouts are not retried: the command may still run, and a retried XADD would be
-        # a duplicate event. Connection errors are (every write here but XADD is idempotent).
-        retry=Retry(
-            ExponentialBackoff(cap=0.1, base=0.01),
-            _RETRIES,
-            supported_errors=(redis.ConnectionError,),
-        ),
+        retry=Retry(**_retry_settings(), supported_errors=(redis.ConnectionError,)),
+        health_check_interval=30,
+    )
+
+
+def async_redis_client(url: str, *, timeout_s: float = 5.0) -> aioredis.Redis:
+    """The ``asyncio`` twin of :func:`redis_client` (same answers, timeouts and retries)."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=AsyncRetry(**_retry_settings(), supported_errors=(redis.ConnectionError,)),
         health_check_interval=30,
     )
 
@@ -317,8 +411,10 @@ def open_store(settings: Settings) -> Iterator[Store]:
         url = server.url
     try:
         client = redis_client(url, timeout_s=settings.redis_timeout_s)
+        # Connects lazily, on the event loop of its first command (the API's).
+        aclient = async_redis_client(url, timeout_s=settings.redis_timeout_s)
         try:
-            store = Store(client)
+            store = Store(client, aclient)
             store.ping()
             yield store
         finally:
