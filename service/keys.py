@@ -17,8 +17,9 @@ key                                    type    holds
 ``paperrec:meta``                      hash    service bookkeeping (e.g. sample catalog loaded)
 =====================================  ======  ==================================================
 
-A user's keys share the hash tag ``{user:<u>}``, so on Redis Cluster they live in one slot and a
-like (add to likes, remove from dislikes) is one MULTI/EXEC transaction.
+A user's keys share the hash tag ``{user:<u>}``. A like or dislike changes the user's sets, the
+users set and the event stream in one Lua script (atomic: a stored change always has its event),
+so the service needs one Redis server (with replicas if wanted), not a Redis Cluster.
 """
 
 from __future__ import annotations

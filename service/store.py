@@ -91,7 +91,35 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-_TOKEN_BUCKET_SHA = hashlib.sha1(_TOKEN_BUCKET.encode()).hexdigest()
+# A feedback change and its events, atomically and in one round trip (one append to the AOF, so
+# one fsync): a stored change always has its event. Field names as in Store._event.
+# KEYS: users, the set to add to, the other set, events.
+# ARGV: user, paper, add action, remove-from-the-other action, time, source. Returns 1 if added.
+_ADD_FEEDBACK = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local added = redis.call('SADD', KEYS[2], ARGV[2])
+local removed = redis.call('SREM', KEYS[3], ARGV[2])
+local function event(action)
+  redis.call('XADD', KEYS[4], '*', 'user', ARGV[1], 'paper', ARGV[2], 'action', action,
+             'time', ARGV[5], 'source', ARGV[6])
+end
+if removed == 1 then event(ARGV[4]) end
+if added == 1 then event(ARGV[3]) end
+return added
+"""
+# KEYS: the set, events. ARGV: user, paper, action, time, source. Returns 1 if it was there.
+_REMOVE_FEEDBACK = """
+local removed = redis.call('SREM', KEYS[1], ARGV[2])
+if removed == 1 then
+  redis.call('XADD', KEYS[2], '*', 'user', ARGV[1], 'paper', ARGV[2], 'action', ARGV[3],
+             'time', ARGV[4], 'source', ARGV[5])
+end
+return removed
+"""
+_SHA = {
+    script: hashlib.sha1(script.encode()).hexdigest()
+    for script in (_TOKEN_BUCKET, _ADD_FEEDBACK, _REMOVE_FEEDBACK)
+}
 
 
 def _set_key(kind: Kind, user_id: str) -> str:
@@ -209,7 +237,7 @@ class Store:
             if token_hash is not None:
                 pipe.get(keys.token(token_hash))
                 if rate is not None:
-                    pipe.evalsha(_TOKEN_BUCKET_SHA, 1, keys.rate(token_hash), *rate)
+                    pipe.evalsha(_SHA[_TOKEN_BUCKET], 1, keys.rate(token_hash), *rate)
             if feedback_of is not None:
                 pipe.smembers(keys.likes(feedback_of))
                 pipe.smembers(keys.dislikes(feedback_of))
@@ -240,31 +268,33 @@ class Store:
 
     # ---------------------------------------------------------------- feedback
     async def add_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
-        """Add ``paper_id`` to the user's likes (or dislikes), removing it from the other set in
-        the same transaction. True when it was not there before."""
-        await self.aredis.sadd(keys.USERS, user_id)
-        pipe = self.aredis.pipeline(transaction=True)
-        pipe.sadd(_set_key(kind, user_id), paper_id)
-        pipe.srem(_set_key(_OPPOSITE[kind], user_id), paper_id)
-        added, removed = await pipe.execute()
-        # The stream is a separate key (another cluster slot), written after the change.
-        if removed or added:
-            events = self.aredis.pipeline(transaction=False)
-            if removed:
-                self._event(user_id, paper_id, _REMOVE_ACTION[_OPPOSITE[kind]], pipe=events)
-            if added:
-                self._event(user_id, paper_id, _ADD_ACTION[kind], pipe=events)
-            await events.execute()
+        """Add ``paper_id`` to the user's likes (or dislikes), removing it from the other set, with
+        the events of what changed, atomically. True when it was not there before."""
+        keys_ = [keys.USERS, _set_key(kind, user_id), _set_key(_OPPOSITE[kind], user_id)]
+        args = [user_id, paper_id, _ADD_ACTION[kind], _REMOVE_ACTION[_OPPOSITE[kind]]]
+        added = await self._script(
+            _ADD_FEEDBACK, [*keys_, keys.EVENTS], [*args, f"{time.time():.6f}", "api"]
+        )
         return bool(added)
 
     async def remove_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
-        """Remove ``paper_id`` from the user's likes (or dislikes). True when it was there."""
-        removed = bool(await self.aredis.srem(_set_key(kind, user_id), paper_id))
-        if removed:
-            events = self.aredis.pipeline(transaction=False)
-            self._event(user_id, paper_id, _REMOVE_ACTION[kind], pipe=events)
-            await events.execute()
-        return removed
+        """Remove ``paper_id`` from the user's likes (or dislikes), with its event, atomically.
+        True when it was there."""
+        removed = await self._script(
+            _REMOVE_FEEDBACK,
+            [_set_key(kind, user_id), keys.EVENTS],
+            [user_id, paper_id, _REMOVE_ACTION[kind], f"{time.time():.6f}", "api"],
+        )
+        return bool(removed)
+
+    async def _script(self, script: str, keys_: list[str], args: list[str]) -> Any:
+        """Run a Lua script by its digest, loading it first if the server does not know it
+        (new or restarted)."""
+        try:
+            return await self.aredis.evalsha(_SHA[script], len(keys_), *keys_, *args)
+        except NoScriptError:
+            await self.aredis.script_load(script)
+            return await self.aredis.evalsha(_SHA[script], len(keys_), *keys_, *args)
 
     async def feedback(self, kind: Kind, user_id: str) -> list[str]:
         members: set[str] = await self.aredis.smembers(_set_key(kind, user_id))  # type: ignore[assignment]
