@@ -97,17 +97,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Serving on http://{args.host}:{args.port} (API documentation at /docs)")
     # uvicorn turns SIGINT/SIGTERM into a clean shutdown, which stops the embedded Redis.
     if args.workers > 1:
-        # Each worker process builds its own app from the environment (so they share the
-        # settings) and joins the one Redis; a saved model bundle is loaded, not retrained.
-        uvicorn.run(
-            "service.main:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            log_level=settings.log_level.lower(),
-            workers=args.workers,
-        )
-        return 0
+        # One socket per process (SO_REUSEPORT): the kernel spreads connections across them.
+        from service.workers import serve_workers
+
+        return serve_workers(args.host, args.port, args.workers, settings.log_level.lower())
     uvicorn.run(
         create_app(settings),
         host=args.host,

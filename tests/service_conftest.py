@@ -103,8 +103,9 @@ class ApiProcess:
     """``paperrec serve`` in a subprocess on a free loopback port, with its own data folder
     (embedded Redis unless ``REDIS_URL`` is given in ``env``); its console goes to ``log_path``."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.data_dir = data_dir
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"serve-{self.port}.log"
@@ -130,7 +131,15 @@ class ApiProcess:
         data.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "service.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    *self.args,
+                ],
                 cwd=data.parent,
                 env=self.env,
                 stdout=log,

@@ -176,3 +176,60 @@ def test_serve_stops_its_embedded_redis_on_a_signal(tmp_path: Path, sig: signal.
             proc.wait()
         server.owner = True
         server.stop()
+
+
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:``port`` (from /proc/net/tcp)."""
+    hex_port = f"{port:04X}"
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if local.endswith(f":{hex_port}") and state == "0A":  # 0A = LISTEN
+            count += 1
+    return count
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (an exited one not yet reaped is a zombie, 'Z')."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+def test_serve_workers_listen_each_on_their_own_socket_and_stop_together(tmp_path: Path) -> None:
+    from service_conftest import ApiProcess
+
+    api = ApiProcess(tmp_path / "data", "--workers", "2").start()
+    try:
+        assert api.proc is not None
+        deadline = time.monotonic() + 60
+        while _listening_sockets(api.port) < 2:  # the second worker may still be starting
+            assert time.monotonic() < deadline, api.log()
+            time.sleep(0.2)
+        workers = _children(api.proc.pid)
+        assert len(workers) >= 2, workers
+        for _ in range(10):  # new connections each time: whichever worker gets them answers
+            r = httpx.get(f"{api.url}/papers", params={"q": "learning"}, timeout=10)
+            assert r.status_code == 200, r.text
+        api.proc.send_signal(signal.SIGTERM)
+        assert api.proc.wait(60) == 0, api.log()
+        assert not [w for w in workers if _running(w)], api.log()
+        assert not EmbeddedRedis(tmp_path / "data").ping(), api.log()
+    finally:
+        api.kill()
+
+
+def test_serve_workers_refuse_a_port_in_use(cli_env: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"cannot listen on 127.0.0.1:{port}"):
+            main(["serve", "--workers", "2", "--port", str(port)])
