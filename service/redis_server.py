@@ -29,7 +29,7 @@ from pathlib import Path
 
 import redis
 
-__all__ = ["EmbeddedRedis", "EmbeddedRedisError"]
+__all__ = ["EmbeddedRedis", "EmbeddedRedisError", "set_parent_death_signal"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child before exec
+def set_parent_death_signal() -> None:  # pragma: no cover - runs in a child process
+    """Linux: have this process get SIGTERM when the thread that started it ends (its parent
+    died, even by SIGKILL), so that no child outlives its owner. Elsewhere: nothing."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -157,7 +159,7 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_set_parent_death_signal,  # fires when the starting thread ends
+            preexec_fn=set_parent_death_signal,  # fires when the starting thread ends
             start_new_session=True,  # Ctrl-C goes to us; we stop the server in order
         )
         deadline = time.monotonic() + _START_TIMEOUT_S

@@ -41,9 +41,15 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, log_level: str) -> None:  # pragma: no cover - child process
+def _worker(host: str, port: int, log_level: str, parent: int) -> None:  # pragma: no cover
     import uvicorn
 
+    from service.redis_server import set_parent_death_signal
+
+    # Stop (cleanly, SIGTERM) if the supervisor dies, even by SIGKILL: no orphan keeps the port.
+    set_parent_death_signal()
+    if os.getppid() != parent:  # it died before the line above
+        return
     sock = _listen(host, port)
     config = uvicorn.Config(
         "service.main:create_app", factory=True, host=host, port=port, log_level=log_level
@@ -63,7 +69,9 @@ def serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
     stopping = False
 
     def start() -> tuple[BaseProcess, float]:
-        p = ctx.Process(target=_worker, args=(host, port, log_level), name="paperrec-api")
+        p = ctx.Process(
+            target=_worker, args=(host, port, log_level, os.getpid()), name="paperrec-api"
+        )
         p.start()
         return p, time.monotonic()
 

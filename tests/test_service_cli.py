@@ -226,6 +226,30 @@ def test_serve_workers_listen_each_on_their_own_socket_and_stop_together(tmp_pat
         api.kill()
 
 
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+def test_serve_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    from service_conftest import ApiProcess
+
+    api = ApiProcess(tmp_path / "data", "--workers", "2").start()
+    workers: list[int] = []
+    try:
+        assert api.proc is not None
+        deadline = time.monotonic() + 60
+        while len(workers := _children(api.proc.pid)) < 2:
+            assert time.monotonic() < deadline, api.log()
+            time.sleep(0.2)
+        api.kill()  # SIGKILL: the supervisor runs no code
+        deadline = time.monotonic() + 60
+        while [w for w in workers if _running(w)] or _listening_sockets(api.port):
+            assert time.monotonic() < deadline, f"orphaned workers {workers}:\n{api.log()}"
+            time.sleep(0.2)
+        assert not EmbeddedRedis(tmp_path / "data").ping(), api.log()
+    finally:
+        for w in workers:
+            if _running(w):
+                os.kill(w, signal.SIGKILL)
+
+
 def test_serve_workers_refuse_a_port_in_use(cli_env: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
