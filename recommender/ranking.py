@@ -20,8 +20,10 @@ def as_rows(rows: Iterable[int] | np.ndarray | None) -> np.ndarray:
     """A 1-d int64 array of unique rows from any iterable of ints (or None)."""
     if rows is None:
         return np.empty(0, dtype=np.int64)
-    arr = np.asarray(rows if isinstance(rows, np.ndarray) else list(rows), dtype=np.int64)
-    return np.unique(arr.ravel())
+    arr = np.asarray(rows if isinstance(rows, np.ndarray) else list(rows), dtype=np.int64).ravel()
+    if arr.size < 2 or bool((arr[1:] > arr[:-1]).all()):
+        return arr  # already sorted and unique (e.g. the output of an earlier call): no sort
+    return np.unique(arr)
 
 
 def rows_to_csr(row_lists: Iterable[Iterable[int] | np.ndarray], n_items: int) -> sp.csr_matrix:
@@ -60,16 +62,22 @@ def top_k(
     # float32 scores stay float32 (the order is the same in float64, at twice the memory traffic).
     s: np.ndarray = scores.astype(np.float32 if scores.dtype == np.float32 else np.float64)
     s[~np.isfinite(s)] = -np.inf
-    ex = as_rows(exclude)
+    # Repeated rows are harmless here, so no as_rows (it sorts).
+    if exclude is None:
+        ex = np.empty(0, np.int64)
+    elif isinstance(exclude, np.ndarray):
+        ex = exclude.astype(np.int64, copy=False).ravel()
+    else:
+        ex = np.fromiter(exclude, dtype=np.int64)
     if ex.size:
-        s[ex[ex < s.size]] = -np.inf
+        s[ex[(ex >= 0) & (ex < s.size)]] = -np.inf
     n_valid = int(np.count_nonzero(s > -np.inf))
     k = min(k, n_valid)
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     if k < n_valid:
         # Over the whole array: -inf rows sort last, and k <= n_valid keeps them out.
-        kth = s[np.argpartition(s, s.size - k)[s.size - k :]].min()
+        kth = np.partition(s, s.size - k)[s.size - k]  # the k-th largest (no index array)
         # Every row tied with the k-th score competes on the tie-break key, not on partition luck:
         # the candidates are the rows above the k-th score and all rows equal to it.
         cand = np.flatnonzero(s >= kth)
