@@ -91,16 +91,17 @@ class Load:
 
     async def setup(self) -> None:
         conn = Conn(self.host, self.port)
-        for u in self.users:
+        for u in self.users + self.cfg.get("like_users", []):
             status, body = await conn.request("POST", f"/users/{u}/tokens", self.cfg["admin"])
             if status != 201:
                 raise RuntimeError(f"token for {u}: HTTP {status} {body[:200]!r}")
             self.tokens[u] = json.loads(body)["token"]
         conn.close()
 
-    def pick(self, mix: dict[str, float]) -> tuple[str, str, str, str]:
-        """``(route, method, path, token)`` of the next request of ``mix``."""
-        u = self.rng.choice(self.users)
+    def pick(self, mix: dict[str, float], users: str = "users") -> tuple[str, str, str, str]:
+        """``(route, method, path, token)`` of the next request of ``mix``, for one of the
+        users listed under ``users`` in the configuration."""
+        u = self.rng.choice(self.cfg[users])
         if self.rng.random() < mix.get("like", 0.0):
             p = self.rng.choice(self.papers)
             return "PUT like", "PUT", f"/users/{u}/likes/{p}", self.tokens[u]
@@ -122,7 +123,7 @@ class Load:
             conn = Conn(self.host, self.port)
             while time.perf_counter() < deadline and sent < limit:
                 sent += 1
-                name, method, path, token = self.pick(phase["mix"])
+                name, method, path, token = self.pick(phase["mix"], phase.get("users", "users"))
                 t0 = time.perf_counter()
                 status, _ = await conn.request(method, path, token)
                 routes.setdefault(name, Route()).add(time.perf_counter() - t0, status)
@@ -159,7 +160,8 @@ class Load:
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(scheduled, *self.pick(phase["mix"]))))
+            request = self.pick(phase["mix"], phase.get("users", "users"))
+            tasks.append(asyncio.create_task(one(scheduled, *request)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=phase["duration_s"] + 60)
         elapsed = time.perf_counter() - t0
         while not pool.empty():

@@ -72,11 +72,27 @@ def write_report(path: Path = OUT) -> Path:
             r_max = recs["routes"]["GET recommendations"] if recs else None
             m_rec = mixed["routes"].get("GET recommendations") if mixed else None
             m_like = mixed["routes"].get("PUT like") if mixed else None
+            sustained = _phase(run, "1,000 recommendations/s")
+            s_rec = sustained["routes"].get("GET recommendations") if sustained else None
             if r_max:
+                # Sustained: 1,000/s offered on a fixed schedule are all answered at that rate
+                # without a queue building up (p99 within 100 ms of the scheduled start).
+                kept = bool(
+                    s_rec
+                    and s_rec["per_s"] >= 980
+                    and s_rec["p99_ms"] <= 100
+                    and set(s_rec["statuses"]) == {"200"}
+                )
+                at_1000 = (
+                    f"; 1,000/s offered on schedule: {s_rec['per_s']:.0f}/s answered, p50 "
+                    f"{_ms(s_rec, 'p50_ms')}, p99 {_ms(s_rec, 'p99_ms')}"
+                    if s_rec
+                    else ""
+                )
                 targets.append(
                     f"| recommendations sustained ({w}) | ≥ 1,000/s | {r_max['per_s']:.0f}/s "
-                    f"(closed loop, 32 connections; p99 {r_max['p99_ms']:.0f} ms) | "
-                    f"{_verdict(r_max['per_s'] >= 1000)} |"
+                    f"at most (closed loop, 32 connections; p99 {r_max['p99_ms']:.0f} ms)"
+                    f"{at_1000} | {_verdict(kept)} |"
                 )
             if m_rec:
                 targets.append(
@@ -159,8 +175,11 @@ def write_report(path: Path = OUT) -> Path:
             f"({'; '.join(f['import_output'])}); `paperrec train` (hybrid) "
             f"{f['train_seconds']} s. Embedded Redis with `appendfsync always` (every "
             "acknowledged like is on disk), uvicorn with uvloop and httptools, real user tokens "
-            "(300 users; each request looks its token up in Redis), rate limit off for the run "
-            "(`PAPERREC_RATE_LIMIT_PER_S=0`); k = 10 with explanations. The load comes from a "
+            "(300 users; each request looks its token up in Redis; the likes-only phase uses 300 "
+            "others, so that its tens of thousands of likes do not swell the libraries the other "
+            "phases read), rate limit off for the run (`PAPERREC_RATE_LIMIT_PER_S=0`); k = 10 "
+            "with explanations; `--workers 2` = two processes, each with its own listening "
+            "socket (`SO_REUSEPORT`). The load comes from a "
             "separate process on the same 2 cores (asyncio, raw HTTP/1.1 keep-alive). Open-loop "
             "latency runs from each request's scheduled start, so a stall counts against every "
             "request it delays.",

@@ -293,3 +293,22 @@ def test_tokens_are_stored_hashed(client: TestClient, redis_url: str) -> None:
     assert second != token
     for t in (token, second):
         assert client.get("/users/alice/likes", headers=bearer(t)).status_code == 200
+
+
+def test_feedback_scripts_are_reloaded_after_the_server_forgot_them(
+    client: TestClient, redis_url: str
+) -> None:
+    """A restarted (or new) Redis has no scripts cached: likes, dislikes and the rate limit load
+    theirs again instead of failing."""
+    h = user_headers(client, "alice")
+    with raw_redis(redis_url) as r:
+        r.script_flush()
+    assert client.put("/users/alice/likes/sample:bio-02", headers=h).status_code == 201
+    with raw_redis(redis_url) as r:
+        r.script_flush()
+    assert client.delete("/users/alice/likes/sample:bio-02", headers=h).status_code == 204
+    with raw_redis(redis_url) as r:
+        r.script_flush()
+    assert client.get("/users/alice/recommendations", headers=h).status_code == 200
+    with raw_redis(redis_url) as r:
+        assert [f["action"] for _, f in r.xrange(keys.EVENTS)] == ["like", "unlike"]
