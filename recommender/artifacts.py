@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.embeddings import SentenceEmbedder
-from recommender.features import TfidfFeaturizer
+from recommender.features import PaperFeaturizer, TfidfFeaturizer
 from recommender.models import create_model
 from recommender.models.base import Recommender, State
 
@@ -36,11 +36,17 @@ _SPARSE_PARTS = ("data", "indices", "indptr", "shape")
 
 #: What a bundle's featurizer can be, by the ``kind`` its metadata records. SentenceEmbedder
 #: imports no torch until it encodes, so reading a bundle stays light.
-Featurizer = TfidfFeaturizer | SentenceEmbedder
+Featurizer = PaperFeaturizer | TfidfFeaturizer | SentenceEmbedder
 _FEATURIZER_KINDS: dict[str, type[TfidfFeaturizer] | type[SentenceEmbedder]] = {
     "tfidf": TfidfFeaturizer,
     "embed": SentenceEmbedder,
 }
+
+
+def _featurizer_kind(f: Featurizer) -> str:
+    if isinstance(f, PaperFeaturizer):
+        return "paper"
+    return "embed" if isinstance(f, SentenceEmbedder) else "tfidf"
 
 
 class BundleError(ValueError):
@@ -102,7 +108,7 @@ def save_bundle(path: str | os.PathLike[str], bundle: Bundle) -> Path:
         json_part, f_arrays = bundle.featurizer.state()
         _flatten("featurizer/", f_arrays, arrays, kinds)
         featurizer_meta = {
-            "kind": "embed" if isinstance(bundle.featurizer, SentenceEmbedder) else "tfidf",
+            "kind": _featurizer_kind(bundle.featurizer),
             "params": bundle.featurizer.get_params(),
             **json_part,
         }
@@ -137,8 +143,12 @@ def save_bundle(path: str | os.PathLike[str], bundle: Bundle) -> Path:
     return path
 
 
-def load_bundle(path: str | os.PathLike[str]) -> Bundle:
-    """Read a bundle written by :func:`save_bundle`; :class:`BundleError` if it is not one."""
+def load_bundle(
+    path: str | os.PathLike[str], *, embedding_cache: str | os.PathLike[str] | None = None
+) -> Bundle:
+    """Read a bundle written by :func:`save_bundle`; :class:`BundleError` if it is not one.
+
+    ``embedding_cache``: where a featurizer with sentence embeddings keeps its on-disk cache."""
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"{path}: no model bundle there")
@@ -165,11 +175,15 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         fmeta = meta.get("featurizer")
         if fmeta:
             kind = fmeta.get("kind", "tfidf")
-            if kind not in _FEATURIZER_KINDS:
+            f_state = _unflatten("featurizer/", kinds, arrays)
+            if kind == "paper":
+                featurizer = PaperFeaturizer.from_state(
+                    fmeta["params"], fmeta, f_state, embedding_cache=embedding_cache
+                )
+            elif kind in _FEATURIZER_KINDS:
+                featurizer = _FEATURIZER_KINDS[kind].from_state(fmeta["params"], fmeta, f_state)
+            else:
                 raise ValueError(f"unknown featurizer kind {kind!r}")
-            featurizer = _FEATURIZER_KINDS[kind].from_state(
-                fmeta["params"], fmeta, _unflatten("featurizer/", kinds, arrays)
-            )
     except (KeyError, TypeError, ValueError) as e:
         raise BundleError(f"{path}: model bundle is incomplete or inconsistent ({e})") from e
     paper_ids = list(meta.pop("paper_ids"))

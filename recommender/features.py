@@ -3,13 +3,16 @@ reduction. Papers added later are transformed with the fitted vocabulary, withou
 
 Citation links, where papers carry them, give a second view of content
 (:class:`CitationFeaturizer`); :func:`stack_features` joins views with weights. Sentence embeddings
-(optional extra ``[embed]``) live in :mod:`recommender.embeddings`.
+(optional extra ``[embed]``) live in :mod:`recommender.embeddings`. :class:`PaperFeaturizer` is
+the combination a served model is trained on: text, plus citations and embeddings when asked.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -19,9 +22,19 @@ from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from recommender.catalog import IdMap, Paper
+from recommender.embeddings import SentenceEmbedder
 from recommender.models.base import Features, State
 
-__all__ = ["CitationFeaturizer", "TfidfFeaturizer", "stack_features"]
+__all__ = [
+    "FEATURE_SETS",
+    "CitationFeaturizer",
+    "PaperFeaturizer",
+    "TfidfFeaturizer",
+    "stack_features",
+]
+
+#: The feature sets a :class:`PaperFeaturizer` can be asked for by name.
+FEATURE_SETS = ("text", "text+citations", "text+embed", "text+embed+citations")
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +265,164 @@ class CitationFeaturizer:
 
     def fit_transform(self, papers: Sequence[Paper]) -> sp.csr_matrix:
         return self.fit(papers).transform(papers)
+
+    # ------------------------------------------------------------ persistence
+    def get_params(self) -> dict[str, Any]:
+        return {"include_self": self.include_self}
+
+    def state(self) -> tuple[dict[str, Any], State]:
+        """``(json_part, arrays)`` for :mod:`recommender.artifacts`."""
+        if self.links is None or self.idf is None:
+            raise RuntimeError("CitationFeaturizer is not fitted: call fit() first")
+        return {"paper_ids": list(self.ids.ids)}, {"links": self.links, "idf": self.idf}
+
+    @classmethod
+    def from_state(
+        cls, params: dict[str, Any], json_part: dict[str, Any], arrays: State
+    ) -> CitationFeaturizer:
+        f = cls(**params)
+        f.ids = IdMap(list(json_part["paper_ids"]))
+        f.links = sp.csr_matrix(arrays["links"], dtype=np.float32)
+        f.idf = np.asarray(arrays["idf"], dtype=np.float32)
+        if f.links.shape != (len(f.ids), len(f.ids)) or f.idf.shape != (len(f.ids),):
+            raise ValueError("citation features do not match their paper ids")
+        return f
+
+
+class PaperFeaturizer:
+    """Papers -> content features: TF-IDF of title + abstract, plus, when asked, citation links
+    (:class:`CitationFeaturizer`) and sentence embeddings (:class:`SentenceEmbedder`, the
+    ``[embed]`` extra), stacked with weights by :func:`stack_features`.
+
+    A paper added after fitting is placed through its text and its ``references``. Free text (a
+    search query) has no citations: :meth:`transform_text` maps it into the TF-IDF part only.
+    Asked for citations while no paper carries any, it leaves them out (the block would be empty).
+    """
+
+    def __init__(
+        self,
+        *,
+        citations: bool = False,
+        embeddings: bool = False,
+        citation_weight: float = 1.0,
+        embedding_weight: float = 1.0,
+        tfidf: dict[str, Any] | None = None,
+        embedder: SentenceEmbedder | None = None,
+    ) -> None:
+        self.citations = citations
+        self.embeddings = embeddings
+        self.citation_weight = citation_weight
+        self.embedding_weight = embedding_weight
+        self.tfidf = dict(tfidf or {})
+        self.embedder = embedder if embedder is not None or not embeddings else SentenceEmbedder()
+        self.text_: TfidfFeaturizer | None = None
+        self.citations_: CitationFeaturizer | None = None
+
+    @classmethod
+    def for_set(cls, features: str, **kwargs: Any) -> PaperFeaturizer:
+        """The featurizer of a named feature set (one of :data:`FEATURE_SETS`)."""
+        if features not in FEATURE_SETS:
+            raise ValueError(f"unknown feature set {features!r}; known: {', '.join(FEATURE_SETS)}")
+        return cls(citations="citations" in features, embeddings="embed" in features, **kwargs)
+
+    @property
+    def feature_set(self) -> str:
+        """The name of what this featurizer produces (after fitting: what it really uses)."""
+        cites = self.citations if self.text_ is None else self.citations_ is not None
+        return "text" + ("+embed" if self.embeddings else "") + ("+citations" if cites else "")
+
+    def fit(self, papers: Sequence[Paper]) -> Self:
+        self.text_ = TfidfFeaturizer(**self.tfidf).fit([p.text for p in papers])
+        self.citations_ = None
+        if self.citations:
+            if any(p.references for p in papers):
+                self.citations_ = CitationFeaturizer().fit(papers)
+            else:
+                log.info("no paper carries citation links: content features are text only")
+        return self
+
+    def transform(self, papers: Sequence[Paper]) -> Features:
+        if self.text_ is None:
+            raise RuntimeError("PaperFeaturizer is not fitted: call fit() first")
+        texts = [p.text for p in papers]
+        parts: list[tuple[Features, float]] = [(self.text_.transform(texts), 1.0)]
+        if self.embedder is not None:
+            parts.append((self.embedder.transform(texts), self.embedding_weight))
+        if self.citations_ is not None:
+            parts.append((self.citations_.transform(papers), self.citation_weight))
+        return parts[0][0] if len(parts) == 1 else stack_features(parts)
+
+    def fit_transform(self, papers: Sequence[Paper]) -> Features:
+        return self.fit(papers).transform(papers)
+
+    def transform_text(self, texts: Sequence[str]) -> Features:
+        """Free text (search queries) in the TF-IDF space of the fitted papers."""
+        if self.text_ is None:
+            raise RuntimeError("PaperFeaturizer is not fitted: call fit() first")
+        return self.text_.transform(texts)
+
+    # ------------------------------------------------------------ persistence
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "citations": self.citations,
+            "embeddings": self.embeddings,
+            "citation_weight": self.citation_weight,
+            "embedding_weight": self.embedding_weight,
+            "tfidf": self.tfidf,
+        }
+
+    def state(self) -> tuple[dict[str, Any], State]:
+        """``(json_part, arrays)`` for :mod:`recommender.artifacts`; parts' arrays are prefixed
+        ``text.`` and ``citations.``."""
+        if self.text_ is None:
+            raise RuntimeError("PaperFeaturizer is not fitted: call fit() first")
+        text_json, text_arrays = self.text_.state()
+        json_part: dict[str, Any] = {"text": text_json, "citations": None, "embedder": None}
+        arrays: State = {f"text.{k}": v for k, v in text_arrays.items()}
+        if self.citations_ is not None:
+            cite_json, cite_arrays = self.citations_.state()
+            json_part["citations"] = cite_json
+            arrays.update({f"citations.{k}": v for k, v in cite_arrays.items()})
+        if self.embedder is not None:
+            emb_json, _ = self.embedder.state()
+            json_part["embedder"] = {"params": self.embedder.get_params(), **emb_json}
+        return json_part, arrays
+
+    @classmethod
+    def from_state(
+        cls,
+        params: dict[str, Any],
+        json_part: dict[str, Any],
+        arrays: State,
+        *,
+        embedding_cache: str | os.PathLike[str] | None = None,
+    ) -> PaperFeaturizer:
+        def part(prefix: str) -> State:
+            return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        embedder = None
+        if json_part.get("embedder"):
+            e = json_part["embedder"]
+            embedder = SentenceEmbedder.from_state(e["params"], e, {})
+            embedder.cache_dir = None if embedding_cache is None else Path(embedding_cache)
+        f = cls(**params, embedder=embedder)
+        f.text_ = TfidfFeaturizer.from_state(f.tfidf_params(), json_part["text"], part("text."))
+        if json_part.get("citations") is not None:
+            f.citations_ = CitationFeaturizer.from_state(
+                {}, json_part["citations"], part("citations.")
+            )
+        return f
+
+    def tfidf_params(self) -> dict[str, Any]:
+        """The TF-IDF part's full settings (defaults filled in)."""
+        return TfidfFeaturizer(**self.tfidf).get_params()
+
+    @classmethod
+    def of_text(cls, text: TfidfFeaturizer) -> PaperFeaturizer:
+        """A text-only featurizer around a fitted :class:`TfidfFeaturizer` (older bundles)."""
+        f = cls(tfidf=text.get_params())
+        f.text_ = text
+        return f
 
 
 def stack_features(parts: Sequence[tuple[Features, float]]) -> Features:

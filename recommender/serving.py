@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -21,7 +22,8 @@ import scipy.sparse as sp
 from recommender.ann import IndexedRanker, Method, VectorIndex
 from recommender.artifacts import Bundle
 from recommender.catalog import Catalog, IdMap, Paper
-from recommender.features import TfidfFeaturizer
+from recommender.embeddings import SentenceEmbedder
+from recommender.features import PaperFeaturizer, TfidfFeaturizer
 from recommender.models import create_model
 from recommender.models.base import Features, dense
 from recommender.ranking import top_k
@@ -75,14 +77,26 @@ def train(
     model: str = DEFAULT_MODEL,
     params: Mapping[str, Any] | None = None,
     featurizer_params: Mapping[str, Any] | None = None,
+    features: str = "text",
+    embedding_cache: str | os.PathLike[str] | None = None,
     show_progress: bool = False,
 ) -> Bundle:
-    """Fit featurizer and model on a catalog and everyone's feedback (``{user_id: [paper_id]}``)."""
+    """Fit featurizer and model on a catalog and everyone's feedback (``{user_id: [paper_id]}``).
+
+    ``features``: one of :data:`recommender.features.FEATURE_SETS` (TF-IDF text, plus citation
+    links and/or sentence embeddings); ``featurizer_params``: the TF-IDF settings;
+    ``embedding_cache``: the embeddings' on-disk cache."""
     if len(catalog) == 0:
         raise ValueError("cannot train on an empty catalog: add papers first")
     t0 = time.perf_counter()
-    featurizer = TfidfFeaturizer(**dict(featurizer_params or {})).fit(catalog.texts())
-    features = featurizer.transform(catalog.texts())
+    embedder = None
+    if "embed" in features:
+        embedder = SentenceEmbedder(cache_dir=embedding_cache)
+    featurizer = PaperFeaturizer.for_set(
+        features, tfidf=dict(featurizer_params or {}), embedder=embedder
+    )
+    papers = list(catalog)
+    X = featurizer.fit_transform(papers)
     users = IdMap()
     L, skipped_l = feedback_matrix(likes, catalog.ids, users)
     D, skipped_d = feedback_matrix(dislikes or {}, catalog.ids, users)
@@ -90,7 +104,7 @@ def train(
     L.resize((len(users), len(catalog)))
     D.resize((len(users), len(catalog)))
     m = create_model(model, **dict(params or {}))
-    m.fit(L, features, D, show_progress=show_progress)
+    m.fit(L, X, D, show_progress=show_progress)
     seconds = time.perf_counter() - t0
     version = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{model}"
     meta = {
@@ -102,6 +116,7 @@ def train(
         "n_likes": int(L.nnz),
         "n_dislikes": int(D.nnz),
         "skipped_unknown_papers": skipped_l + skipped_d,
+        "features": featurizer.feature_set,
     }
     log.info("trained %s on %d papers, %d likes in %.1fs", model, len(catalog), L.nnz, seconds)
     return Bundle(m, catalog.paper_ids, featurizer, meta)
@@ -148,6 +163,17 @@ class Engine:
                 f"the model knows {len(missing)} paper(s) the catalog lacks, e.g. {missing[0]!r}"
             )
         ids = IdMap(list(bundle.paper_ids))
+        if isinstance(bundle.featurizer, TfidfFeaturizer):  # bundles written before PaperFeaturizer
+            bundle = Bundle(
+                bundle.model,
+                bundle.paper_ids,
+                PaperFeaturizer.of_text(bundle.featurizer),
+                bundle.metadata,
+            )
+        if not isinstance(bundle.featurizer, PaperFeaturizer):
+            raise ValueError(
+                f"a servable bundle needs a paper featurizer, not {type(bundle.featurizer).__name__}"
+            )
         texts = [papers[pid].text for pid in ids.ids]
         self._write = threading.Lock()
         ranker = None
@@ -164,7 +190,8 @@ class Engine:
                 len(ids),
                 time.perf_counter() - t0,
             )
-        self._snap = _Snapshot(bundle, ids, papers, bundle.featurizer.transform(texts), ranker)
+        search_features = bundle.featurizer.transform_text(texts)
+        self._snap = _Snapshot(bundle, ids, papers, search_features, ranker)
         new = [p for pid, p in papers.items() if pid not in ids]
         if new:
             self.add_papers(new)
@@ -228,8 +255,8 @@ class Engine:
     def search(self, query: str, k: int = 10) -> list[Suggestion]:
         """Papers whose title and abstract best match ``query`` (cosine on content features)."""
         s = self._snap
-        assert s.bundle.featurizer is not None
-        q = s.bundle.featurizer.transform([query])
+        assert isinstance(s.bundle.featurizer, PaperFeaturizer)
+        q = s.bundle.featurizer.transform_text([query])
         scores = dense(s.search_features @ q.T).ravel()
         rows, sc = top_k(np.where(scores > 0, scores, -np.inf), k)
         return [Suggestion(s.ids.ids[r], float(v)) for r, v in zip(rows, sc, strict=True)]
@@ -248,16 +275,17 @@ class Engine:
             known = {p.paper_id: p for p in papers if p.paper_id in s.ids}
             bundle, ids, search_features = s.bundle, s.ids, s.search_features
             if new:
-                assert s.bundle.featurizer is not None
-                feats = s.bundle.featurizer.transform([p.text for p in new])
+                assert isinstance(s.bundle.featurizer, PaperFeaturizer)
+                feats = s.bundle.featurizer.transform(new)
                 model = copy.deepcopy(s.bundle.model)
                 model.add_items(feats)
                 ids = IdMap(s.ids.ids + [p.paper_id for p in new])
                 bundle = Bundle(model, ids.ids, s.bundle.featurizer, s.bundle.metadata)
+                text = s.bundle.featurizer.transform_text([p.text for p in new])
                 search_features = (
-                    sp.vstack([search_features, feats], format="csr")
+                    sp.vstack([search_features, text], format="csr")
                     if sp.issparse(search_features)
-                    else np.vstack([search_features, dense(feats)])
+                    else np.vstack([search_features, dense(text)])
                 )
             # The index keeps covering the papers it was built on; new ones are scored exactly.
             self._snap = _Snapshot(

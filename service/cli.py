@@ -33,6 +33,8 @@ settings (environment variables, or a .env file in the working directory):
                            <data dir>/admin_token (mode 0600) and printed once, on creation,
                            to this console (never into the logs)
   PAPERREC_MODEL           model to train (default hybrid); PAPERREC_MODEL_PARAMS (JSON)
+  PAPERREC_FEATURES        paper content features: text, text+citations (default), text+embed,
+                           text+embed+citations (embeddings need the [embed] extra)
   PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true)
   PAPERREC_MODEL_POLL_S    how often the API looks for a bundle saved by `paperrec train`
   PAPERREC_ANN_THRESHOLD   papers from which vector models rank through an approximate
@@ -134,7 +136,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         data = loaders.load_citeulike(args.source, args.path or loaders.DEFAULT_DATA_DIR)
         # Dataset ids are row numbers; prefix them so two datasets can share one store.
         papers = [
-            dataclasses.replace(p, paper_id=f"{args.source}:{p.paper_id}") for p in data.catalog
+            dataclasses.replace(
+                p,
+                paper_id=f"{args.source}:{p.paper_id}",
+                references=tuple(f"{args.source}:{r}" for r in p.references),
+            )
+            for p in data.catalog
         ]
         likes = {}
         if args.likes:

@@ -84,11 +84,18 @@ class ModelManager:
     # ------------------------------------------------------------------ start / stop
     def _load_bundle(self, path: os.PathLike[str] | str) -> Bundle:
         """The bundle at ``path``, if it holds the model the settings ask for (else BundleError)."""
-        bundle = load_bundle(path)
+        bundle = load_bundle(path, embedding_cache=self.settings.embedding_cache)
         if bundle.model.name != self.settings.model:
             raise BundleError(
                 f"{path}: holds model {bundle.model.name!r}, the settings ask for "
                 f"{self.settings.model!r}"
+            )
+        asked = self.settings.features
+        used = str(bundle.metadata.get("features", "text"))
+        # A bundle trained with citations asked for but none found is text only: that is fine.
+        if used != asked and used != asked.replace("+citations", ""):
+            raise BundleError(
+                f"{path}: trained on {used!r} features, the settings ask for {asked!r}"
             )
         return bundle
 
@@ -174,6 +181,8 @@ class ModelManager:
                 dislikes,
                 model=self.settings.model,
                 params=self.settings.model_params,
+                features=self.settings.features,
+                embedding_cache=self.settings.embedding_cache,
             )
             # The library's version has one-second resolution; the job id makes it unique.
             bundle.metadata["version"] = f"{bundle.version}+{job.job_id}"

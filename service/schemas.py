@@ -30,6 +30,12 @@ class PaperBase(BaseModel):
     year: int | None = Field(None, ge=0, le=3000)
     categories: list[ShortText] = Field(default_factory=list, max_length=100)
     url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    references: list[PaperId] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Ids of papers this one is linked to by citation (either direction); with "
+        "PAPERREC_FEATURES including citations, they place the paper among related ones.",
+    )
 
     def to_paper(self) -> Paper:
         return Paper(**self.model_dump())

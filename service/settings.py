@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         "in <data_dir>/admin_token (mode 0600).",
     )
     model: str = Field(default="hybrid", description="Ranking model trained by retrains.")
+    features: Literal["text", "text+citations", "text+embed", "text+embed+citations"] = Field(
+        default="text+citations",
+        description="Content features of the papers: TF-IDF of title and abstract, plus their "
+        "citation links (papers' `references`; left out when no paper has any) and/or sentence "
+        "embeddings (needs the [embed] extra: pip install -e '.[embed]').",
+    )
     model_params: dict[str, Any] = Field(
         default_factory=dict, description="Hyperparameters of the model (JSON object)."
     )
@@ -93,6 +99,10 @@ class Settings(BaseSettings):
     @property
     def bundle_path(self) -> Path:
         return self.data_dir / "model.npz"
+
+    @property
+    def embedding_cache(self) -> Path:
+        return self.data_dir / "embeddings"
 
     @property
     def admin_token_path(self) -> Path:

@@ -116,3 +116,24 @@ def test_a_retrain_that_cannot_save_keeps_the_old_model(
         assert health["model"]["version"] == old
         assert health["last_failed_retrain"]["job_id"] == job["job_id"]
         _serves(c)
+
+
+def test_a_bundle_trained_on_other_features_is_retrained_at_start(
+    make_settings: Callable[..., Settings],
+) -> None:
+    cites = {"paper_id": "x:cites", "title": "A survey", "references": ["sample:bio-01"]}
+    with TestClient(create_app(make_settings(features="text+citations"))) as c:
+        # The sample papers carry no citations: the first model is text only, and is kept.
+        assert c.get("/health").json()["model"]["version"]
+        r = c.post("/papers", json={"papers": [cites]}, headers=ADMIN_HEADERS)
+        assert r.status_code == 200
+        assert c.post("/admin/retrain", headers=ADMIN_HEADERS).status_code == 202
+        assert wait_for_retrain(c)["status"] == "succeeded"
+        trained = c.get("/health").json()["model"]["version"]
+    settings = make_settings(features="text+citations")
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/health").json()["model"]["version"] == trained  # same features: served
+    with TestClient(create_app(make_settings(features="text"))) as c:
+        health = c.get("/health").json()
+        assert health["model"]["version"] != trained  # retrained on text only
+        assert "features" in health["last_failed_load"]["error"]

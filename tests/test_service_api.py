@@ -312,3 +312,18 @@ def test_feedback_scripts_are_reloaded_after_the_server_forgot_them(
     assert client.get("/users/alice/recommendations", headers=h).status_code == 200
     with raw_redis(redis_url) as r:
         assert [f["action"] for _, f in r.xrange(keys.EVENTS)] == ["like", "unlike"]
+
+
+def test_papers_carry_their_citation_links(client: TestClient) -> None:
+    paper = {
+        "paper_id": "x:cites",
+        "title": "A survey",
+        "references": ["sample:bio-01", "sample:bio-02"],
+    }
+    r = client.post("/papers", json={"papers": [paper]}, headers=ADMIN_HEADERS)
+    assert r.status_code == 200, r.text
+    assert client.get("/papers/x:cites").json()["references"] == ["sample:bio-01", "sample:bio-02"]
+    assert client.get("/papers/sample:bio-01").json()["references"] == []
+    bad = {**paper, "references": ["not an id!"]}
+    r = client.post("/papers", json={"papers": [bad]}, headers=ADMIN_HEADERS)
+    assert r.status_code == 422 and "references" in r.json()["detail"]

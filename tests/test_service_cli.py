@@ -101,6 +101,7 @@ def test_import_citeulike_with_likes(
     (ds / "tags.dat").write_text("ml\nphysics\n")
     (ds / "item-tag.dat").write_text("1 0\n1 1\n0\n")
     (ds / "users.dat").write_text("2 0 2\n1 1\n")
+    (ds / "citations.dat").write_text("1 2\n0\n1 0\n")  # paper 0 and paper 2 are linked
     assert main(["import", "citeulike-a", "--data-dir", str(ds.parent), "--likes"]) == 0
     out = capsys.readouterr().out
     assert "3 new" in out and "likes: 3 from 2 users" in out
@@ -108,6 +109,8 @@ def test_import_citeulike_with_likes(
         assert sorted(r.hkeys(keys.PAPERS)) == ["citeulike-a:0", "citeulike-a:1", "citeulike-a:2"]
         assert r.smembers(keys.likes("citeulike-a:user0")) == {"citeulike-a:0", "citeulike-a:2"}
         assert r.xlen(keys.EVENTS) == 3
+        # Citation links name papers by their ids in the store, prefix included.
+        assert json.loads(r.hget(keys.PAPERS, "citeulike-a:0"))["references"] == ["citeulike-a:2"]
 
 
 def test_api_picks_up_a_bundle_trained_by_the_cli(
@@ -197,9 +200,19 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _children(pid: int) -> list[int]:
+def _workers(pid: int) -> list[int]:
+    """The API worker processes of the supervisor ``pid`` (not multiprocessing's own helper, the
+    resource tracker, which ends by itself shortly after its parent)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(c) for c in path.read_text().split()] if path.exists() else []
+    children = [int(c) for c in path.read_text().split()] if path.exists() else []
+    found = []
+    for c in children:
+        try:
+            if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes():
+                found.append(c)
+        except OSError:
+            pass
+    return found
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
@@ -210,11 +223,13 @@ def test_serve_workers_listen_each_on_their_own_socket_and_stop_together(tmp_pat
     try:
         assert api.proc is not None
         deadline = time.monotonic() + 60
-        while _listening_sockets(api.port) < 2:  # the second worker may still be starting
+        # Both workers up (the first answered /health; the second may still be starting).
+        while api.log().count("Application startup complete") < 2:
             assert time.monotonic() < deadline, api.log()
             time.sleep(0.2)
-        workers = _children(api.proc.pid)
-        assert len(workers) >= 2, workers
+        assert _listening_sockets(api.port) == 2, api.log()
+        workers = _workers(api.proc.pid)
+        assert len(workers) == 2, (workers, api.log())
         for _ in range(10):  # new connections each time: whichever worker gets them answers
             r = httpx.get(f"{api.url}/papers", params={"q": "learning"}, timeout=10)
             assert r.status_code == 200, r.text
@@ -235,9 +250,10 @@ def test_serve_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> Non
     try:
         assert api.proc is not None
         deadline = time.monotonic() + 60
-        while len(workers := _children(api.proc.pid)) < 2:
+        while api.log().count("Application startup complete") < 2:
             assert time.monotonic() < deadline, api.log()
             time.sleep(0.2)
+        workers = _workers(api.proc.pid)
         api.kill()  # SIGKILL: the supervisor runs no code
         deadline = time.monotonic() + 60
         while [w for w in workers if _running(w)] or _listening_sockets(api.port):

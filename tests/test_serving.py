@@ -90,3 +90,42 @@ def test_saved_bundle_serves_the_same(setup, tmp_path):
     a = Engine(bundle, catalog).recommend(topic(data, 1)[:3], k=5)
     b = Engine(load_bundle(path), catalog).recommend(topic(data, 1)[:3], k=5)
     assert [s.paper_id for s in a] == [s.paper_id for s in b]
+
+
+def test_served_features_follow_the_feature_set_and_place_new_papers_by_citations(tmp_path):
+    from recommender.features import PaperFeaturizer
+
+    data = block_dataset(seed=1)
+    # Each paper cites the next one of its own topic.
+    blocks = [list(data.items_of_block(b)) for b in range(int(data.item_block.max()) + 1)]
+    refs = {i: (f"p{b[(j + 1) % len(b)]}",) for b in blocks for j, i in enumerate(b)}
+    catalog = Catalog(
+        Paper(f"p{i}", f"Paper {i}", t, references=refs[i]) for i, t in enumerate(data.texts)
+    )
+    likes = {f"u{u}": [f"p{i}" for i in data.likes[u].indices] for u in range(data.n_users)}
+    bundle = train(catalog, likes, features="text+citations", featurizer_params={"min_df": 1})
+    assert bundle.metadata["features"] == "text+citations"
+    engine = Engine(load_bundle(save_bundle(tmp_path / "m.npz", bundle)), catalog)
+    # A new paper with no words of any topic, citing three papers of topic 2.
+    cites = tuple(topic(data, 2)[:3])
+    engine.add_papers([Paper("new", "A survey", references=cites)])
+    similar = [s.paper_id for s in engine.similar("new", k=3)]
+    assert set(similar) <= set(topic(data, 2)), similar
+    # Search reads the text only.
+    hits = engine.search(data.texts[0].split()[0], k=3)
+    assert hits and all(h.paper_id != "new" for h in hits)
+    assert isinstance(bundle.featurizer, PaperFeaturizer)
+
+
+def test_bundles_with_a_bare_tfidf_featurizer_still_serve(tmp_path, setup):
+    from recommender.artifacts import Bundle
+    from recommender.features import PaperFeaturizer
+
+    data, catalog, likes, bundle = setup
+    assert isinstance(bundle.featurizer, PaperFeaturizer)
+    old = Bundle(bundle.model, bundle.paper_ids, bundle.featurizer.text_, bundle.metadata)
+    engine = Engine(load_bundle(save_bundle(tmp_path / "old.npz", old)), catalog)
+    assert engine.recommend(topic(data, 1)[:3], k=5)
+    assert engine.search(data.texts[0].split()[0], k=3)
+    engine.add_papers([Paper("late", "Late paper", data.texts[0])])
+    assert "late" in engine
