@@ -67,16 +67,30 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "lightfm": {"no_components": [32, 64], "epochs": [20, 40]},
     "lightfm_hybrid": {"no_components": [32, 64], "epochs": [20, 40]},
     "hybrid": {
-        "content_weight": [0.5, 1.0, 2.0],
+        "content_weight": [0.0, 0.5, 1.0, 2.0],
         "cf_weight": [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0],
         "pop_weight": [0.0, 0.05, 0.2, 0.5],
+        "pop_boost": [0.0, 1.0, 2.0, 4.0, 8.0, 16.0],
         "sharpen": [0.5, 1.0, 2.0, 3.0],
         "cold_impute": [0.0, 0.25, 0.5, 1.0],
         "profile_weight": [0.0, 0.25, 0.5, 1.0, 2.0],
         "content_neighbors": [50, 100, 300, 1000],
         "cf_neighbors": [50, 100, 300, 1000],
         "shrink": [0.0, 10.0, 50.0],
+        # the optional ALS factor part (off by default; its size only matters when it is on)
+        "als_weight": [0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0],
+        "als_factors": [32, 64, 128, 256],
+        "als_regularization": [0.01, 0.05, 0.2, 1.0],
+        "als_alpha": [1.0, 5.0, 10.0, 40.0],
     },
+}
+
+#: Hyperparameters that only matter while another one is on (non-zero): not searched while it is
+#: off, where every value would give the same model.
+SWITCHED_BY: dict[str, str] = {
+    "als_factors": "als_weight",
+    "als_regularization": "als_weight",
+    "als_alpha": "als_weight",
 }
 
 
@@ -175,6 +189,9 @@ def coordinate_search(
     for _ in range(passes):
         improved = False
         for name, values in grid.items():
+            switch = SWITCHED_BY.get(name)
+            if switch and not {**defaults, **best}.get(switch):
+                continue
             for v in values:
                 cand = {k: x for k, x in {**best, name: v}.items() if defaults.get(k) != x}
                 s = cached(cand)
@@ -183,6 +200,30 @@ def coordinate_search(
         if not improved:
             break
     return best, best_score, len(cache)
+
+
+def carry_settings(
+    dataset: str, split: int, models: list[str], source: str, target: str, path: Path
+) -> None:
+    """Copy each model's settings for feature set ``source`` to ``target`` on one setting, marked
+    as carried over (nothing is evaluated, nothing is read but the settings file)."""
+    settings = load_settings(path)
+    here = settings.get(dataset, {}).get(f"P={split}", {})
+    for model in models:
+        src = here.get(settings_key(model, source))
+        if src is None:
+            raise SystemExit(f"no settings for {model} with {source} on {dataset} P={split}")
+        here[settings_key(model, target)] = {
+            "params": dict(src["params"]),
+            "validation": {
+                **src["validation"],
+                "carried_from": settings_key(model, source),
+                "note": f"chosen on validation with {source}; not validated with {target}",
+            },
+        }
+        print(f"{model}: {target} carries the settings chosen with {source}: {src['params']}")
+    settings.setdefault(dataset, {})[f"P={split}"] = here
+    write_json_atomic(path, settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,10 +252,23 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         help="comma list: search only these hyperparameters (the others stay where they start)",
     )
+    ap.add_argument(
+        "--copy-from",
+        metavar="FEATURES",
+        choices=FEATURE_SETS,
+        help="no search: carry the settings chosen for the model with these features over to"
+        " --features, recorded as carried (for a feature set this setting's validation cannot"
+        " provide: embeddings at P=1, whose validation is simulated on citeulike-t)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data_dir = args.data_dir or default_data_dir()
     models = list(MODELS) if args.models == "all" else args.models.split(",")
+    if args.copy_from:
+        carry_settings(
+            args.dataset, args.split, models, args.copy_from, args.features, args.settings
+        )
+        return 0
 
     val, features, desc = validation_setup(args.dataset, args.split, data_dir, args.features)
     users = select_users(val, args.users, seed=args.seed)

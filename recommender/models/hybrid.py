@@ -12,7 +12,9 @@ A user is scored from the papers passed in as liked and disliked:
 * **collaborative**: the same with item-item cosine over co-likes (with shrinkage), which learns
   what researchers read together beyond the words.
 * **popularity prior** (log-scaled, in [0, 1]): the whole answer for a user with no likes, and a
-  tie-breaker among papers of equal evidence.
+  tie-breaker among papers of equal evidence. ``pop_boost`` (off by default) also multiplies the
+  summed evidence by ``1 + pop_boost * prior``: popularity then lifts papers the user's evidence
+  already points to instead of adding popular papers that nothing points to.
 * **latent factors** (optional, ``als_weight``; off by default): implicit-feedback ALS item
   factors, the user folded in from their likes at request time (:func:`factors.fold_in`), which
   generalises across chains of co-likes that the item-item neighbours do not reach.
@@ -68,6 +70,7 @@ class Hybrid(Recommender):
         als_factors: int = 64,
         als_regularization: float = 0.05,
         als_alpha: float = 10.0,
+        pop_boost: float = 0.0,
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
@@ -83,6 +86,7 @@ class Hybrid(Recommender):
         self.als_factors = als_factors
         self.als_regularization = als_regularization
         self.als_alpha = als_alpha
+        self.pop_boost = pop_boost
 
     # ------------------------------------------------------------------ fitting
     def _fit(
@@ -168,8 +172,10 @@ class Hybrid(Recommender):
         self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
     ) -> np.ndarray:
         self._check_fitted()
-        scores = np.broadcast_to(self.pop_weight * self.prior_, (likes.shape[0], self.n_items))
-        scores = np.array(scores, dtype=np.float32)
+        # With pop_boost the prior is added after the boost; else first (the historical order of
+        # the float sums, so rankings of existing settings do not move by rounding).
+        prior = 0.0 if self.pop_boost else self.pop_weight * self.prior_
+        scores = np.array(np.broadcast_to(prior, (likes.shape[0], self.n_items)), dtype=np.float32)
         content = self._evidence(likes, dislikes, self.content_sim_)
         if content is not None:
             scores += self._content_weights() * content
@@ -182,6 +188,9 @@ class Hybrid(Recommender):
                 scores += self.cf_weight * cf
         if self.als_weight and self.als_factors_ is not None:
             scores += self.als_weight * self._als_evidence(likes, dislikes)
+        if self.pop_boost:
+            scores *= 1.0 + self.pop_boost * self.prior_
+            scores += self.pop_weight * self.prior_
         return scores
 
     def _als_evidence(self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None) -> np.ndarray:
@@ -209,7 +218,7 @@ class Hybrid(Recommender):
         the neighbour rows of the liked and disliked papers, without building sparse matrices per
         request. Equal to ``score_batch`` up to float rounding."""
         self._check_fitted()
-        if self.profile_weight or self.als_weight:
+        if self.profile_weight or self.als_weight or self.pop_boost:
             return super().score(likes, dislikes)
         L, D = self._valid_rows(likes), self._valid_rows(dislikes)
         # In place where possible: a request's time is mostly memory traffic over n_items floats.
