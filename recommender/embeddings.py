@@ -39,6 +39,7 @@ EncodeFn = Callable[[list[str]], np.ndarray]
 _INSTALL_HINT = "sentence embeddings need the optional extra: pip install 'paperrec[embed]'"
 _CACHE_FILE = "embeddings.sqlite3"
 _SQL_BATCH = 500  # stays below SQLite's limit on parameters per statement
+_CHUNK_BATCHES = 16  # batches encoded between two writes to the cache
 
 
 class SentenceEmbedder:
@@ -109,11 +110,16 @@ class SentenceEmbedder:
         for key, text in zip(keys, texts, strict=True):
             if key not in found:
                 missing.setdefault(key, text)
-        if missing:
-            new_keys = list(missing)
-            vecs = self._encode([missing[k] for k in new_keys])
-            found.update(zip(new_keys, vecs, strict=True))
-            self._cache_put(zip(new_keys, vecs, strict=True))
+        # Shortest first: a batch is padded to its longest text, so batches of like lengths
+        # (titles together, abstracts together) waste the least work. Stored chunk by chunk,
+        # so an interrupted run keeps what it encoded.
+        new_keys = sorted(missing, key=lambda k: len(missing[k]))
+        step = self.batch_size * _CHUNK_BATCHES
+        for start in range(0, len(new_keys), step):
+            chunk = new_keys[start : start + step]
+            vecs = self._encode([missing[k] for k in chunk])
+            found.update(zip(chunk, vecs, strict=True))
+            self._cache_put(zip(chunk, vecs, strict=True))
         log.debug("embedded %d texts: %d from cache", len(texts), len(texts) - len(missing))
         for i, key in enumerate(keys):
             out[i] = found[key]

@@ -82,6 +82,34 @@ def test_cache_key_depends_on_text_and_model(tmp_path: Path) -> None:
     assert enc_b.seen == ["shared text"]  # another model's vector is not reused
 
 
+def test_encodes_shortest_first_and_keeps_finished_chunks(tmp_path: Path) -> None:
+    """Texts go to the encoder by length (less padding per batch); the output keeps the input
+    order; chunks already encoded stay cached when a later chunk fails."""
+    texts = ["a much longer abstract text " * (i % 5 + 1) + str(i) for i in range(40)]
+    enc = FakeEncoder()
+    X = SentenceEmbedder(batch_size=2, encode_fn=enc).transform(texts)
+    assert [len(t) for t in enc.seen] == sorted(len(t) for t in texts)
+    np.testing.assert_array_equal(X, SentenceEmbedder(encode_fn=FakeEncoder()).transform(texts))
+
+    calls = 0
+
+    def dies_late(batch: list[str]) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls > 16:  # the second chunk of 16 batches
+            raise RuntimeError("interrupted")
+        return FakeEncoder()(batch)
+
+    broken = SentenceEmbedder(batch_size=2, cache_dir=tmp_path, encode_fn=dies_late, model_name="m")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        broken.transform(texts)
+    broken.close()
+    resumed_enc = FakeEncoder()
+    resumed = SentenceEmbedder(cache_dir=tmp_path, encode_fn=resumed_enc, model_name="m")
+    resumed.transform(texts)
+    assert len(resumed_enc.seen) == len(texts) - 32  # the first chunk (16 batches of 2) was kept
+
+
 def test_custom_encoder_never_poses_as_the_packaged_model() -> None:
     assert SentenceEmbedder().model_name == MODEL_NAME
     assert SentenceEmbedder(encode_fn=FakeEncoder()).model_name != MODEL_NAME
