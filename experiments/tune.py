@@ -273,7 +273,6 @@ def main(argv: list[str] | None = None) -> int:
     val, features, desc = validation_setup(args.dataset, args.split, data_dir, args.features)
     users = select_users(val, args.users, seed=args.seed)
     print(f"validation: {desc}; {users.size} users; features {args.features}")
-    settings = load_settings(args.settings)
     for model in models:
         try:
             grid = grid_for(model)
@@ -295,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{model}: chose {best or 'defaults'} ({METRIC} {best_score:.4f} on validation,"
             f" {n_eval} settings, {time.perf_counter() - t0:.0f}s)"
         )
+        # Re-read just before writing: another tuning run may have saved other keys meanwhile.
+        settings = load_settings(args.settings)
         settings.setdefault(args.dataset, {}).setdefault(f"P={args.split}", {})[key] = {
             "params": best,
             "validation": {
