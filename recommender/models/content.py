@@ -22,6 +22,21 @@ def content_profiles(
     return P
 
 
+#: Largest dense copy of a batch of sparse profiles (users x features floats) that
+#: :func:`profile_scores` makes; beyond it the sparse product is used.
+_DENSE_PROFILE_LIMIT = 50_000_000
+
+
+def profile_scores(P: Features, V: Features) -> np.ndarray:
+    """``P @ V.T`` as dense float32 (users x papers). With sparse profiles and sparse papers the
+    sparse-sparse product builds a full output through hash tables; a sparse matrix times the
+    dense profiles is the same numbers 10x faster (citeulike-a with embeddings stacked: 0.75 s
+    instead of 9 s for 256 users)."""
+    if sp.issparse(P) and sp.issparse(V) and P.shape[0] * P.shape[1] <= _DENSE_PROFILE_LIMIT:
+        return np.ascontiguousarray((V @ dense(P).T).T, dtype=np.float32)
+    return dense(P @ V.T)
+
+
 class ContentProfile(Recommender):
     name = "content"
     uses_content = True
@@ -56,7 +71,7 @@ class ContentProfile(Recommender):
         self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
     ) -> np.ndarray:
         self._check_fitted()
-        return dense(self.profiles(likes, dislikes) @ self.vectors_.T)
+        return profile_scores(self.profiles(likes, dislikes), self.vectors_)
 
     def query_vectors(
         self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.models.base import Features, Recommender, State, dense, l2_normalize
-from recommender.models.content import content_profiles
+from recommender.models.content import content_profiles, profile_scores
 from recommender.models.factors import fold_in, gram
 from recommender.ranking import as_rows
 from recommender.similarity import (
@@ -181,7 +181,7 @@ class Hybrid(Recommender):
             scores += self._content_weights() * content
         if self.profile_weight:
             P = content_profiles(self.vectors_, likes, dislikes, self.dislike_weight)
-            scores += self.profile_weight * dense(P @ self.vectors_.T)
+            scores += self.profile_weight * profile_scores(P, self.vectors_)
         if self.cf_weight:
             cf = self._evidence(likes, dislikes, self.cf_sim_)
             if cf is not None:
