@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.tune import SETTINGS_PATH, settings_key, tuned_params, write_json_atomic
+from experiments.tune import (
+    SETTINGS_PATH,
+    settings_key,
+    tuned_feature_weights,
+    tuned_params,
+    write_json_atomic,
+)
 from recommender.evaluation.datasets import (
     DATASETS,
     M_VALUES,
@@ -150,6 +156,16 @@ def results_markdown(res: dict[str, Any], published: list[dict[str, Any]]) -> st
     return head + note + table1 + table2 + (f"\nSkipped models:{skipped}\n" if skipped else "")
 
 
+def _hyperparameters(m: dict[str, Any]) -> str:
+    """A model's tuned settings for a table cell (feature-block weights included)."""
+    if not m.get("params") and not m.get("feature_weights"):
+        return "defaults"
+    text = "tuned: " + json.dumps(m.get("params", {}))
+    if m.get("feature_weights"):
+        text += ", features " + json.dumps(m["feature_weights"])
+    return text
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
@@ -198,17 +214,18 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     results: list[ModelResult] = []
     skipped: dict[str, str] = {}
     for name in resolve_models(args.models):
-        params = (
-            tuned_params(args.dataset, args.split, settings_key(name, args.features), args.settings)
-            if split.info.get("protocol") in ("published", "files")
-            else {}
+        key = settings_key(name, args.features)
+        tuned = split.info.get("protocol") in ("published", "files")
+        params = tuned_params(args.dataset, args.split, key, args.settings) if tuned else {}
+        weights = (
+            tuned_feature_weights(args.dataset, args.split, key, args.settings) if tuned else {}
         )
         t0 = time.perf_counter()
         try:
             r = evaluate_model(
                 name,
                 split,
-                data.features,
+                data.weighted(weights),
                 users,
                 params=params,
                 progress=not args.no_progress,
@@ -227,6 +244,8 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             f" total {time.perf_counter() - t0:.1f}s)",
             flush=True,
         )
+        if weights:
+            r.extra["feature_weights"] = weights
         results.append(r)
         if args.dump_topk:
             dump_topk(Path(args.dump_topk), r, split.n_users)
@@ -333,7 +352,7 @@ def readme_section(all_res: list[dict[str, Any]], command: str) -> str:
                 f"| {setting} | {name}{suffix} | "
                 + " | ".join(f"{m[c]:.4f}" for c in cols)
                 + f" | {m['ndcg@10']:.4f} | {m['n_users']} | {_ahead(m, best)}"
-                + f" | {'tuned: ' + json.dumps(m['params']) if m.get('params') else 'defaults'} |"
+                + f" | {_hyperparameters(m)} |"
             )
     lines += [
         "",

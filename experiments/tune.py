@@ -37,6 +37,8 @@ from typing import Any
 from recommender.evaluation.datasets import (
     DATASETS,
     FEATURE_SETS,
+    FEATURE_WEIGHTS,
+    ExperimentData,
     default_data_dir,
     load_experiment_data,
 )
@@ -93,6 +95,14 @@ SWITCHED_BY: dict[str, str] = {
     "als_alpha": "als_weight",
 }
 
+#: Weights of the feature blocks beyond the text (whose weight is 1), searched beside a model's
+#: hyperparameters when the feature set has the block and the model uses content. They are saved
+#: under ``"feature_weights"``, apart from the model's ``"params"``.
+FEATURE_GRID: dict[str, list[float]] = {
+    "citation_weight": [0.5, 1.0, 2.0, 4.0, 8.0],
+    "embedding_weight": [0.5, 1.0, 2.0, 4.0],
+}
+
 
 # ------------------------------------------------------------------ settings file
 def load_settings(path: Path = SETTINGS_PATH) -> dict[str, Any]:
@@ -109,6 +119,28 @@ def tuned_params(
     """Hyperparameters validation chose for ``model`` on a setting, or ``{}`` (its defaults)."""
     entry = load_settings(path).get(dataset, {}).get(f"P={split}", {}).get(model)
     return dict(entry["params"]) if entry else {}
+
+
+def tuned_feature_weights(
+    dataset: str, split: int, model: str, path: Path = SETTINGS_PATH
+) -> dict[str, float]:
+    """Feature-block weights validation chose for ``model`` on a setting, or ``{}`` (all 1)."""
+    entry = load_settings(path).get(dataset, {}).get(f"P={split}", {}).get(model)
+    return dict(entry.get("feature_weights", {})) if entry else {}
+
+
+def split_feature_weights(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """``(model hyperparameters, feature-block weights)`` of one searched setting."""
+    model = {k: v for k, v in params.items() if k not in FEATURE_WEIGHTS}
+    weights = {k: float(v) for k, v in params.items() if k in FEATURE_WEIGHTS}
+    return model, weights
+
+
+def feature_grid(model: str, features: str) -> dict[str, list[float]]:
+    """The feature-block weights worth searching for ``model`` with the ``features`` set."""
+    if not model_class(model).uses_content:
+        return {}
+    return {k: v for k, v in FEATURE_GRID.items() if FEATURE_WEIGHTS[k] in features.split("+")}
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -133,8 +165,9 @@ def settings_key(model: str, features: str = "text") -> str:
 
 def validation_setup(
     dataset: str, split: int, data_dir: Path, features: str = "text"
-) -> tuple[Any, Any, str]:
-    """``(validation split, features, description)`` for tuning ``dataset`` at ``split``."""
+) -> tuple[Any, ExperimentData, str]:
+    """``(validation split, data with its features, description)`` for tuning ``dataset`` at
+    ``split``."""
     if split == 1:
         source = OTHER[dataset]
         ordered = (dataset, 1) in ORDERED
@@ -144,14 +177,14 @@ def validation_setup(
             f"P=1 simulated on {source} P=10 training file: 1 kept per user, the rest validation"
             f" ({'lowest row kept' if ordered else 'random'})"
         )
-        return val, load_experiment_data(source, data_dir, features).features, desc
+        return val, load_experiment_data(source, data_dir, features), desc
     ordered = (dataset, split) in ORDERED
     train = published_split(dataset, split, data_dir).train
     val = validation_from_train(train, fraction=0.3, min_keep=1, ordered=ordered)
     desc = f"{dataset} P={split} training file: 30% of each user's papers held out" + (
         " (newest)" if ordered else " (random)"
     )
-    return val, load_experiment_data(dataset, data_dir, features).features, desc
+    return val, load_experiment_data(dataset, data_dir, features), desc
 
 
 def grid_for(model: str) -> dict[str, list[Any]]:
@@ -174,6 +207,7 @@ def coordinate_search(
     cache: dict[str, float] = {}
     sig = inspect.signature(model_class(model).__init__).parameters
     defaults = {k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty}
+    defaults.update(dict.fromkeys(FEATURE_WEIGHTS, 1.0))  # feature blocks weigh 1 unless tuned
 
     def cached(params: dict[str, Any]) -> float:
         # A value equal to the default is the default: do not fit the same model twice.
@@ -215,6 +249,7 @@ def carry_settings(
             raise SystemExit(f"no settings for {model} with {source} on {dataset} P={split}")
         here[settings_key(model, target)] = {
             "params": dict(src["params"]),
+            **({"feature_weights": dict(w)} if (w := src.get("feature_weights")) else {}),
             "validation": {
                 **src["validation"],
                 "carried_from": settings_key(model, source),
@@ -270,12 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    val, features, desc = validation_setup(args.dataset, args.split, data_dir, args.features)
+    val, data, desc = validation_setup(args.dataset, args.split, data_dir, args.features)
     users = select_users(val, args.users, seed=args.seed)
     print(f"validation: {desc}; {users.size} users; features {args.features}")
     for model in models:
         try:
-            grid = grid_for(model)
+            grid = {**feature_grid(model, args.features), **grid_for(model)}
             if args.only:
                 grid = {k: v for k, v in grid.items() if k in args.only.split(",")}
         except (ImportError, AttributeError) as exc:
@@ -284,29 +319,38 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
 
         def score(params: dict[str, Any], model: str = model) -> float:
-            r = evaluate_model(model, val, features, users, params=params, n_boot=0)
+            params, weights = split_feature_weights(params)
+            feats = data.weighted(weights)
+            r = evaluate_model(model, val, feats, users, params=params, n_boot=0)
             return float(sum(r.metrics[f"recall@{m}"] for m in CUTOFFS) / len(CUTOFFS))
 
         key = settings_key(model, args.features)
-        start = tuned_params(args.dataset, args.split, key, args.settings) if args.resume else {}
+        start = {}
+        if args.resume:
+            start = {
+                **tuned_params(args.dataset, args.split, key, args.settings),
+                **tuned_feature_weights(args.dataset, args.split, key, args.settings),
+            }
         best, best_score, n_eval = coordinate_search(model, grid, score, args.passes, start)
         print(
             f"{model}: chose {best or 'defaults'} ({METRIC} {best_score:.4f} on validation,"
             f" {n_eval} settings, {time.perf_counter() - t0:.0f}s)"
         )
+        params, weights = split_feature_weights(best)
+        entry: dict[str, Any] = {"params": params}
+        if weights:
+            entry["feature_weights"] = weights
+        entry["validation"] = {
+            "metric": METRIC,
+            "value": round(best_score, 6),
+            "users": int(users.size),
+            "strategy": desc,
+            "features": args.features,
+            "settings_tried": n_eval,
+        }
         # Re-read just before writing: another tuning run may have saved other keys meanwhile.
         settings = load_settings(args.settings)
-        settings.setdefault(args.dataset, {}).setdefault(f"P={args.split}", {})[key] = {
-            "params": best,
-            "validation": {
-                "metric": METRIC,
-                "value": round(best_score, 6),
-                "users": int(users.size),
-                "strategy": desc,
-                "features": args.features,
-                "settings_tried": n_eval,
-            },
-        }
+        settings.setdefault(args.dataset, {}).setdefault(f"P={args.split}", {})[key] = entry
         write_json_atomic(args.settings, settings)
     return 0
 

@@ -176,3 +176,61 @@ def test_embeddings_need_text_not_word_counts() -> None:
     )
     with pytest.raises(ValueError, match="word counts, not text"):
         content_features(ds, "text+embed")
+
+
+def test_feature_weights_restack_the_blocks_as_the_service_does() -> None:
+    """Tuned block weights give the matrix PaperFeaturizer builds with the same weights: the
+    experiments and the service stack features one way."""
+    import scipy.sparse as sp
+
+    from recommender.catalog import Catalog, Paper
+    from recommender.evaluation.datasets import content_features, feature_blocks, stack_blocks
+    from recommender.features import PaperFeaturizer
+    from recommender.loaders import CiteULike
+
+    papers = [
+        Paper("0", "graph neural networks", references=("1",)),
+        Paper("1", "graph kernels for molecules"),
+        Paper("2", "neural machine translation", references=("0", "1")),
+    ]
+    ds = CiteULike(
+        name="tiny-a",
+        catalog=Catalog(papers),
+        likes=sp.csr_matrix((1, 3)),
+        tags=[[], [], []],
+    )
+    blocks = feature_blocks(ds, "text+citations")
+    assert list(blocks) == ["text", "citations"]
+    ours = content_features(ds, "text+citations", {"citation_weight": 3.0})
+    served = PaperFeaturizer.for_set("text+citations", citation_weight=3.0).fit_transform(papers)
+    np.testing.assert_allclose(sp.csr_matrix(ours).toarray(), sp.csr_matrix(served).toarray())
+    # The weight moves the stack: cosine of papers 0 and 1 (they share one citation link and
+    # one word) changes with the citation block's share.
+    heavy = sp.csr_matrix(stack_blocks(blocks, {"citation_weight": 8.0})).toarray()
+    light = sp.csr_matrix(stack_blocks(blocks, {"citation_weight": 0.5})).toarray()
+    assert heavy[0] @ heavy[1] != pytest.approx(light[0] @ light[1])
+    with pytest.raises(ValueError, match="unknown feature weight"):
+        stack_blocks(blocks, {"tag_weight": 1.0})
+
+
+def test_tuning_searches_feature_weights_beside_the_model() -> None:
+    from experiments.tune import coordinate_search, feature_grid, split_feature_weights
+
+    assert feature_grid("hybrid", "text") == {}
+    assert set(feature_grid("hybrid", "text+embed+citations")) == {
+        "citation_weight",
+        "embedding_weight",
+    }
+    assert feature_grid("popularity", "text+citations") == {}  # no content: nothing to weigh
+    assert split_feature_weights({"cf_weight": 2.0, "citation_weight": 4}) == (
+        {"cf_weight": 2.0},
+        {"citation_weight": 4.0},
+    )
+
+    def score(params: dict) -> float:
+        return -abs(params.get("citation_weight", 1.0) - 4.0) - abs(params.get("sharpen", 2) - 1)
+
+    grid = {"citation_weight": [0.5, 1.0, 4.0], "sharpen": [1.0, 2.0]}
+    best, value, _ = coordinate_search("hybrid", grid, score)
+    # A weight of 1 is the default and is left out like a model's defaults.
+    assert best == {"citation_weight": 4.0, "sharpen": 1.0} and value == 0.0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from recommender.models.base import Features
 __all__ = [
     "DATASETS",
     "FEATURE_SETS",
+    "FEATURE_WEIGHTS",
     "M_VALUES",
     "ExperimentData",
     "FeatureSetUnavailable",
@@ -55,6 +57,15 @@ class ExperimentData:
     features: Features
     n_items: int
     feature_set: str = "text"
+    #: The unweighted blocks (text, embed, citations) ``features`` was stacked from.
+    blocks: dict[str, Features] = field(default_factory=dict)
+
+    def weighted(self, weights: Mapping[str, float] | None) -> Features:
+        """The features with the blocks re-weighted (:func:`stack_blocks`); ``features`` itself
+        when no weight is given."""
+        if not weights:
+            return self.features
+        return stack_blocks(self.blocks or {"text": self.features}, weights)
 
 
 #: Content feature sets an experiment can use. "text" is what the published content rows used;
@@ -63,6 +74,9 @@ class ExperimentData:
 #: text only, i.e. citeulike-a), cached on disk in :data:`EMBED_CACHE`.
 FEATURE_SETS = ("text", "text+citations", "text+embed", "text+embed+citations")
 EMBED_CACHE = Path(__file__).resolve().parents[2] / "out" / "embeddings-cache"
+#: Tunable weights of the feature blocks beyond the text (weight 1), named as
+#: :class:`recommender.features.PaperFeaturizer` takes them: weight name -> block.
+FEATURE_WEIGHTS = {"citation_weight": "citations", "embedding_weight": "embed"}
 
 
 class FeatureSetUnavailable(ValueError):
@@ -79,13 +93,12 @@ def text_features(dataset: Any) -> Features:
     return TfidfFeaturizer().fit(texts).transform(texts)
 
 
-def content_features(
-    dataset: Any, features: str = "text", citation_weight: float = 1.0
-) -> Features:
-    """The ``features`` set (one of :data:`FEATURE_SETS`) of every paper of a loaded dataset."""
+def feature_blocks(dataset: Any, features: str = "text") -> dict[str, Features]:
+    """The unweighted blocks of the ``features`` set (one of :data:`FEATURE_SETS`) of every paper
+    of a loaded dataset: ``text``, and ``embed`` and/or ``citations`` when the set names them."""
     if features not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {features!r}; known: {', '.join(FEATURE_SETS)}")
-    parts: list[tuple[Features, float]] = [(text_features(dataset), 1.0)]
+    blocks: dict[str, Features] = {"text": text_features(dataset)}
     if "embed" in features:
         if getattr(dataset, "counts", None) is not None:
             raise FeatureSetUnavailable(
@@ -94,15 +107,38 @@ def content_features(
         from recommender.embeddings import SentenceEmbedder
 
         embedder = SentenceEmbedder(cache_dir=EMBED_CACHE)
-        parts.append((embedder.transform(dataset.catalog.texts()), 1.0))
+        blocks["embed"] = embedder.transform(dataset.catalog.texts())
     if "citations" in features:
         papers = list(dataset.catalog)
         if not any(p.references for p in papers):
             raise ValueError(
                 f"{dataset.name}: no paper has citation links (citations.dat missing?)"
             )
-        parts.append((CitationFeaturizer().fit_transform(papers), citation_weight))
+        blocks["citations"] = CitationFeaturizer().fit_transform(papers)
+    return blocks
+
+
+def stack_blocks(blocks: Mapping[str, Features], weights: Mapping[str, float] | None) -> Features:
+    """``blocks`` stacked by :func:`~recommender.features.stack_features`, text at weight 1 and
+    the others at ``weights`` (keys of :data:`FEATURE_WEIGHTS`; 1 where absent), as
+    :class:`~recommender.features.PaperFeaturizer` stacks them for the service."""
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(FEATURE_WEIGHTS))
+    if unknown:
+        raise ValueError(
+            f"unknown feature weight(s) {', '.join(unknown)}; known: {', '.join(FEATURE_WEIGHTS)}"
+        )
+    by_block = {block: weights.get(key, 1.0) for key, block in FEATURE_WEIGHTS.items()}
+    parts = [(m, 1.0 if name == "text" else by_block[name]) for name, m in blocks.items()]
     return parts[0][0] if len(parts) == 1 else stack_features(parts)
+
+
+def content_features(
+    dataset: Any, features: str = "text", weights: Mapping[str, float] | None = None
+) -> Features:
+    """The ``features`` set (one of :data:`FEATURE_SETS`) of every paper of a loaded dataset,
+    its blocks weighted by ``weights`` (see :func:`stack_blocks`)."""
+    return stack_blocks(feature_blocks(dataset, features), weights)
 
 
 def load_experiment_data(
@@ -113,7 +149,8 @@ def load_experiment_data(
 
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     ds = load_citeulike(name, data_dir)
-    feats = content_features(ds, features)
+    blocks = feature_blocks(ds, features)
+    feats = stack_blocks(blocks, None)
     likes = sp.csr_matrix(ds.likes, dtype="float32")
     log.info(
         "%s: %d users, %d papers, %d likes, features %s",
@@ -123,7 +160,7 @@ def load_experiment_data(
         likes.nnz,
         feats.shape,
     )
-    return ExperimentData(name, likes, feats, int(feats.shape[0]), features)
+    return ExperimentData(name, likes, feats, int(feats.shape[0]), features, blocks)
 
 
 def published_rows(name: str, p: int, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
