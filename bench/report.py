@@ -366,7 +366,7 @@ def write_report(path: Path = OUT) -> Path:
                 f"{f['recall_users']['with_test_papers']} users with test papers (random subset, "
                 f"seed {f['recall_users']['seed']}, the same users for every model)"
             )
-            + " (hyperparameters from experiments/settings.json): "
+            + " (hyperparameters from recommender/tuned.json): "
             f"`{f['compare_command']}` ({f['compare_seconds']} s).",
             "",
             "| model | recall@50 | recall@100 | recall@300 | 95% CI of recall@300 |",

@@ -8,7 +8,7 @@ Writes ``results.json``, ``results.md`` (with the published rows of the setting 
 ``(users in the split files, 300)``, row u = the user's top 300 (training papers excluded), all -1
 for users who are not evaluated (no test paper, or left out by ``--users``).
 
-Hyperparameters come from experiments/settings.json (chosen by ``experiments.tune`` on validation
+Hyperparameters come from recommender/tuned.json (chosen by ``experiments.tune`` on validation
 data carved out of training data), a model's defaults where absent.
 """
 
@@ -29,13 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.tune import (
-    SETTINGS_PATH,
-    settings_key,
-    tuned_feature_weights,
-    tuned_params,
-    write_json_atomic,
-)
+from experiments.tune import SETTINGS_PATH, write_json_atomic
 from recommender.evaluation.datasets import (
     DATASETS,
     M_VALUES,
@@ -59,6 +53,7 @@ from recommender.evaluation.splits import (
     random_holdout,
 )
 from recommender.models import MODELS, model_class
+from recommender.tuned import settings_key, tuned_feature_weights, tuned_params
 
 log = logging.getLogger("experiments.compare")
 
@@ -361,7 +356,7 @@ def readme_section(all_res: list[dict[str, Any]], command: str) -> str:
         " (citations.dat: paper metadata, no user data), rows marked (text + embed ...) sentence"
         " embeddings of the same text (a pretrained model); the published rows used neither."
         " Models that use no content run with the first feature set only."
-        " Hyperparameters: experiments/settings.json where tuned, else defaults.",
+        " Hyperparameters: recommender/tuned.json where tuned, else defaults.",
         END,
     ]
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
     python -m experiments.tune --dataset citeulike-a --split 10 --models hybrid,als [--users 1500]
 
-Writes the chosen settings to experiments/settings.json under ``[dataset]["P=<split>"][model]``;
+Writes the chosen settings to recommender/tuned.json under ``[dataset]["P=<split>"][model]``;
 ``experiments.compare`` uses them (a model's defaults where absent).
 
 How validation is carved (see experiments/README.md, "Tuning"):
@@ -45,10 +45,18 @@ from recommender.evaluation.datasets import (
 from recommender.evaluation.experiment import evaluate_model, select_users
 from recommender.evaluation.splits import published_split, validation_from_train
 from recommender.models import MODELS, model_class
+from recommender.tuned import (
+    TUNED_PATH,
+    load_settings,
+    settings_key,
+    tuned_feature_weights,
+    tuned_params,
+)
 
 log = logging.getLogger("experiments.tune")
 
-SETTINGS_PATH = Path(__file__).resolve().parent / "settings.json"
+#: The tuned settings live with the library: the service starts from them too.
+SETTINGS_PATH = TUNED_PATH
 #: What tuning maximises: the recall curve's mean over the published cut-offs.
 CUTOFFS = (50, 100, 150, 200, 250, 300)
 METRIC = "mean recall@50..300"
@@ -105,30 +113,6 @@ FEATURE_GRID: dict[str, list[float]] = {
 
 
 # ------------------------------------------------------------------ settings file
-def load_settings(path: Path = SETTINGS_PATH) -> dict[str, Any]:
-    """The tuned settings file (an empty dict when missing)."""
-    if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def tuned_params(
-    dataset: str, split: int, model: str, path: Path = SETTINGS_PATH
-) -> dict[str, Any]:
-    """Hyperparameters validation chose for ``model`` on a setting, or ``{}`` (its defaults)."""
-    entry = load_settings(path).get(dataset, {}).get(f"P={split}", {}).get(model)
-    return dict(entry["params"]) if entry else {}
-
-
-def tuned_feature_weights(
-    dataset: str, split: int, model: str, path: Path = SETTINGS_PATH
-) -> dict[str, float]:
-    """Feature-block weights validation chose for ``model`` on a setting, or ``{}`` (all 1)."""
-    entry = load_settings(path).get(dataset, {}).get(f"P={split}", {}).get(model)
-    return dict(entry.get("feature_weights", {})) if entry else {}
-
-
 def split_feature_weights(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     """``(model hyperparameters, feature-block weights)`` of one searched setting."""
     model = {k: v for k, v in params.items() if k not in FEATURE_WEIGHTS}
@@ -158,11 +142,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 # ------------------------------------------------------------------ validation
-def settings_key(model: str, features: str = "text") -> str:
-    """Key of a model's entry in settings.json: tuned settings depend on the feature set."""
-    return model if features == "text" else f"{model}@{features}"
-
-
 def validation_setup(
     dataset: str, split: int, data_dir: Path, features: str = "text"
 ) -> tuple[Any, ExperimentData, str]:

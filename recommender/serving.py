@@ -78,22 +78,32 @@ def train(
     params: Mapping[str, Any] | None = None,
     featurizer_params: Mapping[str, Any] | None = None,
     features: str = "text",
+    feature_weights: Mapping[str, float] | None = None,
     embedding_cache: str | os.PathLike[str] | None = None,
     show_progress: bool = False,
 ) -> Bundle:
     """Fit featurizer and model on a catalog and everyone's feedback (``{user_id: [paper_id]}``).
 
     ``features``: one of :data:`recommender.features.FEATURE_SETS` (TF-IDF text, plus citation
-    links and/or sentence embeddings); ``featurizer_params``: the TF-IDF settings;
-    ``embedding_cache``: the embeddings' on-disk cache."""
+    links and/or sentence embeddings); ``feature_weights``: ``citation_weight`` and/or
+    ``embedding_weight`` of those blocks beside the text (1 each by default);
+    ``featurizer_params``: the TF-IDF settings; ``embedding_cache``: the embeddings' on-disk
+    cache. :func:`recommender.tuned.serving_defaults` gives the tuned ``params`` and
+    ``feature_weights`` of a model and feature set."""
     if len(catalog) == 0:
         raise ValueError("cannot train on an empty catalog: add papers first")
     t0 = time.perf_counter()
     embedder = None
     if "embed" in features:
         embedder = SentenceEmbedder(cache_dir=embedding_cache)
+    weights = dict(feature_weights or {})
+    unknown = sorted(set(weights) - {"citation_weight", "embedding_weight"})
+    if unknown:
+        raise ValueError(
+            f"unknown feature weight(s) {', '.join(unknown)}: citation_weight, embedding_weight"
+        )
     featurizer = PaperFeaturizer.for_set(
-        features, tfidf=dict(featurizer_params or {}), embedder=embedder
+        features, tfidf=dict(featurizer_params or {}), embedder=embedder, **weights
     )
     papers = list(catalog)
     X = featurizer.fit_transform(papers)

@@ -33,6 +33,10 @@ settings (environment variables, or a .env file in the working directory):
                            <data dir>/admin_token (mode 0600) and printed once, on creation,
                            to this console (never into the logs)
   PAPERREC_MODEL           model to train (default hybrid); PAPERREC_MODEL_PARAMS (JSON)
+                           overrides single hyperparameters of the tuned defaults
+  PAPERREC_TUNED_DEFAULTS  start from the settings chosen on validation for the model and
+                           features (recommender/tuned.json; default true), false: the
+                           model's own defaults
   PAPERREC_FEATURES        paper content features: text, text+citations (default), text+embed,
                            text+embed+citations (embeddings need the [embed] extra)
   PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true)

@@ -16,19 +16,34 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
 from recommender.catalog import Paper
 from recommender.serving import Engine, train
+from recommender.tuned import TUNED_PATH, serving_defaults
 from service.settings import Settings
 from service.store import Store
 
-__all__ = ["ModelManager", "RetrainJob"]
+__all__ = ["ModelManager", "RetrainJob", "training_hyperparameters"]
 
 log = logging.getLogger(__name__)
 
 JobStatus = Literal["running", "succeeded", "failed"]
+
+
+def training_hyperparameters(
+    settings: Settings, tuned: Path = TUNED_PATH
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """``(model params, feature weights)`` a retrain uses: the tuned defaults of the model and
+    feature set (:func:`recommender.tuned.serving_defaults`) unless ``tuned_defaults`` is off,
+    with PAPERREC_MODEL_PARAMS over them."""
+    params: dict[str, Any] = {}
+    weights: dict[str, float] = {}
+    if settings.tuned_defaults:
+        params, weights = serving_defaults(settings.model, settings.features, tuned)
+    return {**params, **settings.model_params}, weights
 
 
 @dataclass
@@ -175,13 +190,15 @@ class ModelManager:
         try:
             catalog = self.store.catalog()
             likes, dislikes = self.store.all_feedback()
+            params, weights = training_hyperparameters(self.settings)
             bundle = train(
                 catalog,
                 likes,
                 dislikes,
                 model=self.settings.model,
-                params=self.settings.model_params,
+                params=params,
                 features=self.settings.features,
+                feature_weights=weights,
                 embedding_cache=self.settings.embedding_cache,
             )
             # The library's version has one-second resolution; the job id makes it unique.

@@ -60,7 +60,14 @@ class Settings(BaseSettings):
         "embeddings (needs the [embed] extra: pip install -e '.[embed]').",
     )
     model_params: dict[str, Any] = Field(
-        default_factory=dict, description="Hyperparameters of the model (JSON object)."
+        default_factory=dict,
+        description="Hyperparameters of the model (JSON object), over the tuned defaults.",
+    )
+    tuned_defaults: bool = Field(
+        default=True,
+        description="Start from the hyperparameters and feature weights chosen on validation "
+        "for the model and feature set (recommender/tuned.json, citeulike-a P=10); false: the "
+        "model's own defaults.",
     )
     seed_sample: bool = Field(
         default=True, description="Load the bundled sample catalog when Redis holds no paper."

@@ -129,3 +129,60 @@ def test_bundles_with_a_bare_tfidf_featurizer_still_serve(tmp_path, setup):
     assert engine.search(data.texts[0].split()[0], k=3)
     engine.add_papers([Paper("late", "Late paper", data.texts[0])])
     assert "late" in engine
+
+
+def test_tuned_defaults_come_from_the_serving_setting(tmp_path):
+    """The service trains with what validation chose on citeulike-a P=10 for its model and
+    feature set; PAPERREC_MODEL_PARAMS overrides single values; turned off, the model's own."""
+    import json
+
+    from recommender.tuned import TUNED_PATH, serving_defaults, tuned_params
+    from service.model import training_hyperparameters
+    from service.settings import Settings
+
+    path = tmp_path / "tuned.json"
+    entry = {
+        "params": {"cf_weight": 4.0, "sharpen": 0.5},
+        "feature_weights": {"citation_weight": 2},
+    }
+    other = {"params": {"cf_weight": 99.0}}
+    path.write_text(
+        json.dumps(
+            {
+                "citeulike-a": {"P=10": {"hybrid@text+citations": entry}, "P=1": {"hybrid": other}},
+                "citeulike-t": {"P=10": {"hybrid@text+citations": other}},
+            }
+        )
+    )
+    assert serving_defaults("hybrid", "text+citations", path) == (
+        {"cf_weight": 4.0, "sharpen": 0.5},
+        {"citation_weight": 2.0},
+    )
+    assert serving_defaults("hybrid", "text", path) == ({}, {})  # nothing tuned: own defaults
+    assert serving_defaults("als", "text+citations", path) == ({}, {})
+
+    settings = Settings(_env_file=None, features="text+citations", model_params={"sharpen": 1.0})
+    assert training_hyperparameters(settings, path) == (
+        {"cf_weight": 4.0, "sharpen": 1.0},
+        {"citation_weight": 2.0},
+    )
+    off = Settings(_env_file=None, features="text+citations", tuned_defaults=False)
+    assert training_hyperparameters(off, path) == ({}, {})
+    # The file in the repository holds a choice for the service's default model and features.
+    default = Settings(_env_file=None)
+    assert tuned_params("citeulike-a", 10, f"hybrid@{default.features}", TUNED_PATH)
+    assert training_hyperparameters(default)[0]
+
+
+def test_train_applies_feature_weights_and_refuses_unknown_ones(setup):
+    data, catalog, likes, _ = setup
+    bundle = train(
+        catalog,
+        likes,
+        features="text+citations",
+        feature_weights={"citation_weight": 3.0},
+        featurizer_params={"min_df": 1},
+    )
+    assert bundle.featurizer.citation_weight == 3.0
+    with pytest.raises(ValueError, match="unknown feature weight"):
+        train(catalog, likes, feature_weights={"tag_weight": 1.0})

@@ -1,0 +1,80 @@
+"""Hyperparameters chosen on validation, stored with the library so that the offline comparison
+and the service read one choice.
+
+``tuned.json`` (beside this module) is written by ``python -m experiments.tune`` only, which tunes
+on a validation split carved out of the published training files, never the test files. Its
+layout: ``{dataset: {"P=<split>": {key: {"params", "feature_weights"?, "validation"}}}}``, where
+``key`` is the model's name for text features and ``<model>@<feature set>`` for the others;
+``feature_weights`` are the weights of the feature blocks beyond the text (``citation_weight``,
+``embedding_weight``, as :class:`recommender.features.PaperFeaturizer` takes them).
+
+The service starts from the choice made on :data:`SERVING_SETTING` for its model and feature
+set: citeulike-a with 10 training papers per user, the published split that keeps each user's
+older papers and asks for the newer ones, which is what a feed does, on papers described by
+title and abstract, as the service's catalog is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SERVING_SETTING",
+    "TUNED_PATH",
+    "load_settings",
+    "serving_defaults",
+    "settings_key",
+    "tuned_feature_weights",
+    "tuned_params",
+]
+
+TUNED_PATH = Path(__file__).with_name("tuned.json")
+#: ``(dataset, split)`` whose tuned settings are the service's defaults (see the module text).
+SERVING_SETTING = ("citeulike-a", 10)
+
+
+def load_settings(path: Path = TUNED_PATH) -> dict[str, Any]:
+    """The tuned settings file (an empty dict when missing)."""
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8") as fh:
+        data = json.load(fh)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of datasets, got {type(data).__name__}")
+    return data
+
+
+def settings_key(model: str, features: str = "text") -> str:
+    """Key of a model's entry: tuned settings depend on the feature set."""
+    return model if features == "text" else f"{model}@{features}"
+
+
+def _entry(dataset: str, split: int, key: str, path: Path) -> dict[str, Any] | None:
+    entry = load_settings(path).get(dataset, {}).get(f"P={split}", {}).get(key)
+    return entry if isinstance(entry, dict) else None
+
+
+def tuned_params(dataset: str, split: int, key: str, path: Path = TUNED_PATH) -> dict[str, Any]:
+    """Hyperparameters validation chose for ``key`` on a setting, or ``{}`` (its defaults)."""
+    entry = _entry(dataset, split, key, path)
+    return dict(entry.get("params", {})) if entry else {}
+
+
+def tuned_feature_weights(
+    dataset: str, split: int, key: str, path: Path = TUNED_PATH
+) -> dict[str, float]:
+    """Feature-block weights validation chose for ``key`` on a setting, or ``{}`` (all 1)."""
+    entry = _entry(dataset, split, key, path)
+    return {k: float(v) for k, v in entry.get("feature_weights", {}).items()} if entry else {}
+
+
+def serving_defaults(
+    model: str, features: str, path: Path = TUNED_PATH
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """``(hyperparameters, feature weights)`` chosen for ``model`` with ``features`` on
+    :data:`SERVING_SETTING`; ``({}, {})`` (the model's own defaults) where nothing was tuned."""
+    dataset, split = SERVING_SETTING
+    key = settings_key(model, features)
+    return tuned_params(dataset, split, key, path), tuned_feature_weights(dataset, split, key, path)
