@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from recommender.models.base import Features, dense
 
 __all__ = [
+    "FeatureIndex",
     "cooccurrence_cosine",
     "extend_topk_cosine",
     "gather_rows",
@@ -276,3 +277,81 @@ def cooccurrence_cosine(
 def symmetrize_max(S: sp.csr_matrix) -> sp.csr_matrix:
     """``max(S, S.T)``: if j is among i's neighbours, i counts as one of j's too."""
     return sp.csr_matrix(S.maximum(S.T), dtype=np.float32)
+
+
+#: :class:`FeatureIndex`: features used by more than this share of the papers (embedding
+#: dimensions) are kept as dense columns, whose product runs at BLAS speed (a quarter of the time
+#: per entry of a sparse product, measured on citeulike-a with 384 embedding columns).
+_DENSE_COLUMN_DF = 0.5
+#: :class:`FeatureIndex`: the cost of a product over the rows of the inverted index that a query
+#: touches, in entries of the product over all papers (about 1 ns each): per entry read, and
+#: once per query (slicing, a sparse matrix built). Measured on citeulike-a (17k papers, TF-IDF
+#: and citations): 1.7 ns per entry read plus 0.12 ms, against 0.95 ns per entry of ``V @ p``.
+_SLICE_COST = 2
+_SLICE_OVERHEAD = 120_000
+
+
+class FeatureIndex:
+    """``V @ p`` for one query vector ``p`` at a time (a user's content profile), cheaper than
+    the product with the stored CSR matrix.
+
+    Columns used by most papers (a dense embedding block stacked beside TF-IDF) are a dense block
+    multiplied by BLAS, stored transposed (features x papers): OpenBLAS's single-vector product
+    reads that layout about twice as fast as papers x features (1.2 against 2.6 ms for
+    17k x 384 float32 on one core). The other columns are also kept transposed (feature ->
+    papers, an inverted index): a query touching few features multiplies only those features'
+    rows of it, one touching many is a sparse product over all the papers; the cheaper by a count
+    of the entries each reads.
+    Dense ``V`` is all dense block. The sparse part is ``V`` itself, not a copy, when it has no
+    dense columns.
+    """
+
+    def __init__(self, V: Features) -> None:
+        self.source = V
+        self.n, self.d = V.shape
+        self.dense_cols: np.ndarray | None = None  # None: all columns (dense V)
+        self.dense_t: np.ndarray | None = None  # the dense columns, transposed
+        self.sparse_part: sp.csr_matrix | None = None
+        self.sparse_t: sp.csr_matrix | None = None
+        self.df = np.zeros(self.d, dtype=np.int64)
+        if not sp.issparse(V):
+            self.dense_t = np.ascontiguousarray(np.asarray(V, dtype=np.float32).T)
+            return
+        V = sp.csr_matrix(V, dtype=np.float32)
+        df = np.bincount(V.indices, minlength=self.d)
+        hi = np.flatnonzero(df > _DENSE_COLUMN_DF * self.n)
+        if hi.size:
+            self.dense_cols = hi
+            self.dense_t = np.ascontiguousarray(V[:, hi].T.toarray(), dtype=np.float32)
+            # The rest keeps all d columns (the dense ones emptied): no re-indexing of queries.
+            is_dense = np.zeros(self.d, dtype=bool)
+            is_dense[hi] = True
+            V = V.copy()
+            V.data[is_dense[V.indices]] = 0.0
+            V.eliminate_zeros()
+        self.sparse_part = V
+        self.sparse_t = sp.csr_matrix(V.T, dtype=np.float32)
+        self.sparse_t.sort_indices()
+        self.df = np.diff(self.sparse_t.indptr)
+
+    def dot(self, p: np.ndarray) -> np.ndarray:
+        """``V @ p`` for a dense vector ``p`` of length ``d``, as float32 of length ``n``."""
+        p = np.asarray(p, dtype=np.float32).ravel()
+        if p.size != self.d:
+            raise ValueError(f"vector of length {p.size}, the features have {self.d} columns")
+        if self.dense_t is not None:
+            pd = p if self.dense_cols is None else p[self.dense_cols]
+            out = np.asarray(pd @ self.dense_t, dtype=np.float32)
+        else:
+            out = np.zeros(self.n, dtype=np.float32)
+        Vs, St = self.sparse_part, self.sparse_t
+        if Vs is None or St is None or Vs.nnz == 0:
+            return out
+        nz = np.flatnonzero(p)
+        if nz.size == 0:
+            return out
+        if _SLICE_COST * int(self.df[nz].sum()) + _SLICE_OVERHEAD < Vs.nnz:
+            out += St[nz].T @ p[nz]
+        else:
+            out += Vs @ p
+        return out

@@ -3,6 +3,8 @@ and content item-kNN: each checked against a closed form, brute force or the lib
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -391,7 +393,9 @@ def test_hybrid_als_part_is_the_folded_in_als_score_over_its_maximum(data: Block
     np.testing.assert_allclose(model.score_batch(L, D), expect, rtol=1e-4, atol=1e-5)
     # One user goes through the same sums; papers added later get a neutral factor score.
     u = data.likes[0].indices
-    np.testing.assert_allclose(model.score(u), model.score_batch(csr([list(u)], data.n_items))[0])
+    np.testing.assert_allclose(
+        model.score(u), model.score_batch(csr([list(u)], data.n_items))[0], rtol=1e-5
+    )
     model.add_items(features[:2], n=2)
     assert model.als_factors_ is not None and not model.als_factors_[-2:].any()
     loaded = Hybrid(**model.get_params()).load_state(model.state())
@@ -433,3 +437,133 @@ def test_profile_scores_equal_the_sparse_product() -> None:
         np.testing.assert_allclose(content.profile_scores(P, V), want, rtol=1e-5, atol=1e-6)
     finally:
         content._DENSE_PROFILE_LIMIT = limit
+
+
+# ----------------------------------------------- hybrid: the one-user path with every part on
+HYBRID_PARTS: dict[str, dict] = {
+    "profile": {"profile_weight": 0.7},
+    "als": {"als_weight": 1.5},
+    "pop_boost": {"pop_boost": 3.0, "pop_weight": 0.3},
+    "all": {"profile_weight": 0.7, "als_weight": 1.5, "pop_boost": 3.0, "pop_weight": 0.3},
+}
+HYBRID_SMALL = {"cf_neighbors": 10, "content_neighbors": 10, "als_factors": 8, "als_alpha": 5.0}
+
+
+def _feature_kind(features, kind: str):
+    """The TF-IDF features as they are, stacked beside a dense block (as sentence embeddings are
+    stacked beside TF-IDF: a CSR matrix with columns every paper uses), or as a dense array."""
+    if kind == "sparse":
+        return features
+    if kind == "stacked":
+        block = np.random.default_rng(5).normal(size=(features.shape[0], 6)).astype(np.float32)
+        return sp.hstack([features, sp.csr_matrix(block)], format="csr")
+    return features.toarray()
+
+
+def _assert_one_user_path_equals_batch(model, likes: sp.csr_matrix, n_users: int) -> None:
+    """``model.score`` equals the ``score_batch`` row for users with likes and random dislikes,
+    a paper both liked and disliked, dislikes only, and no likes at all."""
+    n = model.n_items
+    rng = np.random.default_rng(0)
+    cases: list[tuple[np.ndarray, np.ndarray]] = []
+    for u in range(0, n_users, 5):
+        L = likes[u].indices
+        D = np.setdiff1d(rng.choice(n, size=u % 4, replace=False), L)
+        cases.append((L, D))
+    L0 = likes[1].indices
+    cases += [(L0, np.array([L0[0], (L0[-1] + 1) % n])), (np.array([], np.int64), L0[:2])]
+    cases += [(np.array([], np.int64), np.array([], np.int64))]
+    for L, D in cases:
+        batch = model.score_batch(csr([list(L)], n), csr([list(D)], n))[0]
+        np.testing.assert_allclose(model.score(L, D), batch, rtol=1e-5, atol=1e-6)
+        if not D.size:
+            np.testing.assert_allclose(model.score(L), batch, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "stacked", "dense"])
+@pytest.mark.parametrize("parts", list(HYBRID_PARTS))
+def test_hybrid_one_user_path_equals_the_batch_path_with_profile_als_and_boost(
+    data: BlockData, features, parts: str, kind: str
+):
+    """The fast one-user path also computes the profile, the folded-in factors and the
+    popularity boost: the same scores as ``score_batch``, dislikes included."""
+    from recommender.models.hybrid import Hybrid
+
+    model = Hybrid(**HYBRID_SMALL, **HYBRID_PARTS[parts])
+    model.fit(data.likes, _feature_kind(features, kind))
+    _assert_one_user_path_equals_batch(model, data.likes, data.n_users)
+
+
+@pytest.mark.parametrize("slice_cost", [0, 10**9])
+def test_hybrid_profile_by_either_product_gives_the_same_scores(
+    data: BlockData, features, slice_cost: int, monkeypatch: pytest.MonkeyPatch
+):
+    """Whichever way the profile product goes (over the inverted index's rows of the profile's
+    features, or over all papers), the scores are those of the batch path."""
+    from recommender import similarity
+    from recommender.models.hybrid import Hybrid
+
+    monkeypatch.setattr(similarity, "_SLICE_COST", slice_cost)
+    monkeypatch.setattr(similarity, "_SLICE_OVERHEAD", -1 if slice_cost == 0 else 0)
+    model = Hybrid(**HYBRID_SMALL, **HYBRID_PARTS["all"])
+    model.fit(data.likes, _feature_kind(features, "stacked"))
+    _assert_one_user_path_equals_batch(model, data.likes, data.n_users)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "stacked", "dense"])
+def test_hybrid_one_user_path_after_adding_papers_and_a_state_round_trip(
+    data: BlockData, featurizer, features, kind: str
+):
+    """What the one-user path derives from the paper vectors is rebuilt when papers are added or
+    the state is loaded, and is not part of the saved state."""
+    from recommender.models.hybrid import Hybrid
+
+    X = _feature_kind(features, kind)
+    model = Hybrid(**HYBRID_SMALL, **HYBRID_PARTS["all"]).fit(data.likes, X)
+    _assert_one_user_path_equals_batch(model, data.likes, data.n_users)  # builds the index
+    assert model._feature_index is not None
+    copied = copy.deepcopy(model)  # as the service copies a model to add papers
+    assert copied._feature_index is None
+    _assert_one_user_path_equals_batch(copied, data.likes, data.n_users)
+    state_keys = set(model.state())
+    new = featurizer.transform(["topic2word1 topic2word3 topic2word5", "topic0word2 topic0word4"])
+    new_x = _feature_kind(new, kind)
+    if kind == "stacked":
+        new_x = sp.hstack([new, sp.csr_matrix(np.ones((2, 6), np.float32))], format="csr")
+    model.add_items(new_x)
+    assert model._feature_index is None
+    likes = sp.hstack([data.likes, sp.csr_matrix((data.n_users, 2))], format="csr")
+    _assert_one_user_path_equals_batch(model, likes, data.n_users)
+    # A new paper gets a profile score (the only part that reaches it beside content).
+    u = data.likes[0].indices
+    assert model.score(u)[-2:].any()
+    assert set(model.state()) == state_keys
+    loaded = Hybrid(**model.get_params()).load_state(model.state())
+    assert loaded._feature_index is None
+    _assert_one_user_path_equals_batch(loaded, likes, data.n_users)
+    np.testing.assert_allclose(loaded.score(u, [81]), model.score(u, [81]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("slice_cost", [0, 10**9])
+@pytest.mark.parametrize("kind", ["sparse", "stacked", "dense"])
+def test_feature_index_dot_is_the_matrix_vector_product(
+    kind: str, slice_cost: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recommender import similarity
+
+    monkeypatch.setattr(similarity, "_SLICE_COST", slice_cost)
+    monkeypatch.setattr(similarity, "_SLICE_OVERHEAD", -1 if slice_cost == 0 else 0)
+    V = sp.random(50, 40, density=0.1, format="csr", random_state=3, dtype=np.float32)
+    if kind == "stacked":
+        V = sp.hstack([V, sp.csr_matrix(np.ones((50, 3), np.float32))], format="csr")
+    Vx = V.toarray() if kind == "dense" else V
+    index = similarity.FeatureIndex(Vx)
+    assert (index.dense_t is not None) == (kind != "sparse")
+    rng = np.random.default_rng(0)
+    for nonzero in (0, 1, 5, V.shape[1]):
+        p = np.zeros(V.shape[1], np.float32)
+        p[rng.choice(V.shape[1], nonzero, replace=False)] = rng.normal(size=nonzero)
+        want = V.toarray() @ p
+        np.testing.assert_allclose(index.dot(p), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="columns"):
+        index.dot(np.zeros(3, np.float32))

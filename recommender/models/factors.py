@@ -22,7 +22,14 @@ import scipy.sparse as sp
 
 from recommender.models.base import Features, Recommender, State, l2_normalize
 
-__all__ = ["BiasedFactorModel", "fold_in", "gram", "mean_sq_norm", "score_scale"]
+__all__ = [
+    "BiasedFactorModel",
+    "fold_in",
+    "fold_in_one",
+    "gram",
+    "mean_sq_norm",
+    "score_scale",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +107,36 @@ def fold_in(
                     A[j] += dislike_confidence * (Yd.T @ Yd)
         U[users] = np.linalg.solve(A, b[..., None])[..., 0]
     return U
+
+
+def fold_in_one(
+    Y: np.ndarray,
+    YtY: np.ndarray,
+    liked: np.ndarray,
+    disliked: np.ndarray | None = None,
+    *,
+    regularization: float,
+    alpha: float,
+    dislike_confidence: float = 0.0,
+) -> np.ndarray:
+    """:func:`fold_in` of one user given by rows (sorted, unique) instead of sparse matrices: the
+    same system and solve, without a matrix built per request. A float32 vector of length f."""
+    liked = np.asarray(liked, dtype=np.int64)
+    f = Y.shape[1]
+    if liked.size == 0:
+        return np.zeros(f, dtype=np.float32)
+    if liked[0] < 0 or liked[-1] >= Y.shape[0]:
+        raise IndexError(f"item row out of range [0, {Y.shape[0]})")
+    Yl = Y[liked].astype(np.float64)
+    A = np.asarray(YtY, dtype=np.float64) + regularization * np.eye(f)
+    A += alpha * (Yl.T @ Yl)
+    b = (1.0 + alpha) * Yl.sum(axis=0)
+    if disliked is not None and dislike_confidence:
+        d = np.setdiff1d(np.asarray(disliked, dtype=np.int64), liked, assume_unique=True)
+        if d.size:
+            Yd = Y[d].astype(np.float64)
+            A += dislike_confidence * (Yd.T @ Yd)
+    return np.linalg.solve(A, b).astype(np.float32)
 
 
 def score_scale(U_model: np.ndarray, U_fold: np.ndarray, YtY: np.ndarray) -> float:

@@ -23,21 +23,25 @@ Each evidence part is divided by its maximum for that user, so one set of weight
 with 1 like and one with 500. A paper without collaborative data (nobody liked it at fit time, or
 it was added since) cannot have collaborative evidence; ``cold_impute`` of the collaborative weight
 is then given to its content evidence instead, so new papers compete on equal terms. Disliked papers contribute their neighbourhoods negatively, on the
-same per-user scale. Scoring a user is two sparse vector-matrix products: a like counts at once.
+same per-user scale. Scoring a user is two sparse vector-matrix products (plus, when those parts
+are on, the profile's product with the paper vectors and a small fold-in solve): a like counts
+at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from recommender.models.base import Features, Recommender, State, dense, l2_normalize
 from recommender.models.content import content_profiles, profile_scores
-from recommender.models.factors import fold_in, gram
+from recommender.models.factors import fold_in, fold_in_one, gram
 from recommender.ranking import as_rows
 from recommender.similarity import (
+    FeatureIndex,
     cooccurrence_cosine,
     extend_topk_cosine,
     gather_rows,
@@ -53,6 +57,8 @@ class Hybrid(Recommender):
     #: ALS item factors and their YᵀY when ``als_weight`` is on (learned state), else None.
     als_factors_: np.ndarray | None = None
     als_gram_: np.ndarray | None = None
+    #: ``vectors_`` split for one user's profile product (derived on first use, never saved).
+    _feature_index: FeatureIndex | None = None
 
     def __init__(
         self,
@@ -143,6 +149,16 @@ class Hybrid(Recommender):
 
     def _derive(self) -> None:
         self.content_sim_ = self._sharpen(symmetrize_max(self.content_knn_))
+        # Called after every change of the papers (fit, load, add_items): drop what was derived
+        # from the old vectors; it is rebuilt when a request first needs it.
+        self._feature_index = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # What the one-user path derives on first use is neither pickled nor deep-copied (the
+        # service copies the model to add papers, which drops it anyway).
+        state = self.__dict__.copy()
+        state.pop("_feature_index", None)
+        return state
 
     def _add_items(self, features: Features | None, n_new: int) -> None:
         assert features is not None
@@ -215,24 +231,80 @@ class Hybrid(Recommender):
         self, likes: Iterable[int] | np.ndarray, dislikes: Iterable[int] | np.ndarray | None = None
     ) -> np.ndarray:
         """One user (the service's path): the sums of :meth:`score_batch` gathered straight from
-        the neighbour rows of the liked and disliked papers, without building sparse matrices per
-        request. Equal to ``score_batch`` up to float rounding."""
+        the neighbour rows of the liked and disliked papers, the profile and the folded-in
+        factors computed from those rows, without building sparse matrices per request. Equal
+        to ``score_batch`` up to float rounding."""
         self._check_fitted()
-        if self.profile_weight or self.als_weight or self.pop_boost:
-            return super().score(likes, dislikes)
         L, D = self._valid_rows(likes), self._valid_rows(dislikes)
         # In place where possible: a request's time is mostly memory traffic over n_items floats.
-        scores = self.pop_weight * self.prior_
+        # With pop_boost the prior is added after the boost (as in score_batch).
+        if self.pop_boost:
+            scores = np.zeros(self.n_items, dtype=np.float32)
+        else:
+            scores = self.pop_weight * self.prior_
         content = self._evidence_one(L, D, self.content_sim_)
         if content is not None:
             content *= self._content_weights()
             scores += content
+        if self.profile_weight:
+            profile = self._profile_one(L, D)
+            profile *= self.profile_weight
+            scores += profile
         if self.cf_weight:
             cf = self._evidence_one(L, D, self.cf_sim_)
             if cf is not None:
                 cf *= self.cf_weight
                 scores += cf
+        if self.als_weight and self.als_factors_ is not None:
+            als = self._als_evidence_one(L, D)
+            als *= self.als_weight
+            scores += als
+        if self.pop_boost:
+            scores *= 1.0 + self.pop_boost * self.prior_
+            scores += self.pop_weight * self.prior_
         return scores
+
+    def _profile_one(self, L: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """One user's row of ``profile_scores(content_profiles(...))``: the cosine of every paper
+        to the normalised sum of the liked papers' vectors minus ``dislike_weight`` times the
+        normalised sum of the disliked ones'."""
+        p = self._vector_sum(L)
+        norm = float(np.linalg.norm(p))
+        if norm > 0:
+            p /= norm
+        if D.size and self.dislike_weight:
+            q = self._vector_sum(D)
+            norm = float(np.linalg.norm(q))
+            if norm > 0:
+                p -= (self.dislike_weight / norm) * q
+        index = self._feature_index
+        if index is None or index.source is not self.vectors_:
+            index = self._feature_index = FeatureIndex(self.vectors_)
+        return index.dot(p)
+
+    def _vector_sum(self, rows: np.ndarray) -> np.ndarray:
+        """The sum of the vectors of papers ``rows`` (float64, one entry per feature)."""
+        V = self.vectors_
+        if sp.issparse(V):
+            return sum_rows(V, rows)
+        return np.asarray(V[rows].sum(axis=0, dtype=np.float64), dtype=np.float64).ravel()
+
+    def _als_evidence_one(self, L: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """:meth:`_als_evidence` of one user given by rows."""
+        assert self.als_factors_ is not None and self.als_gram_ is not None
+        u = fold_in_one(
+            self.als_factors_,
+            self.als_gram_,
+            L,
+            D,
+            regularization=self.als_regularization,
+            alpha=self.als_alpha,
+            dislike_confidence=self.als_alpha,
+        )
+        evidence = np.asarray(self.als_factors_ @ u, dtype=np.float32)
+        scale = float(evidence.max(initial=0.0))
+        evidence /= scale if scale > 0 else 1.0
+        return evidence
 
     def _content_weights(self) -> np.ndarray:
         """Per paper: ``content_weight``, plus ``cold_impute`` of ``cf_weight`` for papers
