@@ -103,6 +103,22 @@ SWITCHED_BY: dict[str, str] = {
     "als_alpha": "als_weight",
 }
 
+#: ``--serving``: hyperparameters held at these values when tuning what the service serves by
+#: default, so that a request costs what it cost with the model's defaults (the service's
+#: throughput is a target of its own, bench/RESULTS.md). On the 2-core machine of 2026-11-21
+#: (``python -m bench --only service``, 2 workers, closed loop): the model's defaults 1,044
+#: recommendations/s at most; the offline choice for citeulike-a P=10 (profile and ALS parts
+#: on: a user's profile against every paper's vector, a fold-in solve) 664/s; with those two off
+#: but 300 neighbours per paper instead of 100, 834/s.
+SERVING_FIXED: dict[str, dict[str, Any]] = {
+    "hybrid": {
+        "profile_weight": 0.0,
+        "als_weight": 0.0,
+        "content_neighbors": 100,
+        "cf_neighbors": 100,
+    }
+}
+
 #: Weights of the feature blocks beyond the text (whose weight is 1), searched beside a model's
 #: hyperparameters when the feature set has the block and the model uses content. They are saved
 #: under ``"feature_weights"``, apart from the model's ``"params"``.
@@ -113,6 +129,30 @@ FEATURE_GRID: dict[str, list[float]] = {
 
 
 # ------------------------------------------------------------------ settings file
+def drop_switched_off(model: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without the sub-parameters of a part that is off (they change nothing)."""
+    sig = inspect.signature(model_class(model).__init__).parameters
+    merged = {k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty}
+    merged.update(params)
+    return {k: v for k, v in params.items() if k not in SWITCHED_BY or merged.get(SWITCHED_BY[k])}
+
+
+def save_entry(
+    path: Path, dataset: str, split: int, key: str, entry: dict[str, Any], *, serving: bool
+) -> None:
+    """Store one tuning choice: the entry of ``key`` (keeping its ``serving`` choice), or with
+    ``serving`` that choice alone (keeping the entry)."""
+    # Re-read just before writing: another tuning run may have saved other keys meanwhile.
+    settings = load_settings(path)
+    here = settings.setdefault(dataset, {}).setdefault(f"P={split}", {})
+    if serving:
+        here.setdefault(key, {"params": {}})["serving"] = entry
+    else:
+        kept = here.get(key, {}).get("serving")
+        here[key] = entry if kept is None else {**entry, "serving": kept}
+    write_json_atomic(path, settings)
+
+
 def split_feature_weights(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     """``(model hyperparameters, feature-block weights)`` of one searched setting."""
     model = {k: v for k, v in params.items() if k not in FEATURE_WEIGHTS}
@@ -274,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         " --features, recorded as carried (for a feature set this setting's validation cannot"
         " provide: embeddings at P=1, whose validation is simulated on citeulike-t)",
     )
+    ap.add_argument(
+        "--serving",
+        action="store_true",
+        help="tune the variant the service serves by default, at the per-request cost of the"
+        " model's defaults (hybrid: profile and ALS parts off, 100 neighbours per paper); saved"
+        " as the entry's 'serving' choice",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data_dir = args.data_dir or default_data_dir()
@@ -310,12 +357,17 @@ def main(argv: list[str] | None = None) -> int:
                 **tuned_params(args.dataset, args.split, key, args.settings),
                 **tuned_feature_weights(args.dataset, args.split, key, args.settings),
             }
+        if args.serving:
+            # Within the service's budget: the parts that cost most per request stay off.
+            fixed = SERVING_FIXED.get(model, {})
+            grid = {k: v for k, v in grid.items() if k not in fixed}
+            start = {**start, **fixed}
         best, best_score, n_eval = coordinate_search(model, grid, score, args.passes, start)
         print(
             f"{model}: chose {best or 'defaults'} ({METRIC} {best_score:.4f} on validation,"
             f" {n_eval} settings, {time.perf_counter() - t0:.0f}s)"
         )
-        params, weights = split_feature_weights(best)
+        params, weights = split_feature_weights(drop_switched_off(model, best))
         entry: dict[str, Any] = {"params": params}
         if weights:
             entry["feature_weights"] = weights
@@ -327,10 +379,9 @@ def main(argv: list[str] | None = None) -> int:
             "features": args.features,
             "settings_tried": n_eval,
         }
-        # Re-read just before writing: another tuning run may have saved other keys meanwhile.
-        settings = load_settings(args.settings)
-        settings.setdefault(args.dataset, {}).setdefault(f"P={args.split}", {})[key] = entry
-        write_json_atomic(args.settings, settings)
+        if args.serving:
+            entry["validation"]["fixed"] = SERVING_FIXED.get(model, {})
+        save_entry(args.settings, args.dataset, args.split, key, entry, serving=args.serving)
     return 0
 
 

@@ -3,15 +3,18 @@ and the service read one choice.
 
 ``tuned.json`` (beside this module) is written by ``python -m experiments.tune`` only, which tunes
 on a validation split carved out of the published training files, never the test files. Its
-layout: ``{dataset: {"P=<split>": {key: {"params", "feature_weights"?, "validation"}}}}``, where
-``key`` is the model's name for text features and ``<model>@<feature set>`` for the others;
-``feature_weights`` are the weights of the feature blocks beyond the text (``citation_weight``,
-``embedding_weight``, as :class:`recommender.features.PaperFeaturizer` takes them).
+layout: ``{dataset: {"P=<split>": {key: {"params", "feature_weights"?, "validation",
+"serving"?}}}}``, where ``key`` is the model's name for text features and
+``<model>@<feature set>`` for the others; ``feature_weights`` are the weights of the feature
+blocks beyond the text (``citation_weight``, ``embedding_weight``, as
+:class:`recommender.features.PaperFeaturizer` takes them); ``serving``, where present, is a second
+choice made on the same validation with the parts that cost most per request held off
+(``experiments.tune --serving``).
 
 The service starts from the choice made on :data:`SERVING_SETTING` for its model and feature
-set: citeulike-a with 10 training papers per user, the published split that keeps each user's
-older papers and asks for the newer ones, which is what a feed does, on papers described by
-title and abstract, as the service's catalog is.
+set (its ``serving`` choice where there is one): citeulike-a with 10 training papers per user,
+the published split that keeps each user's older papers and asks for the newer ones, which is
+what a feed does, on papers described by title and abstract, as the service's catalog is.
 """
 
 from __future__ import annotations
@@ -74,7 +77,13 @@ def serving_defaults(
     model: str, features: str, path: Path = TUNED_PATH
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """``(hyperparameters, feature weights)`` chosen for ``model`` with ``features`` on
-    :data:`SERVING_SETTING`; ``({}, {})`` (the model's own defaults) where nothing was tuned."""
+    :data:`SERVING_SETTING`: the entry's ``serving`` choice where there is one (tuned with the
+    parts that cost most per request held off, ``experiments.tune --serving``), else the entry's
+    own; ``({}, {})`` (the model's own defaults) where nothing was tuned."""
     dataset, split = SERVING_SETTING
-    key = settings_key(model, features)
-    return tuned_params(dataset, split, key, path), tuned_feature_weights(dataset, split, key, path)
+    entry = _entry(dataset, split, settings_key(model, features), path)
+    if entry is None:
+        return {}, {}
+    chosen = entry.get("serving", entry)
+    weights = {k: float(v) for k, v in chosen.get("feature_weights", {}).items()}
+    return dict(chosen.get("params", {})), weights

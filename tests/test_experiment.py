@@ -234,3 +234,59 @@ def test_tuning_searches_feature_weights_beside_the_model() -> None:
     best, value, _ = coordinate_search("hybrid", grid, score)
     # A weight of 1 is the default and is left out like a model's defaults.
     assert best == {"citation_weight": 4.0, "sharpen": 1.0} and value == 0.0
+
+
+def test_a_serving_choice_is_kept_beside_the_entry(tmp_path: Path) -> None:
+    """`tune --serving` adds the service's choice to a model's entry; re-tuning the entry keeps
+    it, and the other way round."""
+    from experiments.tune import save_entry
+    from recommender.tuned import serving_defaults, tuned_params
+
+    path = tmp_path / "tuned.json"
+    key = "hybrid@text+citations"
+    save_entry(path, "citeulike-a", 10, key, {"params": {"cf_weight": 4.0}}, serving=False)
+    serving = {"params": {"cf_weight": 2.0}, "feature_weights": {"citation_weight": 2.0}}
+    save_entry(path, "citeulike-a", 10, key, serving, serving=True)
+    assert tuned_params("citeulike-a", 10, key, path) == {"cf_weight": 4.0}  # compare's choice
+    assert serving_defaults("hybrid", "text+citations", path) == (
+        {"cf_weight": 2.0},
+        {"citation_weight": 2.0},
+    )
+    save_entry(path, "citeulike-a", 10, key, {"params": {"cf_weight": 8.0}}, serving=False)
+    assert tuned_params("citeulike-a", 10, key, path) == {"cf_weight": 8.0}
+    assert serving_defaults("hybrid", "text+citations", path)[0] == {"cf_weight": 2.0}
+
+
+def test_sub_parameters_of_a_part_that_is_off_are_not_saved() -> None:
+    from experiments.tune import drop_switched_off
+
+    assert drop_switched_off("hybrid", {"cf_weight": 2.0, "als_alpha": 40.0}) == {"cf_weight": 2.0}
+    on = {"als_weight": 0.1, "als_alpha": 40.0}
+    assert drop_switched_off("hybrid", on) == on
+
+
+def test_embeddings_without_the_extra_are_an_unavailable_feature_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without the [embed] extra (and vectors not cached), the embedding feature set is reported
+    unavailable, which `compare --all` skips with its message instead of stopping."""
+    import scipy.sparse as sp
+
+    from recommender import embeddings
+    from recommender.catalog import Catalog, Paper
+    from recommender.evaluation import datasets
+    from recommender.loaders import CiteULike
+
+    def missing(device: object) -> object:
+        raise ImportError(embeddings._INSTALL_HINT)
+
+    monkeypatch.setattr(embeddings, "_load_model", missing)
+    monkeypatch.setattr(datasets, "EMBED_CACHE", tmp_path / "empty-cache")
+    ds = CiteULike(
+        name="tiny-a",
+        catalog=Catalog([Paper("0", "graph networks"), Paper("1", "protein folding")]),
+        likes=sp.csr_matrix((1, 2)),
+        tags=[[], []],
+    )
+    with pytest.raises(datasets.FeatureSetUnavailable, match=r"pip install 'paperrec\[embed\]'"):
+        datasets.feature_blocks(ds, "text+embed+citations")

@@ -159,6 +159,17 @@ def test_tuned_defaults_come_from_the_serving_setting(tmp_path):
         {"citation_weight": 2.0},
     )
     assert serving_defaults("hybrid", "text", path) == ({}, {})  # nothing tuned: own defaults
+    # A choice tuned within the service's budget (tune --serving) is what the service takes.
+    entry["serving"] = {"params": {"cf_weight": 2.0}, "feature_weights": {"citation_weight": 4}}
+    tuned = json.loads(path.read_text())
+    tuned["citeulike-a"]["P=10"]["hybrid@text+citations"] = entry
+    path.write_text(json.dumps(tuned))
+    assert serving_defaults("hybrid", "text+citations", path) == (
+        {"cf_weight": 2.0},
+        {"citation_weight": 4.0},
+    )
+    del entry["serving"]
+    path.write_text(json.dumps({"citeulike-a": {"P=10": {"hybrid@text+citations": entry}}}))
     assert serving_defaults("als", "text+citations", path) == ({}, {})
 
     settings = Settings(_env_file=None, features="text+citations", model_params={"sharpen": 1.0})

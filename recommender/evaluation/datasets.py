@@ -107,7 +107,10 @@ def feature_blocks(dataset: Any, features: str = "text") -> dict[str, Features]:
         from recommender.embeddings import SentenceEmbedder
 
         embedder = SentenceEmbedder(cache_dir=EMBED_CACHE)
-        blocks["embed"] = embedder.transform(dataset.catalog.texts())
+        try:
+            blocks["embed"] = embedder.transform(dataset.catalog.texts())
+        except ImportError as exc:  # the [embed] extra is missing and the cache lacks texts
+            raise FeatureSetUnavailable(str(exc)) from exc
     if "citations" in features:
         papers = list(dataset.catalog)
         if not any(p.references for p in papers):
