@@ -34,15 +34,19 @@ JobStatus = Literal["running", "succeeded", "failed"]
 
 
 def training_hyperparameters(
-    settings: Settings, tuned: Path = TUNED_PATH
+    settings: Settings, tuned: Path = TUNED_PATH, *, has_references: bool = True
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """``(model params, feature weights)`` a retrain uses: the tuned defaults of the model and
-    feature set (:func:`recommender.tuned.serving_defaults`) unless ``tuned_defaults`` is off,
-    with PAPERREC_MODEL_PARAMS over them."""
+    the features it will really have (:func:`recommender.tuned.serving_defaults`; text only
+    while no paper has ``references``) unless ``tuned_defaults`` is off, with
+    PAPERREC_MODEL_PARAMS over them."""
     params: dict[str, Any] = {}
     weights: dict[str, float] = {}
     if settings.tuned_defaults:
-        params, weights = serving_defaults(settings.model, settings.features, tuned)
+        features: str = settings.features
+        if not has_references:
+            features = features.replace("+citations", "")
+        params, weights = serving_defaults(settings.model, features, tuned)
     return {**params, **settings.model_params}, weights
 
 
@@ -190,7 +194,9 @@ class ModelManager:
         try:
             catalog = self.store.catalog()
             likes, dislikes = self.store.all_feedback()
-            params, weights = training_hyperparameters(self.settings)
+            params, weights = training_hyperparameters(
+                self.settings, has_references=any(p.references for p in catalog)
+            )
             bundle = train(
                 catalog,
                 likes,

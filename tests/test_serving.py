@@ -177,6 +177,8 @@ def test_tuned_defaults_come_from_the_serving_setting(tmp_path):
         {"cf_weight": 4.0, "sharpen": 1.0},
         {"citation_weight": 2.0},
     )
+    # A catalog without references is served on text: the text choice applies (none here).
+    assert training_hyperparameters(settings, path, has_references=False) == ({"sharpen": 1.0}, {})
     off = Settings(_env_file=None, features="text+citations", tuned_defaults=False)
     assert training_hyperparameters(off, path) == ({}, {})
     # The file in the repository holds a choice for the service's default model and features.
