@@ -119,6 +119,10 @@ SERVING_FIXED: dict[str, dict[str, Any]] = {
     }
 }
 
+#: ``--serving``: lowest values allowed. Validation users all have likes, so it cannot see that a
+#: popularity weight of 0 leaves a user without likes (a newcomer) with an arbitrary list.
+SERVING_MIN: dict[str, dict[str, float]] = {"hybrid": {"pop_weight": 0.05}}
+
 #: Weights of the feature blocks beyond the text (whose weight is 1), searched beside a model's
 #: hyperparameters when the feature set has the block and the model uses content. They are saved
 #: under ``"feature_weights"``, apart from the model's ``"params"``.
@@ -129,6 +133,21 @@ FEATURE_GRID: dict[str, list[float]] = {
 
 
 # ------------------------------------------------------------------ settings file
+def serving_search_space(
+    model: str, grid: Mapping[str, list[Any]], start: Mapping[str, Any]
+) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """``(grid, start)`` of a ``--serving`` search: :data:`SERVING_FIXED` values held (out of
+    the grid), :data:`SERVING_MIN` floors applied to the grid and the start."""
+    fixed = SERVING_FIXED.get(model, {})
+    floors = SERVING_MIN.get(model, {})
+    out = {k: [v for v in vs if v >= floors.get(k, v)] for k, vs in grid.items() if k not in fixed}
+    begin = {**start, **fixed}
+    for k, low in floors.items():
+        if k in begin and begin[k] < low:
+            begin[k] = low
+    return out, begin
+
+
 def drop_switched_off(model: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` without the sub-parameters of a part that is off (they change nothing)."""
     sig = inspect.signature(model_class(model).__init__).parameters
@@ -358,10 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                 **tuned_feature_weights(args.dataset, args.split, key, args.settings),
             }
         if args.serving:
-            # Within the service's budget: the parts that cost most per request stay off.
-            fixed = SERVING_FIXED.get(model, {})
-            grid = {k: v for k, v in grid.items() if k not in fixed}
-            start = {**start, **fixed}
+            grid, start = serving_search_space(model, grid, start)
         best, best_score, n_eval = coordinate_search(model, grid, score, args.passes, start)
         print(
             f"{model}: chose {best or 'defaults'} ({METRIC} {best_score:.4f} on validation,"

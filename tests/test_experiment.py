@@ -290,3 +290,28 @@ def test_embeddings_without_the_extra_are_an_unavailable_feature_set(
     )
     with pytest.raises(datasets.FeatureSetUnavailable, match=r"pip install 'paperrec\[embed\]'"):
         datasets.feature_blocks(ds, "text+embed+citations")
+
+
+def test_serving_search_keeps_the_request_cost_and_a_popularity_floor() -> None:
+    from experiments.tune import GRIDS, serving_search_space
+
+    start = {"profile_weight": 2.0, "als_weight": 1.0, "pop_weight": 0.0, "cf_weight": 4.0}
+    grid, begin = serving_search_space("hybrid", GRIDS["hybrid"], start)
+    assert "profile_weight" not in grid and "content_neighbors" not in grid
+    assert begin["profile_weight"] == 0.0 and begin["als_weight"] == 0.0
+    assert begin["content_neighbors"] == 100 and begin["cf_weight"] == 4.0
+    assert begin["pop_weight"] == 0.05 and min(grid["pop_weight"]) == 0.05
+
+
+def test_the_service_defaults_rank_popular_papers_for_a_newcomer() -> None:
+    """Whatever tuned.json holds for the service, a user without likes gets popularity, not an
+    arbitrary list (validation users all have likes and cannot check it)."""
+    import inspect
+
+    from recommender.models.hybrid import Hybrid
+    from recommender.tuned import serving_defaults
+
+    default = inspect.signature(Hybrid.__init__).parameters["pop_weight"].default
+    for features in ("text", "text+citations"):
+        params, _ = serving_defaults("hybrid", features)
+        assert params.get("pop_weight", default) > 0, features
