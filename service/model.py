@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
 from recommender.catalog import Paper
+from recommender.models import create_model
 from recommender.serving import Engine, train
 from recommender.tuned import TUNED_PATH, serving_defaults
 from service.settings import Settings
@@ -115,6 +116,21 @@ class ModelManager:
         if used != asked and used != asked.replace("+citations", ""):
             raise BundleError(
                 f"{path}: trained on {used!r} features, the settings ask for {asked!r}"
+            )
+        # Hyperparameters (tuned defaults of a new release, PAPERREC_MODEL_PARAMS) changed since.
+        params, weights = training_hyperparameters(
+            self.settings, has_references="citations" in used or "citations" not in asked
+        )
+        wanted = create_model(self.settings.model, **params).get_params()
+        differ = sorted(k for k, v in wanted.items() if bundle.model.get_params().get(k) != v)
+        featurizer = bundle.featurizer
+        for key in ("citation_weight", "embedding_weight"):
+            if getattr(featurizer, key, 1.0) != weights.get(key, 1.0):
+                differ.append(key)
+        if differ:
+            raise BundleError(
+                f"{path}: trained with other hyperparameters than the settings give "
+                f"({', '.join(differ)})"
             )
         return bundle
 

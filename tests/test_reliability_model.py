@@ -137,3 +137,23 @@ def test_a_bundle_trained_on_other_features_is_retrained_at_start(
         health = c.get("/health").json()
         assert health["model"]["version"] != trained  # retrained on text only
         assert "features" in health["last_failed_load"]["error"]
+
+
+def test_a_bundle_trained_with_other_hyperparameters_is_retrained_at_start(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """New tuned defaults (a new release) or a changed PAPERREC_MODEL_PARAMS take effect at the
+    next start, not only at the next retrain."""
+    with TestClient(create_app(make_settings())) as c:
+        trained = c.get("/health").json()["model"]["version"]
+    with TestClient(create_app(make_settings())) as c:
+        assert c.get("/health").json()["model"]["version"] == trained  # same settings: served
+    with TestClient(create_app(make_settings(model_params={"sharpen": 3.0}))) as c:
+        health = c.get("/health").json()
+        assert health["model"]["version"] != trained
+        assert "sharpen" in health["last_failed_load"]["error"]
+        retrained = health["model"]["version"]
+    with TestClient(create_app(make_settings(tuned_defaults=False))) as c:
+        # The sample catalog is text only: the text entry's tuned values differ from the
+        # model's own defaults, so turning the tuned defaults off retrains too.
+        assert c.get("/health").json()["model"]["version"] != retrained
