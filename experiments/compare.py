@@ -166,6 +166,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's files are private; results are for everyone to read
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -182,6 +183,7 @@ def dump_topk(dir_: Path, result: ModelResult, n_users: int) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, full)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

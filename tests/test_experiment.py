@@ -133,6 +133,7 @@ def test_coordinate_search_finds_the_known_optimum(tmp_path: Path) -> None:
     assert n == 3 and len(calls) == 3
     path = tmp_path / "settings.json"
     write_json_atomic(path, {"citeulike-a": {"P=1": {"popularity": {"params": best}}}})
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by the service's user too
     assert tuned_params("citeulike-a", 1, "popularity", path) == {"dislike_weight": 2.0}
     assert tuned_params("citeulike-a", 10, "popularity", path) == {}
 
