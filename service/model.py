@@ -121,7 +121,12 @@ class ModelManager:
         params, weights = training_hyperparameters(
             self.settings, has_references="citations" in used or "citations" not in asked
         )
-        wanted = create_model(self.settings.model, **params).get_params()
+        try:
+            wanted = create_model(self.settings.model, **params).get_params()
+        except (TypeError, ValueError) as e:
+            # Bad PAPERREC_MODEL_PARAMS: keep serving what was saved; a retrain reports the error.
+            log.warning("the settings' model hyperparameters are not valid: %s", e)
+            wanted = bundle.model.get_params()
         differ = sorted(k for k, v in wanted.items() if bundle.model.get_params().get(k) != v)
         featurizer = bundle.featurizer
         for key in ("citation_weight", "embedding_weight"):

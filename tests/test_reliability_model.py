@@ -153,6 +153,13 @@ def test_a_bundle_trained_with_other_hyperparameters_is_retrained_at_start(
         assert health["model"]["version"] != trained
         assert "sharpen" in health["last_failed_load"]["error"]
         retrained = health["model"]["version"]
+    with TestClient(create_app(make_settings(model_params={"sharpen": 3.0, "bogus": 1}))) as c:
+        # Invalid hyperparameters do not take the saved model away; the retrain says why.
+        assert c.get("/health").json()["model"]["version"] == retrained
+        assert c.post("/admin/retrain", headers=ADMIN_HEADERS).status_code == 202
+        failed = wait_for_retrain(c)
+        assert failed["status"] == "failed" and "bogus" in failed["error"]
+        assert c.get("/health").json()["model"]["version"] == retrained
     with TestClient(create_app(make_settings(tuned_defaults=False))) as c:
         # The sample catalog is text only: the text entry's tuned values differ from the
         # model's own defaults, so turning the tuned defaults off retrains too.
