@@ -53,7 +53,7 @@ from recommender.evaluation.splits import (
     random_holdout,
 )
 from recommender.models import MODELS, model_class
-from recommender.tuned import settings_key, tuned_feature_weights, tuned_params
+from recommender.tuned import settings_key, tuned_choice
 
 log = logging.getLogger("experiments.compare")
 
@@ -213,9 +213,8 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     for name in resolve_models(args.models):
         key = settings_key(name, args.features)
         tuned = split.info.get("protocol") in ("published", "files")
-        params = tuned_params(args.dataset, args.split, key, args.settings) if tuned else {}
-        weights = (
-            tuned_feature_weights(args.dataset, args.split, key, args.settings) if tuned else {}
+        params, weights = (
+            tuned_choice(args.dataset, args.split, key, args.settings) if tuned else ({}, {})
         )
         t0 = time.perf_counter()
         try:

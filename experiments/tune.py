@@ -49,8 +49,7 @@ from recommender.tuned import (
     TUNED_PATH,
     load_settings,
     settings_key,
-    tuned_feature_weights,
-    tuned_params,
+    tuned_choice,
 )
 
 log = logging.getLogger("experiments.tune")
@@ -372,12 +371,10 @@ def main(argv: list[str] | None = None) -> int:
             return float(sum(r.metrics[f"recall@{m}"] for m in CUTOFFS) / len(CUTOFFS))
 
         key = settings_key(model, args.features)
-        start = {}
+        start: dict[str, Any] = {}
         if args.resume:
-            start = {
-                **tuned_params(args.dataset, args.split, key, args.settings),
-                **tuned_feature_weights(args.dataset, args.split, key, args.settings),
-            }
+            params, weights = tuned_choice(args.dataset, args.split, key, args.settings)
+            start = {**params, **weights}
         if args.serving:
             grid, start = serving_search_space(model, grid, start)
         best, best_score, n_eval = coordinate_search(model, grid, score, args.passes, start)

@@ -27,6 +27,7 @@ from recommender.models.base import Features, State
 
 __all__ = [
     "FEATURE_SETS",
+    "FEATURE_WEIGHTS",
     "CitationFeaturizer",
     "PaperFeaturizer",
     "TfidfFeaturizer",
@@ -35,6 +36,9 @@ __all__ = [
 
 #: The feature sets a :class:`PaperFeaturizer` can be asked for by name.
 FEATURE_SETS = ("text", "text+citations", "text+embed", "text+embed+citations")
+#: Weights of the blocks beside the text (which weighs 1), as :class:`PaperFeaturizer` takes
+#: them: weight name -> the block it weighs.
+FEATURE_WEIGHTS = {"citation_weight": "citations", "embedding_weight": "embed"}
 
 log = logging.getLogger(__name__)
 

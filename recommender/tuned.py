@@ -29,7 +29,7 @@ __all__ = [
     "load_settings",
     "serving_defaults",
     "settings_key",
-    "tuned_feature_weights",
+    "tuned_choice",
     "tuned_params",
 ]
 
@@ -59,18 +59,24 @@ def _entry(dataset: str, split: int, key: str, path: Path) -> dict[str, Any] | N
     return entry if isinstance(entry, dict) else None
 
 
+def _choice(entry: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, float]]:
+    if entry is None:
+        return {}, {}
+    weights = {k: float(v) for k, v in entry.get("feature_weights", {}).items()}
+    return dict(entry.get("params", {})), weights
+
+
+def tuned_choice(
+    dataset: str, split: int, key: str, path: Path = TUNED_PATH
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """``(hyperparameters, feature-block weights)`` validation chose for ``key`` on a setting;
+    ``({}, {})`` (the model's defaults, every block at weight 1) where nothing was tuned."""
+    return _choice(_entry(dataset, split, key, path))
+
+
 def tuned_params(dataset: str, split: int, key: str, path: Path = TUNED_PATH) -> dict[str, Any]:
     """Hyperparameters validation chose for ``key`` on a setting, or ``{}`` (its defaults)."""
-    entry = _entry(dataset, split, key, path)
-    return dict(entry.get("params", {})) if entry else {}
-
-
-def tuned_feature_weights(
-    dataset: str, split: int, key: str, path: Path = TUNED_PATH
-) -> dict[str, float]:
-    """Feature-block weights validation chose for ``key`` on a setting, or ``{}`` (all 1)."""
-    entry = _entry(dataset, split, key, path)
-    return {k: float(v) for k, v in entry.get("feature_weights", {}).items()} if entry else {}
+    return tuned_choice(dataset, split, key, path)[0]
 
 
 def serving_defaults(
@@ -82,8 +88,4 @@ def serving_defaults(
     own; ``({}, {})`` (the model's own defaults) where nothing was tuned."""
     dataset, split = SERVING_SETTING
     entry = _entry(dataset, split, settings_key(model, features), path)
-    if entry is None:
-        return {}, {}
-    chosen = entry.get("serving", entry)
-    weights = {k: float(v) for k, v in chosen.get("feature_weights", {}).items()}
-    return dict(chosen.get("params", {})), weights
+    return _choice(entry if entry is None else entry.get("serving", entry))

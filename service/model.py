@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
 from recommender.catalog import Paper
+from recommender.features import FEATURE_WEIGHTS
 from recommender.models import create_model
 from recommender.serving import Engine, train
 from recommender.tuned import TUNED_PATH, serving_defaults
@@ -127,11 +128,11 @@ class ModelManager:
             # Bad PAPERREC_MODEL_PARAMS: keep serving what was saved; a retrain reports the error.
             log.warning("the settings' model hyperparameters are not valid: %s", e)
             wanted = bundle.model.get_params()
-        differ = sorted(k for k, v in wanted.items() if bundle.model.get_params().get(k) != v)
-        featurizer = bundle.featurizer
-        for key in ("citation_weight", "embedding_weight"):
-            if getattr(featurizer, key, 1.0) != weights.get(key, 1.0):
-                differ.append(key)
+        have = bundle.model.get_params()
+        differ = sorted(k for k, v in wanted.items() if have.get(k) != v)
+        differ += [
+            k for k in FEATURE_WEIGHTS if getattr(bundle.featurizer, k, 1.0) != weights.get(k, 1.0)
+        ]
         if differ:
             raise BundleError(
                 f"{path}: trained with other hyperparameters than the settings give "

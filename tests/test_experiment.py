@@ -119,7 +119,8 @@ def test_compare_end_to_end(tmp_path: Path) -> None:
 
 
 def test_coordinate_search_finds_the_known_optimum(tmp_path: Path) -> None:
-    from experiments.tune import coordinate_search, tuned_params, write_json_atomic
+    from experiments.tune import coordinate_search, write_json_atomic
+    from recommender.tuned import tuned_params
 
     calls: list[dict] = []
 

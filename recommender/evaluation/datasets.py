@@ -17,7 +17,13 @@ from typing import Any
 
 import scipy.sparse as sp
 
-from recommender.features import CitationFeaturizer, TfidfFeaturizer, stack_features
+from recommender.features import (
+    FEATURE_SETS,
+    FEATURE_WEIGHTS,
+    CitationFeaturizer,
+    TfidfFeaturizer,
+    stack_features,
+)
 from recommender.models.base import Features
 
 __all__ = [
@@ -68,15 +74,12 @@ class ExperimentData:
         return stack_blocks(self.blocks or {"text": self.features}, weights)
 
 
-#: Content feature sets an experiment can use. "text" is what the published content rows used;
-#: "+citations" adds the papers' citation links (paper metadata, no user information); "+embed"
-#: adds sentence embeddings of the paper text (the optional ``[embed]`` extra; datasets with raw
-#: text only, i.e. citeulike-a), cached on disk in :data:`EMBED_CACHE`.
-FEATURE_SETS = ("text", "text+citations", "text+embed", "text+embed+citations")
+# Content feature sets an experiment can use are the service's (FEATURE_SETS). "text" is what
+# the published content rows used; "+citations" adds the papers' citation links (paper metadata,
+# no user information); "+embed" adds sentence embeddings of the paper text (the optional
+# ``[embed]`` extra; datasets with raw text only, i.e. citeulike-a), cached on disk in
+# EMBED_CACHE.
 EMBED_CACHE = Path(__file__).resolve().parents[2] / "out" / "embeddings-cache"
-#: Tunable weights of the feature blocks beyond the text (weight 1), named as
-#: :class:`recommender.features.PaperFeaturizer` takes them: weight name -> block.
-FEATURE_WEIGHTS = {"citation_weight": "citations", "embedding_weight": "embed"}
 
 
 class FeatureSetUnavailable(ValueError):

@@ -59,6 +59,27 @@ def _rows(m: sp.csr_matrix, u: int) -> np.ndarray:
     return m.indices[m.indptr[u] : m.indptr[u + 1]]
 
 
+def _add_user_terms(
+    A: np.ndarray,
+    b: np.ndarray,
+    Y: np.ndarray,
+    liked: np.ndarray,
+    disliked: np.ndarray | None,
+    alpha: float,
+    dislike_confidence: float,
+) -> None:
+    """One user's part of the fold-in system, in place: ``A += alpha YlᵀYl (+ dislike_confidence
+    YdᵀYd)`` and ``b = (1 + alpha) Σ Yl``; a paper both liked and disliked counts as liked."""
+    Yl = Y[liked].astype(np.float64)
+    A += alpha * (Yl.T @ Yl)
+    b[:] = (1.0 + alpha) * Yl.sum(axis=0)
+    if disliked is not None:
+        d = np.setdiff1d(np.asarray(disliked, dtype=np.int64), liked, assume_unique=True)
+        if d.size:
+            Yd = Y[d].astype(np.float64)
+            A += dislike_confidence * (Yd.T @ Yd)
+
+
 def fold_in(
     Y: np.ndarray,
     YtY: np.ndarray,
@@ -96,15 +117,8 @@ def fold_in(
         A = np.repeat(base[None], users.size, axis=0)
         b = np.empty((users.size, f), dtype=np.float64)
         for j, u in enumerate(users):
-            liked = _rows(likes, u)
-            Yl = Y[liked].astype(np.float64)
-            A[j] += alpha * (Yl.T @ Yl)
-            b[j] = (1.0 + alpha) * Yl.sum(axis=0)
-            if dislikes is not None:
-                disliked = np.setdiff1d(_rows(dislikes, u), liked, assume_unique=True)
-                if disliked.size:
-                    Yd = Y[disliked].astype(np.float64)
-                    A[j] += dislike_confidence * (Yd.T @ Yd)
+            disliked = None if dislikes is None else _rows(dislikes, u)
+            _add_user_terms(A[j], b[j], Y, _rows(likes, u), disliked, alpha, dislike_confidence)
         U[users] = np.linalg.solve(A, b[..., None])[..., 0]
     return U
 
@@ -127,15 +141,11 @@ def fold_in_one(
         return np.zeros(f, dtype=np.float32)
     if liked[0] < 0 or liked[-1] >= Y.shape[0]:
         raise IndexError(f"item row out of range [0, {Y.shape[0]})")
-    Yl = Y[liked].astype(np.float64)
     A = np.asarray(YtY, dtype=np.float64) + regularization * np.eye(f)
-    A += alpha * (Yl.T @ Yl)
-    b = (1.0 + alpha) * Yl.sum(axis=0)
-    if disliked is not None and dislike_confidence:
-        d = np.setdiff1d(np.asarray(disliked, dtype=np.int64), liked, assume_unique=True)
-        if d.size:
-            Yd = Y[d].astype(np.float64)
-            A += dislike_confidence * (Yd.T @ Yd)
+    b = np.empty(f, dtype=np.float64)
+    if not dislike_confidence:
+        disliked = None
+    _add_user_terms(A, b, Y, liked, disliked, alpha, dislike_confidence)
     return np.linalg.solve(A, b).astype(np.float32)
 
 
