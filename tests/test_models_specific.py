@@ -410,12 +410,43 @@ def test_hybrid_pop_boost_scales_the_evidence_by_popularity(data: BlockData, fea
 
     common = {"cf_neighbors": 10, "content_neighbors": 10, "profile_weight": 0.5}
     plain = Hybrid(**common, pop_weight=0.0).fit(data.likes, features)
-    boosted = Hybrid(**common, pop_weight=0.3, pop_boost=4.0).fit(data.likes, features)
+    boosted = Hybrid(**common, pop_weight=0.3, pop_boost=4.0, cold_boost=0.0)
+    boosted.fit(data.likes, features)
     L = data.likes[::11]
     expect = plain.score_batch(L) * (1.0 + 4.0 * plain.prior_) + 0.3 * plain.prior_
     np.testing.assert_allclose(boosted.score_batch(L), expect, rtol=1e-5, atol=1e-6)
     u = data.likes[0].indices
     np.testing.assert_allclose(boosted.score(u), boosted.score_batch(L[:1])[0], rtol=1e-6)
+
+
+def test_hybrid_pop_boost_treats_unliked_papers_as_typical(data: BlockData, features):
+    """A paper nobody liked (here: papers added after the fit, and a paper whose likes were
+    removed before it) is boosted as ``cold_boost`` times the median prior of the liked papers,
+    not as the least popular paper; in both scoring paths, and after a save and load."""
+    from recommender.models.hybrid import Hybrid
+
+    likes = data.likes.tolil()
+    likes[:, 3] = 0  # paper 3: nobody likes it
+    likes = sp.csr_matrix(likes)
+    likes.eliminate_zeros()
+    common = {"cf_neighbors": 10, "content_neighbors": 10, "pop_weight": 0.0, "pop_boost": 4.0}
+    plain = Hybrid(**{**common, "pop_boost": 0.0}).fit(likes, features)
+    typical = float(np.median(plain.prior_[plain.prior_ > 0]))
+    assert plain.prior_[3] == 0 and typical > 0
+    for cold_boost in (0.0, 1.0, 0.5):
+        model = Hybrid(**common, cold_boost=cold_boost).fit(likes, features)
+        want = 1.0 + 4.0 * plain.prior_
+        want[3] = 1.0 + 4.0 * cold_boost * typical
+        L = likes[::7]
+        np.testing.assert_allclose(model.score_batch(L), plain.score_batch(L) * want, rtol=1e-5)
+        model.add_items(features[:2], n=2)  # two new papers, as copies of papers 0 and 1
+        plain_new = Hybrid(**{**common, "pop_boost": 0.0}).fit(likes, features)
+        plain_new.add_items(features[:2], n=2)
+        want = np.concatenate([want, np.full(2, 1.0 + 4.0 * cold_boost * typical)])
+        u = likes[0].indices
+        np.testing.assert_allclose(model.score(u), plain_new.score(u) * want, rtol=1e-5)
+        loaded = Hybrid(**model.get_params()).load_state(model.state())
+        np.testing.assert_allclose(loaded.score(u), model.score(u), rtol=1e-6)
 
 
 def test_profile_scores_equal_the_sparse_product() -> None:

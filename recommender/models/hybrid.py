@@ -14,7 +14,10 @@ A user is scored from the papers passed in as liked and disliked:
 * **popularity prior** (log-scaled, in [0, 1]): the whole answer for a user with no likes, and a
   tie-breaker among papers of equal evidence. ``pop_boost`` (off by default) also multiplies the
   summed evidence by ``1 + pop_boost * prior``: popularity then lifts papers the user's evidence
-  already points to instead of adding popular papers that nothing points to.
+  already points to instead of adding popular papers that nothing points to. A paper nobody has
+  liked yet (new, or added since the fit) has no popularity to speak of, not a low one: it is
+  boosted as ``cold_boost`` times a typical liked paper (the median prior of papers with likes),
+  so that new papers are not pushed below old ones of equal evidence.
 * **latent factors** (optional, ``als_weight``; off by default): implicit-feedback ALS item
   factors, the user folded in from their likes at request time (:func:`factors.fold_in`), which
   generalises across chains of co-likes that the item-item neighbours do not reach.
@@ -77,6 +80,7 @@ class Hybrid(Recommender):
         als_regularization: float = 0.05,
         als_alpha: float = 10.0,
         pop_boost: float = 0.0,
+        cold_boost: float = 1.0,
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
@@ -93,6 +97,7 @@ class Hybrid(Recommender):
         self.als_regularization = als_regularization
         self.als_alpha = als_alpha
         self.pop_boost = pop_boost
+        self.cold_boost = cold_boost
 
     # ------------------------------------------------------------------ fitting
     def _fit(
@@ -150,8 +155,11 @@ class Hybrid(Recommender):
     def _derive(self) -> None:
         self.content_sim_ = self._sharpen(symmetrize_max(self.content_knn_))
         # Called after every change of the papers (fit, load, add_items): drop what was derived
-        # from the old vectors; it is rebuilt when a request first needs it.
+        # from the old vectors (and the per-paper weights of the old prior); it is rebuilt when a
+        # request first needs it.
         self._feature_index = None
+        self.__dict__.pop("_boost_cache", None)
+        self.__dict__.pop("_content_weights_cache", None)
 
     def __getstate__(self) -> dict[str, Any]:
         # What the one-user path derives on first use is neither pickled nor deep-copied (the
@@ -205,7 +213,7 @@ class Hybrid(Recommender):
         if self.als_weight and self.als_factors_ is not None:
             scores += self.als_weight * self._als_evidence(likes, dislikes)
         if self.pop_boost:
-            scores *= 1.0 + self.pop_boost * self.prior_
+            scores *= self._boost()
             scores += self.pop_weight * self.prior_
         return scores
 
@@ -260,7 +268,7 @@ class Hybrid(Recommender):
             als *= self.als_weight
             scores += als
         if self.pop_boost:
-            scores *= 1.0 + self.pop_boost * self.prior_
+            scores *= self._boost()
             scores += self.pop_weight * self.prior_
         return scores
 
@@ -305,6 +313,22 @@ class Hybrid(Recommender):
         scale = float(evidence.max(initial=0.0))
         evidence /= scale if scale > 0 else 1.0
         return evidence
+
+    def _boost(self) -> np.ndarray:
+        """Per paper, what ``pop_boost`` multiplies the evidence by: ``1 + pop_boost * prior``,
+        with ``cold_boost`` times the median prior of liked papers standing in for the prior of a
+        paper nobody has liked (kept until the weights or the papers change)."""
+        key = (self.pop_boost, self.cold_boost, self.prior_.size)
+        cached = getattr(self, "_boost_cache", None)
+        if cached is None or cached[0] != key:
+            prior = self.prior_.astype(np.float32, copy=True)
+            unliked = self.cold_ & (prior <= 0)
+            liked = prior[prior > 0]
+            typical = float(np.median(liked)) if liked.size else 0.0
+            prior[unliked] = self.cold_boost * typical
+            cached = (key, (1.0 + self.pop_boost * prior).astype(np.float32))
+            self._boost_cache = cached
+        return cached[1]
 
     def _content_weights(self) -> np.ndarray:
         """Per paper: ``content_weight``, plus ``cold_impute`` of ``cf_weight`` for papers
