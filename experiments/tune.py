@@ -76,27 +76,29 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "lightfm": {"no_components": [32, 64], "epochs": [20, 40]},
     "lightfm_hybrid": {"no_components": [32, 64], "epochs": [20, 40]},
     "hybrid": {
-        "content_weight": [0.0, 0.5, 1.0, 2.0],
+        "content_weight": [0.0, 0.5, 1.0, 2.0, 4.0],
         "cf_weight": [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0],
         "pop_weight": [0.0, 0.05, 0.2, 0.5],
         "pop_boost": [0.0, 1.0, 2.0, 4.0, 8.0, 16.0],
-        "sharpen": [0.5, 1.0, 2.0, 3.0],
+        "cold_boost": [0.0, 0.5, 1.0, 2.0],
+        "sharpen": [0.25, 0.5, 1.0, 2.0, 3.0],
         "cold_impute": [0.0, 0.25, 0.5, 1.0],
-        "profile_weight": [0.0, 0.25, 0.5, 1.0, 2.0],
-        "content_neighbors": [50, 100, 300, 1000],
+        "profile_weight": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
+        "content_neighbors": [20, 50, 100, 300, 1000],
         "cf_neighbors": [50, 100, 300, 1000],
-        "shrink": [0.0, 10.0, 50.0],
+        "shrink": [0.0, 10.0, 50.0, 200.0],
         # the optional ALS factor part (off by default; its size only matters when it is on)
         "als_weight": [0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0],
         "als_factors": [32, 64, 128, 256],
-        "als_regularization": [0.01, 0.05, 0.2, 1.0],
-        "als_alpha": [1.0, 5.0, 10.0, 40.0],
+        "als_regularization": [0.01, 0.05, 0.2, 1.0, 5.0],
+        "als_alpha": [1.0, 5.0, 10.0, 40.0, 100.0],
     },
 }
 
 #: Hyperparameters that only matter while another one is on (non-zero): not searched while it is
 #: off, where every value would give the same model.
 SWITCHED_BY: dict[str, str] = {
+    "cold_boost": "pop_boost",
     "als_factors": "als_weight",
     "als_regularization": "als_weight",
     "als_alpha": "als_weight",
