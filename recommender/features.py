@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -31,6 +31,7 @@ __all__ = [
     "CitationFeaturizer",
     "PaperFeaturizer",
     "TfidfFeaturizer",
+    "check_feature_weights",
     "stack_features",
 ]
 
@@ -39,6 +40,19 @@ FEATURE_SETS = ("text", "text+citations", "text+embed", "text+embed+citations")
 #: Weights of the blocks beside the text (which weighs 1), as :class:`PaperFeaturizer` takes
 #: them: weight name -> the block it weighs.
 FEATURE_WEIGHTS = {"citation_weight": "citations", "embedding_weight": "embed"}
+
+
+def check_feature_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """``weights`` as a dict, checked against :data:`FEATURE_WEIGHTS` (a clear error for a
+    misspelt name instead of a silently ignored or rejected keyword)."""
+    out = dict(weights or {})
+    unknown = sorted(set(out) - set(FEATURE_WEIGHTS))
+    if unknown:
+        raise ValueError(
+            f"unknown feature weight(s) {', '.join(unknown)}; known: {', '.join(FEATURE_WEIGHTS)}"
+        )
+    return out
+
 
 log = logging.getLogger(__name__)
 

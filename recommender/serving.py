@@ -23,7 +23,7 @@ from recommender.ann import IndexedRanker, Method, VectorIndex
 from recommender.artifacts import Bundle
 from recommender.catalog import Catalog, IdMap, Paper
 from recommender.embeddings import SentenceEmbedder
-from recommender.features import FEATURE_WEIGHTS, PaperFeaturizer, TfidfFeaturizer
+from recommender.features import PaperFeaturizer, TfidfFeaturizer, check_feature_weights
 from recommender.models import create_model
 from recommender.models.base import Features, dense
 from recommender.ranking import top_k
@@ -96,12 +96,7 @@ def train(
     embedder = None
     if "embed" in features:
         embedder = SentenceEmbedder(cache_dir=embedding_cache)
-    weights = dict(feature_weights or {})
-    unknown = sorted(set(weights) - set(FEATURE_WEIGHTS))
-    if unknown:
-        raise ValueError(
-            f"unknown feature weight(s) {', '.join(unknown)}; known: {', '.join(FEATURE_WEIGHTS)}"
-        )
+    weights = check_feature_weights(feature_weights)
     featurizer = PaperFeaturizer.for_set(
         features, tfidf=dict(featurizer_params or {}), embedder=embedder, **weights
     )

@@ -22,6 +22,7 @@ from recommender.features import (
     FEATURE_WEIGHTS,
     CitationFeaturizer,
     TfidfFeaturizer,
+    check_feature_weights,
     stack_features,
 )
 from recommender.models.base import Features
@@ -128,12 +129,7 @@ def stack_blocks(blocks: Mapping[str, Features], weights: Mapping[str, float] | 
     """``blocks`` stacked by :func:`~recommender.features.stack_features`, text at weight 1 and
     the others at ``weights`` (keys of :data:`FEATURE_WEIGHTS`; 1 where absent), as
     :class:`~recommender.features.PaperFeaturizer` stacks them for the service."""
-    weights = dict(weights or {})
-    unknown = sorted(set(weights) - set(FEATURE_WEIGHTS))
-    if unknown:
-        raise ValueError(
-            f"unknown feature weight(s) {', '.join(unknown)}; known: {', '.join(FEATURE_WEIGHTS)}"
-        )
+    weights = check_feature_weights(weights)
     by_block = {block: weights.get(key, 1.0) for key, block in FEATURE_WEIGHTS.items()}
     parts = [(m, 1.0 if name == "text" else by_block[name]) for name, m in blocks.items()]
     return parts[0][0] if len(parts) == 1 else stack_features(parts)
