@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from datetime import date
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Catalog", "Paper", "IdMap"]
+__all__ = ["Catalog", "Paper", "IdMap", "parse_date"]
+
+
+def parse_date(value: object, what: str = "date") -> date:
+    """``value`` (a ``YYYY-MM-DD`` string) as a date; a ``ValueError`` naming ``what`` otherwise."""
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be a date written YYYY-MM-DD, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +39,9 @@ class Paper:
     url: str | None = None
     #: Ids of papers this one is linked to by citation (either direction); optional content.
     references: tuple[str, ...] = ()
+    #: The date the paper appeared, ``YYYY-MM-DD`` (for "papers since" feeds); sets ``year``
+    #: when that is not given (the two may differ: a preprint appears before its journal year).
+    published: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.paper_id, str) or not self.paper_id.strip():
@@ -38,6 +52,15 @@ class Paper:
         object.__setattr__(self, "authors", tuple(self.authors))
         object.__setattr__(self, "categories", tuple(self.categories))
         object.__setattr__(self, "references", tuple(self.references))
+        if self.published is not None:
+            day = parse_date(self.published, f"paper {self.paper_id!r}: published")
+            if self.year is None:
+                object.__setattr__(self, "year", day.year)
+
+    @property
+    def published_date(self) -> date | None:
+        """``published`` as a date (``None`` when unknown)."""
+        return None if self.published is None else date.fromisoformat(self.published)
 
     @property
     def text(self) -> str:

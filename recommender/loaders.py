@@ -8,13 +8,16 @@ Formats
 -------
 * **JSON lines** (:func:`read_jsonl`): one paper object per line with ``paper_id`` and ``title``
   (required), ``abstract``, ``authors`` (list), ``year`` (int), ``categories`` (list), ``url``,
-  ``references`` (list of paper ids linked by citation).
+  ``references`` (list of paper ids linked by citation), ``published`` (the date the paper
+  appeared, a ``YYYY-MM-DD`` string; it sets ``year`` when that is absent).
   Unknown fields are an error, not ignored: a misspelt ``abstact`` would otherwise silently drop
   every abstract. Blank lines are skipped.
 * **CSV** (:func:`read_csv`): a header row naming at least ``paper_id`` and ``title`` from the same
-  set of fields; ``authors``, ``categories`` and ``references`` separated by ``;``.
+  set of fields; ``authors``, ``categories`` and ``references`` separated by ``;``; an empty
+  ``year`` or ``published`` is unknown.
 * **arXiv metadata snapshot** (:func:`read_arxiv_snapshot`): JSON lines as Kaggle's arXiv dataset
   publishes them; fields other than the ones used are ignored there, since the snapshot has many.
+  ``published`` is the date of version 1.
 * **User-items** (:func:`read_user_items`): ``<count> <item> <item> ...``, line *i* = user *i*.
 * **Bag of words** (:func:`read_bag_of_words`): ``<n> wordid:count ...``, line *i* = paper *i*.
 
@@ -41,13 +44,14 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.catalog import Catalog, Paper
+from recommender.catalog import Catalog, Paper, parse_date
 
 __all__ = [
     "DATASETS",
@@ -76,7 +80,17 @@ DATASETS = ("citeulike-a", "citeulike-t")
 #: Callers pass their own folder when the data lives elsewhere.
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
-_FIELDS = ("paper_id", "title", "abstract", "authors", "year", "categories", "url", "references")
+_FIELDS = (
+    "paper_id",
+    "title",
+    "abstract",
+    "authors",
+    "year",
+    "categories",
+    "url",
+    "references",
+    "published",
+)
 _REQUIRED = ("paper_id", "title")
 _WS = re.compile(r"\s+")
 
@@ -213,6 +227,18 @@ def _year(path: Path, lineno: int, value: Any) -> int | None:
     return value
 
 
+def _published(path: Path, lineno: int, value: Any) -> str | None:
+    """A ``published`` value as ``YYYY-MM-DD`` (``None`` = unknown); anything else is an error."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        return parse_date(value, "field 'published'").isoformat()
+    except ValueError as e:
+        raise LoaderError(path, lineno, str(e)) from None
+
+
 def _opt_str(path: Path, lineno: int, name: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -224,8 +250,9 @@ def _opt_str(path: Path, lineno: int, name: str, value: Any) -> str | None:
 def read_jsonl(path: PathLike) -> Catalog:
     """A catalog from a JSON-lines file of papers (see the module docstring for the fields).
 
-    Blank lines are skipped; unknown fields, wrong types, a missing ``paper_id`` or ``title`` and
-    a ``paper_id`` given twice raise :class:`LoaderError`.
+    Blank lines are skipped; unknown fields, wrong types, a missing ``paper_id`` or ``title``, a
+    ``published`` that is not a ``YYYY-MM-DD`` date and a ``paper_id`` given twice raise
+    :class:`LoaderError`.
     """
     path = Path(path)
     papers: list[Paper] = []
@@ -264,6 +291,7 @@ def read_jsonl(path: PathLike) -> Catalog:
                     "categories": _str_list(path, lineno, "categories", obj.get("categories")),
                     "url": _opt_str(path, lineno, "url", obj.get("url")),
                     "references": _str_list(path, lineno, "references", obj.get("references")),
+                    "published": _published(path, lineno, obj.get("published")),
                 },
             )
         )
@@ -279,9 +307,10 @@ def read_csv(path: PathLike) -> Catalog:
     """A catalog from a CSV file with a header row.
 
     The header names at least ``paper_id`` and ``title``, and only fields of :class:`Paper`
-    (unknown or repeated columns are an error). ``authors`` and ``categories`` are ``;``-separated;
-    an empty ``year`` is unknown. Line numbers in errors are those of the file, so a quoted field
-    spanning lines is reported at the line where its record starts.
+    (unknown or repeated columns are an error). ``authors``, ``categories`` and ``references`` are
+    ``;``-separated; ``published`` is a ``YYYY-MM-DD`` date that sets ``year`` when that is empty;
+    an empty ``year`` or ``published`` is unknown. Line numbers in errors are those of the file,
+    so a quoted field spanning lines is reported at the line where its record starts.
     """
     path = Path(path)
     with _open_text(path) as text:
@@ -342,6 +371,7 @@ def _read_csv_rows(path: Path, reader: Any) -> Catalog:
                     "categories": _split_list(rec.get("categories", "")),
                     "url": rec.get("url") or None,
                     "references": _split_list(rec.get("references", "")),
+                    "published": _published(path, lineno, rec.get("published") or None),
                 },
             )
         )
@@ -399,9 +429,26 @@ def _arxiv_authors(path: Path, lineno: int, obj: dict[str, Any]) -> tuple[str, .
 _YEAR = re.compile(r"\b(\d{4})\b")
 
 
-def _arxiv_year(path: Path, lineno: int, obj: dict[str, Any]) -> int | None:
+def _arxiv_published(obj: dict[str, Any]) -> str | None:
+    """The date of version 1 (``versions[0]["created"]``, RFC 2822 such as ``"Mon, 2 Apr 2007
+    19:18:42 GMT"``) as ``YYYY-MM-DD``; ``None`` when there is none or it cannot be parsed."""
+    versions = obj.get("versions")
+    if not (isinstance(versions, list) and versions and isinstance(versions[0], dict)):
+        return None
+    created = versions[0].get("created")
+    if not isinstance(created, str):
+        return None
+    try:
+        return parsedate_to_datetime(created).date().isoformat()
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _arxiv_year(path: Path, lineno: int, obj: dict[str, Any], published: str | None) -> int | None:
     # The date of version 1 says when the paper appeared; update_date only when it last changed,
     # so it is the fallback.
+    if published is not None:
+        return int(published[:4])
     versions = obj.get("versions")
     if isinstance(versions, list) and versions and isinstance(versions[0], dict):
         m = _YEAR.search(str(versions[0].get("created", "")))
@@ -421,9 +468,10 @@ def read_arxiv_snapshot(path: PathLike, limit: int | None = None) -> Catalog:
     ``abstract``, ``authors`` as one string ``"A, B and C"`` or ``authors_parsed``,
     ``categories`` space-separated, ``update_date`` ``YYYY-MM-DD``, ``versions``).
 
-    Whitespace in titles and abstracts is collapsed; ``year`` is the year of the first version
-    (``update_date`` when there are no versions); ``url`` is the paper's abs page. Reads at most
-    ``limit`` papers.
+    Whitespace in titles and abstracts is collapsed; ``published`` is the date of the first
+    version (``None`` when there is no parseable one: ``update_date`` says when the paper last
+    changed, not when it appeared); ``year`` is the year of the first version (``update_date``
+    when there are no versions); ``url`` is the paper's abs page. Reads at most ``limit`` papers.
     """
     path = Path(path)
     if limit is not None and limit < 1:
@@ -447,6 +495,7 @@ def read_arxiv_snapshot(path: PathLike, limit: int | None = None) -> Catalog:
         categories = obj.get("categories") or ""
         if not isinstance(categories, str):
             raise LoaderError(path, lineno, "field 'categories' must be a space-separated string")
+        published = _arxiv_published(obj)
         papers.append(
             _paper(
                 path,
@@ -458,9 +507,10 @@ def read_arxiv_snapshot(path: PathLike, limit: int | None = None) -> Catalog:
                         _opt_str(path, lineno, "abstract", obj.get("abstract")) or ""
                     ),
                     "authors": _arxiv_authors(path, lineno, obj),
-                    "year": _arxiv_year(path, lineno, obj),
+                    "year": _arxiv_year(path, lineno, obj, published),
                     "categories": tuple(categories.split()),
                     "url": _ARXIV_ABS + paper_id,
+                    "published": published,
                 },
             )
         )

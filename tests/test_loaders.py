@@ -81,6 +81,42 @@ def test_read_jsonl_malformed(tmp_path: Path, lines: list[str], line: int, probl
     assert err.value.line == line
 
 
+def test_read_jsonl_published_sets_year(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "papers.jsonl",
+        '{"paper_id": "a", "title": "T", "published": "2024-03-01"}\n'
+        '{"paper_id": "b", "title": "U", "year": 2023, "published": "2023-12-31"}\n'
+        '{"paper_id": "c", "title": "V", "published": null}\n'
+        '{"paper_id": "d", "title": "W"}\n',
+    )
+    a, b, c, d = read_jsonl(path)
+    assert (a.published, a.year) == ("2024-03-01", 2024)  # year filled from published
+    assert (b.published, b.year) == ("2023-12-31", 2023)
+    assert (c.published, c.year) == (None, None)
+    assert (d.published, d.year) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('"2024-3-1"', "field 'published' must be a date written YYYY-MM-DD, got '2024-3-1'"),
+        ('"2024-02-30"', "field 'published' must be a date written YYYY-MM-DD, got '2024-02-30'"),
+        ("20240301", "field 'published' must be a date written YYYY-MM-DD, got 20240301"),
+    ],
+)
+def test_read_jsonl_bad_published(tmp_path: Path, value: str, problem: str) -> None:
+    path = write(
+        tmp_path,
+        "papers.jsonl",
+        '{"paper_id": "a", "title": "T"}\n'
+        f'{{"paper_id": "b", "title": "U", "published": {value}}}\n',
+    )
+    with pytest.raises(LoaderError) as err:
+        read_jsonl(path)
+    assert str(err.value) == f"{path}:2: {problem}"
+
+
 def test_read_jsonl_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -144,6 +180,24 @@ def test_read_csv_malformed(tmp_path: Path, text: str, line: int, problem: str) 
     assert problem in str(err.value)
 
 
+def test_read_csv_published_column(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "papers.csv",
+        "paper_id,title,year,published\na,T,,2024-03-01\nb,U,2020,\nc,V,2019, 2019-07-04 \n",
+    )
+    a, b, c = read_csv(path)
+    assert (a.published, a.year) == ("2024-03-01", 2024)
+    assert (b.published, b.year) == (None, 2020)  # empty = unknown
+    assert (c.published, c.year) == ("2019-07-04", 2019)
+    bad = write(tmp_path, "bad.csv", "paper_id,title,published\na,T,2024-03-01\nb,U,1/3/2024\n")
+    with pytest.raises(LoaderError) as err:
+        read_csv(bad)
+    assert str(err.value) == (
+        f"{bad}:3: field 'published' must be a date written YYYY-MM-DD, got '1/3/2024'"
+    )
+
+
 def test_read_csv_empty_file(tmp_path: Path) -> None:
     with pytest.raises(LoaderError, match="expected a header row"):
         read_csv(write(tmp_path, "papers.csv", ""))
@@ -168,6 +222,27 @@ def test_read_arxiv_snapshot() -> None:
     assert b.url == "https://arxiv.org/abs/math/0406001"
     assert c.authors == ("Solo Author",)
     assert c.abstract == ""
+
+
+def test_read_arxiv_snapshot_published_is_the_first_version(tmp_path: Path) -> None:
+    cat = read_arxiv_snapshot(DATA / "arxiv_snapshot.jsonl")
+    assert cat[0].published == "2021-01-01"  # v1, not v2 or update_date (2021-05-03)
+    assert cat[1].published is None  # no versions: update_date is not when it appeared
+    path = write(
+        tmp_path,
+        "snap.jsonl",
+        '{"id": "0704.0001", "title": "T", "update_date": "2008-11-13", "versions": ['
+        '{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},'
+        '{"version": "v2", "created": "Tue, 24 Jul 2007 20:10:27 GMT"}]}\n'
+        '{"id": "2", "title": "U", "update_date": "2008-11-13"}\n'
+        '{"id": "3", "title": "V", "versions": [{"version": "v1", "created": "sometime"}]}\n'
+        '{"id": "4", "title": "W", "versions": []}\n',
+    )
+    a, b, c, d = read_arxiv_snapshot(path)
+    assert (a.published, a.year) == ("2007-04-02", 2007)
+    assert (b.published, b.year) == (None, 2008)  # year still falls back to update_date
+    assert (c.published, c.year) == (None, None)  # an unparseable v1 date is unknown
+    assert (d.published, d.year) == (None, None)
 
 
 def test_arxiv_authors_string_forms(tmp_path: Path) -> None:

@@ -35,8 +35,27 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=8,
 )
-PAPER_FIELDS = ["paper_id", "title", "abstract", "authors", "year", "categories", "url"]
-ARXIV_FIELDS = ["id", "title", "abstract", "authors", "authors_parsed", "categories", "update_date"]
+PAPER_FIELDS = [
+    "paper_id",
+    "title",
+    "abstract",
+    "authors",
+    "year",
+    "categories",
+    "url",
+    "references",
+    "published",
+]
+ARXIV_FIELDS = [
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "authors_parsed",
+    "categories",
+    "update_date",
+    "versions",
+]
 
 
 def _objects(fields: list[str]) -> st.SearchStrategy[str]:
