@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,18 @@ class _Snapshot:
     search_features: Features
     #: Ranks through an approximate index (large catalogs, models that score by vectors).
     ranker: IndexedRanker | None = None
+    #: Each row's ``published`` date as a day number (``date.toordinal``), 0 where unknown.
+    published: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+
+
+def _published_days(ids: IdMap, papers: Mapping[str, Paper]) -> np.ndarray:
+    """The ``published`` day number (``date.toordinal``) of each row of ``ids``, 0 where unknown."""
+    days = np.zeros(len(ids), dtype=np.int32)
+    for row, pid in enumerate(ids.ids):
+        day = papers[pid].published_date
+        if day is not None:
+            days[row] = day.toordinal()
+    return days
 
 
 class Engine:
@@ -196,7 +209,9 @@ class Engine:
                 time.perf_counter() - t0,
             )
         search_features = bundle.featurizer.transform_text(texts)
-        self._snap = _Snapshot(bundle, ids, papers, search_features, ranker)
+        self._snap = _Snapshot(
+            bundle, ids, papers, search_features, ranker, _published_days(ids, papers)
+        )
         new = [p for pid, p in papers.items() if pid not in ids]
         if new:
             self.add_papers(new)
@@ -235,13 +250,19 @@ class Engine:
         k: int = 10,
         *,
         explain: int = 3,
+        since: date | None = None,
     ) -> list[Suggestion]:
         """Top-``k`` papers for a user given by the ids they liked and disliked (unknown ids are
-        ignored), excluding those; each with the liked papers that most explain it."""
+        ignored), excluding those; each with the liked papers that most explain it. With
+        ``since``, only papers published on or after that day (papers without a ``published``
+        date are left out), in the order of the full ranking."""
         s = self._snap
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
-        if s.ranker is not None:
+        if since is not None:
+            cand = np.flatnonzero(s.published >= since.toordinal())
+            rows, scores = s.bundle.model.recommend(L, D, k, candidates=cand)
+        elif s.ranker is not None:
             rows, scores = s.ranker.recommend(L, D, k, model=s.bundle.model)
         else:
             rows, scores = s.bundle.model.recommend(L, D, k)
@@ -293,11 +314,13 @@ class Engine:
                     else np.vstack([search_features, dense(text)])
                 )
             # The index keeps covering the papers it was built on; new ones are scored exactly.
+            papers_now = {**s.papers, **known, **{p.paper_id: p for p in new}}
             self._snap = _Snapshot(
                 bundle,
                 ids,
-                {**s.papers, **known, **{p.paper_id: p for p in new}},
+                papers_now,
                 search_features,
                 s.ranker,
+                _published_days(ids, papers_now),
             )
             return len(new), len(known)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
@@ -77,6 +78,14 @@ PaperIdPath = Annotated[
     ),
 ]
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"How many results (1-{MAX_K}).")]
+Since = Annotated[
+    date | None,
+    Query(
+        description="Only papers published on or after this day (YYYY-MM-DD); papers without a "
+        "`published` date are left out. For a feed of what is new since the last visit.",
+        examples=["2026-11-01"],
+    ),
+]
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from recommender.catalog import Paper
 from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN
@@ -27,7 +28,7 @@ class PaperBase(BaseModel):
     title: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
     abstract: Text = ""
     authors: list[ShortText] = Field(default_factory=list, max_length=1000)
-    year: int | None = Field(None, ge=0, le=3000)
+    year: int | None = Field(None, ge=0, le=9999)
     categories: list[ShortText] = Field(default_factory=list, max_length=100)
     url: Annotated[str, StringConstraints(max_length=2000)] | None = None
     references: list[PaperId] = Field(
@@ -36,9 +37,22 @@ class PaperBase(BaseModel):
         description="Ids of papers this one is linked to by citation (either direction); with "
         "PAPERREC_FEATURES including citations, they place the paper among related ones.",
     )
+    published: date | None = Field(
+        None,
+        description="The day the paper appeared (YYYY-MM-DD): what `since` on recommendations "
+        "filters on. Sets `year` when that is absent.",
+    )
+
+    @model_validator(mode="after")
+    def _year_from_published(self) -> Self:
+        if self.published is not None and self.year is None:
+            self.year = self.published.year
+        return self
 
     def to_paper(self) -> Paper:
-        return Paper(**self.model_dump())
+        d = self.model_dump()
+        d["published"] = None if self.published is None else self.published.isoformat()
+        return Paper(**d)
 
     @classmethod
     def from_paper(cls, paper: Paper) -> Any:

@@ -137,6 +137,8 @@ def test_topk_neighbors_through_an_exact_index_equals_topk_cosine():
 
 # ------------------------------------------------------------------ the serving engine
 def test_engine_ranks_through_an_index_from_the_threshold_on(data):
+    from datetime import date
+
     from recommender.catalog import Catalog, Paper
     from recommender.serving import Engine, train
 
@@ -157,6 +159,14 @@ def test_engine_ranks_through_an_index_from_the_threshold_on(data):
         liked = likes[f"u{u}"]
         want = [s.paper_id for s in exact.recommend(liked, k=10)]
         assert [s.paper_id for s in indexed.recommend(liked, k=10)] == want
+    # A list limited by ``since`` is scored exactly, so it agrees with the exact engine's.
+    dated = [Paper(p.paper_id, p.title, p.abstract, published="2026-01-02") for p in catalog][:30]
+    for engine in (exact, indexed):
+        engine.add_papers(dated)
+    liked = likes["u9"]
+    want = [s.paper_id for s in exact.recommend(liked, k=10, since=date(2026, 1, 1))]
+    assert [s.paper_id for s in indexed.recommend(liked, k=10, since=date(2026, 1, 1))] == want
+    assert want and set(want) <= {p.paper_id for p in dated}
     # A paper added after the index was built is recommendable at once (scored exactly).
     created, _ = indexed.add_papers([Paper("new", "New paper", data.texts[0])])
     assert created == 1 and indexed.approximate

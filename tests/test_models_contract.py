@@ -59,6 +59,19 @@ def test_recommend_excludes_seen_and_sorts(model: Recommender, data):
     assert (np.diff(scores) <= 0).all()
 
 
+def test_recommend_within_candidates_keeps_the_full_order(model: Recommender, data):
+    likes = user_likes(data, 3)
+    full, full_scores = model.recommend(likes, k=data.n_items)
+    # Every third paper, a liked one among them: liked papers stay out, the order is the full one.
+    cand = np.concatenate([np.arange(0, data.n_items, 3), likes[:1], [-1, data.n_items + 5]])
+    rows, scores = model.recommend(likes, k=12, candidates=cand)
+    expected = [r for r in full.tolist() if r % 3 == 0][:12]
+    assert rows.tolist() == expected
+    assert np.allclose(scores, full_scores[np.isin(full, expected)][:12])
+    empty, _ = model.recommend(likes, k=5, candidates=[])
+    assert empty.size == 0
+
+
 def test_batch_agrees_with_single(model: Recommender, data):
     users = [0, 17, 33, 59]
     L = data.likes[users]

@@ -199,3 +199,27 @@ def test_train_applies_feature_weights_and_refuses_unknown_ones(setup):
     assert bundle.featurizer.citation_weight == 3.0
     with pytest.raises(ValueError, match="unknown feature weight"):
         train(catalog, likes, feature_weights={"tag_weight": 1.0})
+
+
+def test_since_keeps_papers_published_from_that_day_in_the_full_order(setup):
+    import dataclasses
+    from datetime import date
+
+    data, catalog, _, bundle = setup
+    # Every paper dated: paper i appeared on day i of 2026 (p0 on 1 January).
+    day0 = date(2026, 1, 1).toordinal()
+    dated = Catalog(
+        dataclasses.replace(p, published=date.fromordinal(day0 + i).isoformat())
+        for i, p in enumerate(catalog)
+    )
+    liked = topic(data, 2)[:4]
+    engine = Engine(bundle, dated)
+    full = [s.paper_id for s in engine.recommend(liked, k=len(dated))]
+    since = date.fromordinal(day0 + 40)
+    got = [s.paper_id for s in engine.recommend(liked, k=10, since=since)]
+    assert got == [p for p in full if int(p[1:]) >= 40][:10]
+    # An undated paper is never in a filtered list; dating it later lets it in.
+    engine.add_papers([Paper("fresh", "New", " ".join(f"topic2word{w}" for w in range(8)))])
+    assert "fresh" not in [s.paper_id for s in engine.recommend(liked, k=200, since=since)]
+    engine.add_papers([Paper("fresh", "New", "topic2word1", published="2027-01-01")])
+    assert [s.paper_id for s in engine.recommend(liked, k=5, since=date(2027, 1, 1))] == ["fresh"]

@@ -161,13 +161,21 @@ class Recommender(ABC):
         *,
         exclude: Iterable[int] | np.ndarray | None = None,
         filter_seen: bool = True,
+        candidates: Iterable[int] | np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(rows, scores)`` for one user given by likes and dislikes.
 
         Liked and disliked papers are excluded when ``filter_seen``; ``exclude`` removes more.
+        ``candidates``, when given, are the only rows that may be returned (e.g. the papers that
+        appeared since a date); their scores and order are those of the full ranking.
         """
         likes_a, dislikes_a = as_rows(likes), as_rows(dislikes)
         scores = self.score(likes_a, dislikes_a)
+        if candidates is not None:
+            allowed = np.zeros(scores.size, dtype=bool)
+            cand = as_rows(candidates)
+            allowed[cand[(cand >= 0) & (cand < scores.size)]] = True
+            scores = np.where(allowed, scores, -np.inf).astype(scores.dtype, copy=False)
         ex = [as_rows(exclude)]
         if filter_seen:
             ex += [likes_a, dislikes_a]

@@ -20,6 +20,7 @@ from service.deps import (
     EngineDep,
     K,
     PaperIdPath,
+    Since,
     StoreDep,
     UserFeedbackDep,
     UserIdPath,
@@ -112,12 +113,15 @@ _add_feedback_routes("dislikes")
 
 
 @router.get("/{user_id}/recommendations", response_model=RecommendationsPublic)
-async def recommendations(user: UserFeedbackDep, engine: EngineDep, k: K = 10) -> Response:
+async def recommendations(
+    user: UserFeedbackDep, engine: EngineDep, k: K = 10, since: Since = None
+) -> Response:
     """Top-``k`` papers for the user, from their likes and dislikes as they are now (a user
     with no likes gets the model's cold-start list). Papers the user liked or disliked are left
-    out; ``because`` lists the liked papers that most explain each suggestion."""
+    out; ``because`` lists the liked papers that most explain each suggestion. With ``since``,
+    only papers published on or after that day, ranked as in the full list."""
     # Scored on the event loop: about half a millisecond of numpy, less than a thread hop costs.
-    suggestions = engine.recommend(user.likes, user.dislikes, k)
+    suggestions = engine.recommend(user.likes, user.dislikes, k, since=since)
     items = []
     for s in suggestions:
         paper = engine.paper(s.paper_id)
