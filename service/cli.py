@@ -41,6 +41,8 @@ settings (environment variables, or a .env file in the working directory):
                            text+embed+citations (embeddings need the [embed] extra)
   PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true)
   PAPERREC_MODEL_POLL_S    how often the API looks for a bundle saved by `paperrec train`
+  PAPERREC_PAPERS_POLL_S   how often each API process takes in papers another one added
+                           (--workers; default 1 second)
   PAPERREC_ANN_THRESHOLD   papers from which vector models rank through an approximate
                            index (default 200000; the hybrid is always exact)
   PAPERREC_LOG_LEVEL       logging level (default INFO)

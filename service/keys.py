@@ -15,6 +15,8 @@ key                                    type    holds
                                                expires once full again
 ``paperrec:events``                    stream  every feedback change: user, paper, action, time
 ``paperrec:meta``                      hash    service bookkeeping (e.g. sample catalog loaded)
+``paperrec:paper-changes``             stream  ids of the papers each catalog write added or
+                                               changed, so every API process can follow
 =====================================  ======  ==================================================
 
 A user's keys share the hash tag ``{user:<u>}``. A like or dislike changes the user's sets, the
@@ -30,6 +32,7 @@ PAPERS = f"{PREFIX}:papers"
 USERS = f"{PREFIX}:users"
 EVENTS = f"{PREFIX}:events"
 META = f"{PREFIX}:meta"
+PAPER_CHANGES = f"{PREFIX}:paper-changes"
 
 
 def _user(user_id: str) -> str:

@@ -14,13 +14,13 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
-from recommender.catalog import Paper
+from recommender.catalog import Catalog, Paper
 from recommender.features import FEATURE_WEIGHTS
 from recommender.models import create_model
 from recommender.serving import Engine, train
@@ -89,6 +89,8 @@ class ModelManager:
         #: The last bundle file that could not be loaded by :meth:`check_bundle`, and why.
         self.last_failed_load: dict[str, Any] | None = None
         self._bundle_id: tuple[int, int, int] | None = None
+        #: The catalog change (``Store.last_paper_change``) the serving engine has taken in.
+        self._papers_seen = "0-0"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -96,11 +98,23 @@ class ModelManager:
     def engine(self) -> Engine | None:
         return self._engine
 
-    def _engine_options(self) -> dict[str, Any]:
-        return {
-            "ann_threshold": self.settings.ann_threshold,
-            "ann_method": self.settings.ann_method,
-        }
+    def _new_engine(self, bundle: Bundle, catalog: Catalog | None = None) -> Engine:
+        """An engine of ``bundle`` over the catalog in Redis (``catalog`` when the caller read
+        it after :meth:`_mark_papers`), remembering which catalog change it has taken in."""
+        if catalog is None:
+            self._mark_papers()
+            catalog = self.store.catalog()
+        return Engine(
+            bundle,
+            catalog,
+            ann_threshold=self.settings.ann_threshold,
+            ann_method=self.settings.ann_method,
+        )
+
+    def _mark_papers(self) -> None:
+        """Note the newest catalog change, before reading the catalog: changes after it are
+        then picked up by :meth:`sync_papers` (twice at most, which is harmless)."""
+        self._papers_seen = self.store.last_paper_change()
 
     # ------------------------------------------------------------------ start / stop
     def _load_bundle(self, path: os.PathLike[str] | str) -> Bundle:
@@ -143,6 +157,7 @@ class ModelManager:
     def startup(self) -> None:
         """Serve the saved bundle if it is valid for the catalog in Redis; train otherwise."""
         path = self.settings.bundle_path
+        self._mark_papers()
         catalog = self.store.catalog()
         if len(catalog) == 0:
             log.warning("the catalog is empty: add papers (POST /papers, paperrec import)")
@@ -150,7 +165,7 @@ class ModelManager:
         try:
             bundle = self._load_bundle(path)
             with self._papers_lock:
-                engine = Engine(bundle, catalog, **self._engine_options())
+                engine = self._new_engine(bundle, catalog)
                 self._serve(engine)
                 self._bundle_id = _file_id(path)
             log.info("serving model %s (%d papers) from %s", engine.version, len(engine), path)
@@ -167,12 +182,21 @@ class ModelManager:
             self.run_job(self._new_job())
 
     def start_watching(self) -> None:
-        """Pick up bundles saved by another process (the retrain worker)."""
-        if self.settings.model_poll_s <= 0:
-            return
-        t = threading.Thread(target=self._watch, name="paperrec-model-watch", daemon=True)
-        t.start()
-        self._threads.append(t)
+        """Pick up bundles saved by another process (the retrain worker), and papers that
+        another API process added (``--workers``)."""
+        for poll_s, check, name in (
+            (self.settings.model_poll_s, self.check_bundle, "model"),
+            (self.settings.papers_poll_s, self.sync_papers, "papers"),
+        ):
+            if poll_s > 0:
+                t = threading.Thread(
+                    target=self._watch,
+                    args=(poll_s, check),
+                    name=f"paperrec-{name}-watch",
+                    daemon=True,
+                )
+                t.start()
+                self._threads.append(t)
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
         self._stop.set()
@@ -234,7 +258,7 @@ class ModelManager:
             bundle.metadata["job_id"] = job.job_id
             save_bundle(self.settings.bundle_path, bundle)
             with self._papers_lock:
-                engine = Engine(bundle, self.store.catalog(), **self._engine_options())
+                engine = self._new_engine(bundle)
                 self._serve(engine)
                 self._bundle_id = _file_id(self.settings.bundle_path)
         except Exception as e:  # a failed retrain must leave the service serving
@@ -247,9 +271,12 @@ class ModelManager:
         log.info("retrain %s: now serving %s", job.job_id, engine.version)
         return job
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.settings.model_poll_s):
-            self.check_bundle()
+    def _watch(self, poll_s: float, check: Callable[[], object]) -> None:
+        while not self._stop.wait(poll_s):
+            try:
+                check()
+            except Exception:  # Redis away for a moment: the next round tries again
+                log.exception("%s failed; trying again in %.1fs", check.__name__, poll_s)
 
     def check_bundle(self) -> bool:
         """Serve the bundle file if another process replaced it since it was last read; True
@@ -266,7 +293,7 @@ class ModelManager:
                 current = self._engine
                 swapped = current is None or bundle.version != current.version
                 if swapped:
-                    self._serve(Engine(bundle, self.store.catalog(), **self._engine_options()))
+                    self._serve(self._new_engine(bundle))
                     log.info("loaded model %s saved by another process", bundle.version)
                 self._bundle_id = fid
         except Exception as e:  # keep serving; the next change of the file is tried again
@@ -284,6 +311,22 @@ class ModelManager:
         return swapped
 
     # ------------------------------------------------------------------ catalog writes
+    def sync_papers(self) -> int:
+        """Take in the papers that other processes added or changed since the serving engine
+        was built or last synced (read from the catalog change stream); the number taken in."""
+        with self._papers_lock:
+            engine = self._engine
+            if engine is None:
+                return 0
+            last, papers = self.store.paper_changes(self._papers_seen)
+            if papers is None:  # the stream was trimmed past us: re-read everything
+                log.warning("catalog changes trimmed beyond this process: re-reading the catalog")
+                papers = list(self.store.catalog())
+            if papers:
+                engine.add_papers(papers)
+            self._papers_seen = last
+        return len(papers)
+
     def add_papers(self, papers: Sequence[Paper]) -> tuple[int, int]:
         """Store papers in Redis (durable first), then make them recommendable at once.
         ``(created, updated)``."""

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="How often the API checks whether another process (the retrain worker) "
         "saved a newer model bundle; 0 turns it off.",
     )
+    papers_poll_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often the API takes in papers that another API process added "
+        "(--workers); 0 turns it off.",
+    )
     max_batch: int = Field(default=1000, ge=1, description="Most papers in one POST /papers.")
     max_body_bytes: int = Field(
         default=10_000_000, ge=1024, description="Largest request body accepted, in bytes."

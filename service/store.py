@@ -48,6 +48,9 @@ Action = Literal["like", "unlike", "dislike", "undislike"]
 Kind = Literal["likes", "dislikes"]
 
 _CHUNK = 1000
+#: Entries (chunks of papers) the change stream keeps, about: a process further behind than
+#: that re-reads the whole catalog.
+_PAPER_CHANGES_KEPT = 10_000
 #: Retries of a command whose connection failed: enough to reconnect after a Redis restart.
 _RETRIES = 2
 # Adding to one set removes from the other: like <-> dislike.
@@ -172,19 +175,68 @@ class Store:
 
     # ------------------------------------------------------------------ papers
     def put_papers(self, papers: Iterable[Paper]) -> tuple[int, int]:
-        """Add or replace papers; returns ``(created, updated)``."""
+        """Add or replace papers; returns ``(created, updated)``. Each chunk is stored with an
+        entry naming its papers in the change stream, in one transaction, so that every API
+        process can pick the papers up (:meth:`paper_changes`)."""
         created = total = 0
         batch: dict[str, str] = {}
+
+        def flush() -> int:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(keys.PAPERS, mapping=batch)  # type: ignore[arg-type]
+            pipe.xadd(
+                keys.PAPER_CHANGES,
+                {"ids": " ".join(batch)},
+                maxlen=_PAPER_CHANGES_KEPT,
+                approximate=True,
+            )
+            return int(pipe.execute()[0])
+
         for p in papers:
             batch[p.paper_id] = json.dumps(p.to_dict(), ensure_ascii=False)
             if len(batch) >= _CHUNK:
-                created += int(self.redis.hset(keys.PAPERS, mapping=batch))  # type: ignore[arg-type]
+                created += flush()
                 total += len(batch)
                 batch = {}
         if batch:
-            created += int(self.redis.hset(keys.PAPERS, mapping=batch))  # type: ignore[arg-type]
+            created += flush()
             total += len(batch)
         return created, total - created
+
+    def last_paper_change(self) -> str:
+        """Id of the newest entry of the change stream (``"0-0"`` when there is none): read it
+        before the catalog, and :meth:`paper_changes` after it gives what the catalog missed."""
+        rows: Any = self.redis.xrevrange(keys.PAPER_CHANGES, count=1)
+        return str(rows[0][0]) if rows else "0-0"
+
+    def paper_changes(self, after: str) -> tuple[str, list[Paper] | None]:
+        """``(newest change id, papers added or changed after the change ``after``)``, the papers
+        as stored now. ``None`` instead of the papers when the stream no longer reaches back to
+        ``after`` (trimmed): the caller must re-read the whole catalog."""
+        last = self.last_paper_change()
+        if last == after:
+            return last, []
+        # ``after`` was an entry (still there unless trimmed) or "0-0", the empty stream.
+        if after == "0-0":
+            if int(self.redis.xlen(keys.PAPER_CHANGES)) >= _PAPER_CHANGES_KEPT:
+                return last, None
+        else:
+            first: Any = self.redis.xrange(keys.PAPER_CHANGES, count=1)
+            if not first or _stream_id(str(first[0][0])) > _stream_id(after):
+                return last, None
+        ids: dict[str, None] = {}
+        entries: Any = self.redis.xrange(keys.PAPER_CHANGES, min=f"({after}", max=last)
+        for _, fields in entries:
+            ids.update(dict.fromkeys(str(fields["ids"]).split()))
+        return last, self.get_papers(list(ids))
+
+    def get_papers(self, paper_ids: list[str]) -> list[Paper]:
+        """The stored papers among ``paper_ids`` (unknown ids are skipped)."""
+        out: list[Paper] = []
+        for i in range(0, len(paper_ids), _CHUNK):
+            raws: Any = self.redis.hmget(keys.PAPERS, paper_ids[i : i + _CHUNK])
+            out.extend(Paper.from_dict(json.loads(r)) for r in raws if r is not None)
+        return out
 
     def get_paper(self, paper_id: str) -> Paper | None:
         raw = self.redis.hget(keys.PAPERS, paper_id)
@@ -452,3 +504,8 @@ def open_store(settings: Settings) -> Iterator[Store]:
     finally:
         if server is not None:
             server.stop()
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

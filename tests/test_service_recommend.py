@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -167,3 +168,133 @@ def test_empty_store_without_sample_serves_503_until_papers_arrive(
         assert c.post("/papers", json={"papers": papers}, headers=ADMIN_HEADERS).status_code == 200
         assert wait_for_retrain(c)["status"] == "succeeded"
         assert c.get("/papers", params={"q": "qubits"}).status_code == 200
+
+
+def test_since_keeps_only_papers_published_from_that_day(client: TestClient) -> None:
+    h = user_headers(client, "alice")
+    for p in QUANTUM:
+        client.put(f"/users/alice/likes/{p}", headers=h)
+    text = "Quantum error correction with surface code decoders for noisy superconducting qubits."
+    new = [
+        {
+            "paper_id": "new:q-early",
+            "title": "Surface codes",
+            "abstract": text,
+            "published": "2026-11-10",
+        },
+        {
+            "paper_id": "new:q-late",
+            "title": "Surface code decoders",
+            "abstract": text,
+            "published": "2026-11-20",
+        },
+        {
+            "paper_id": "new:c-late",
+            "title": "Regional climate model ensembles for rainfall",
+            "published": "2026-11-15",
+        },
+        {"paper_id": "new:undated", "title": "Surface code decoders, undated", "abstract": text},
+    ]
+    assert client.post("/papers", json={"papers": new}, headers=ADMIN_HEADERS).status_code == 200
+    r = client.get(
+        "/users/alice/recommendations", params={"k": 10, "since": "2026-11-12"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    # Only the two published on or after the day, the quantum one first as in the full ranking.
+    assert ids(r.json()) == ["new:q-late", "new:c-late"]
+    full = ids(recommend(client, "alice", h, k=60))
+    assert full.index("new:q-late") < full.index("new:c-late")
+    assert {"new:q-early", "new:undated"} <= set(full)
+    # The sample catalog's papers have dates too: a day long ago lets every dated paper through
+    # (60 sample and 3 new ones, less the 3 liked), never the undated one.
+    long_ago = ids(recommend_since(client, "alice", h, "1900-01-01", k=100))
+    assert len(long_ago) == 60 and "new:undated" not in long_ago
+    assert ids(recommend_since(client, "alice", h, "2026-11-21")) == []
+    # A liked paper stays out of a filtered list as out of the full one.
+    client.put("/users/alice/likes/new:q-late", headers=h)
+    assert ids(recommend_since(client, "alice", h, "2026-11-12")) == ["new:c-late"]
+
+
+def recommend_since(
+    client: TestClient, user: str, headers: dict[str, str], since: str, k: int = 10
+) -> dict:
+    r = client.get(
+        f"/users/{user}/recommendations", params={"k": k, "since": since}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_bad_since_and_bad_published_are_clear_errors(client: TestClient) -> None:
+    h = user_headers(client, "alice")
+    r = client.get("/users/alice/recommendations", params={"since": "2026-13-01"}, headers=h)
+    assert r.status_code == 422
+    assert "since" in r.text and "date" in r.text
+    bad = {"paper_id": "new:x", "title": "X", "published": "2021-02-30"}
+    r = client.post("/papers", json={"papers": [bad]}, headers=ADMIN_HEADERS)
+    assert r.status_code == 422
+    assert "published" in r.text and "date" in r.text
+    r = client.post(
+        "/papers",
+        json={"papers": [{"paper_id": "new:y", "title": "Y", "published": "2021-05-01"}]},
+        headers=ADMIN_HEADERS,
+    )
+    assert r.status_code == 200
+    got = client.get("/papers/new:y").json()
+    assert got["published"] == "2021-05-01" and got["year"] == 2021
+
+
+def test_papers_added_through_one_process_reach_the_others(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Two API processes on one Redis (``--workers 2``): a paper POSTed to one is recommended by
+    the other too, without a retrain, and so is a later change to it."""
+    settings = make_settings(papers_poll_s=0.05)
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        h = user_headers(a, "alice")
+        for p in QUANTUM:
+            a.put(f"/users/alice/likes/{p}", headers=h)
+        version = recommend(b, "alice", h)["model_version"]
+        paper = {
+            "paper_id": "new:qec",
+            "title": "Quantum error correction with surface code decoders on noisy qubits",
+            "abstract": "A surface code decoder for quantum hardware with noisy qubits.",
+        }
+        assert a.post("/papers", json={"papers": [paper]}, headers=ADMIN_HEADERS).status_code == 200
+        deadline = time.monotonic() + 10
+        while "new:qec" not in ids(recommend(b, "alice", h, k=3)):
+            assert time.monotonic() < deadline, "the other process never took the paper in"
+            time.sleep(0.05)
+        assert recommend(b, "alice", h)["model_version"] == version  # no retrain
+        # A change to the paper follows it (here its date, which `since` filters on).
+        dated = {**paper, "published": "2030-01-01"}
+        a.post("/papers", json={"papers": [dated]}, headers=ADMIN_HEADERS)
+        while ids(recommend_since(b, "alice", h, "2030-01-01")) != ["new:qec"]:
+            assert time.monotonic() < deadline, "the other process never took the change in"
+            time.sleep(0.05)
+
+
+def test_catalog_changes_name_what_changed_and_say_when_trimmed(redis_url: str) -> None:
+    from recommender.catalog import Paper
+    from service.store import open_store
+
+    with open_store(make_store_settings(redis_url)) as store:
+        start = store.last_paper_change()
+        store.put_papers([Paper("x:1", "One"), Paper("x:2", "Two")])
+        mark = store.last_paper_change()
+        store.put_papers([Paper("x:2", "Two, renamed"), Paper("x:3", "Three")])
+        last, papers = store.paper_changes(mark)
+        assert last == store.last_paper_change() != mark
+        assert papers is not None and [(p.paper_id, p.title) for p in papers] == [
+            ("x:2", "Two, renamed"),
+            ("x:3", "Three"),
+        ]
+        _, everything = store.paper_changes(start)
+        assert everything is not None and {p.paper_id for p in everything} == {"x:1", "x:2", "x:3"}
+        assert store.paper_changes(last) == (last, [])
+        raw_redis(redis_url).xtrim("paperrec:paper-changes", maxlen=1, approximate=False)
+        assert store.paper_changes(mark) == (last, None)  # trimmed past it: re-read all
+
+
+def make_store_settings(redis_url: str) -> Settings:
+    return Settings(_env_file=None, redis_url=redis_url, admin_token="x")  # type: ignore[call-arg]
