@@ -65,6 +65,18 @@ def test_cold_start_test_papers_have_no_training_like(likes: sp.csr_matrix) -> N
     assert (np.diff(s.train.indptr)[s.test_users()] > 0).all()
 
 
+def test_cold_start_newest_takes_the_highest_rows(likes: sp.csr_matrix) -> None:
+    s = cold_start_split(likes, item_fraction=0.25, newest=True)
+    n_items = likes.shape[1]
+    first_new = n_items - round(0.25 * n_items)
+    assert s.test.nnz > 0 and s.test.indices.min() >= first_new
+    assert s.train.nnz == 0 or s.train.indices.max() < first_new
+    # Every like of a new paper by a user with older likes is in the test part.
+    has_train = np.diff(s.train.indptr) > 0
+    new_likes = likes[:, first_new:]
+    assert s.test.nnz == new_likes[has_train].nnz
+
+
 def test_validation_comes_from_training_only(likes: sp.csr_matrix) -> None:
     v = validation_from_train(likes, fraction=0.3, min_keep=1, seed=0)
     kept, held = _pairs(v.train), _pairs(v.test)

@@ -135,18 +135,26 @@ def random_holdout(
     )
 
 
-def cold_start_split(likes: sp.spmatrix, *, item_fraction: float = 0.2, seed: int = 0) -> Split:
+def cold_start_split(
+    likes: sp.spmatrix, *, item_fraction: float = 0.2, seed: int = 0, newest: bool = False
+) -> Split:
     """A random ``item_fraction`` of the papers leave training entirely; their likes are the test.
 
     Every test paper therefore has no training like at all (only content can find it). Users left
     with no training like are not evaluated (their test rows are emptied): recommending to a user
-    with nothing to go on is a different problem.
+    with nothing to go on is a different problem. ``newest`` takes the highest rows instead of
+    random ones: where rows follow the date a paper was added, the papers that appeared after
+    the model was trained.
     """
     likes = binarize(likes)
     rng = np.random.default_rng(seed)
     n_items = likes.shape[1]
+    n_cold = int(round(item_fraction * n_items))
     cold = np.zeros(n_items, dtype=bool)
-    cold[rng.choice(n_items, size=int(round(item_fraction * n_items)), replace=False)] = True
+    if newest:
+        cold[n_items - n_cold :] = True
+    else:
+        cold[rng.choice(n_items, size=n_cold, replace=False)] = True
     is_cold = cold[likes.indices]
     train = _from_mask(likes, ~is_cold)
     test = _from_mask(likes, is_cold)
@@ -157,7 +165,12 @@ def cold_start_split(likes: sp.spmatrix, *, item_fraction: float = 0.2, seed: in
         "cold start",
         train,
         test,
-        info={"protocol": "cold-start", "item_fraction": item_fraction, "seed": seed},
+        info={
+            "protocol": "cold-start",
+            "item_fraction": item_fraction,
+            "seed": seed,
+            "newest": newest,
+        },
     )
 
 

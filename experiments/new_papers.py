@@ -1,0 +1,141 @@
+"""Where papers that appeared after the last training land: the served hybrid on new papers.
+
+    python -m experiments.new_papers [--dataset citeulike-a] [--newest 0.1] [--features text+citations]
+
+The newest ``--newest`` share of the papers (the highest rows: rows follow the date a paper was
+added) leave the training likes entirely (``cold_start_split(newest=True)``). The model is fitted
+on the older papers and then given the new ones through ``add_items``, as the service places a
+paper added after its last retrain. For users with likes on both sides it reports, per variant:
+
+* the recall@10 and @50 of their new-paper likes in the full list (every paper ranked),
+* the share of new papers in everyone's full top 10,
+* the recall@10 and @50 of the same likes in a list of new papers only (what ``since`` on the
+  service's recommendations gives).
+
+Variants: the service's hyperparameters (recommender/tuned.json's serving choice for the feature
+set), the same with ``cold_impute`` 0.5 and 1, and the content model. Only the published P=10
+*training* file is read (never a test file); nothing here is tuned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.evaluation import metrics as mt
+from recommender.evaluation.datasets import (
+    DATASETS,
+    FEATURE_SETS,
+    default_data_dir,
+    load_experiment_data,
+    stack_blocks,
+)
+from recommender.evaluation.splits import cold_start_split, published_split
+from recommender.models import create_model
+from recommender.tuned import serving_defaults
+
+log = logging.getLogger("experiments.new_papers")
+
+
+def measure(
+    model: Any, train: sp.csr_matrix, test: sp.csr_matrix, users: np.ndarray, first_new: int
+) -> dict[str, float]:
+    """The figures of the module text for a model fitted on the old papers and given the new."""
+    likes, truth = train[users], test[users]
+    n_test = mt.relevant_counts(truth)
+    full, _ = model.recommend_batch(likes, 50, exclude=likes)
+    h = mt.hits(full, truth)
+    top10 = full[:, :10]
+    old = sp.csr_matrix(
+        (
+            np.ones(users.size * first_new, dtype=np.float32),
+            (
+                np.repeat(np.arange(users.size), first_new),
+                np.tile(np.arange(first_new), users.size),
+            ),
+        ),
+        shape=likes.shape,
+    )
+    only_new, _ = model.recommend_batch(likes, 50, exclude=old)
+    hn = mt.hits(only_new, truth)
+    return {
+        "full recall@10": mt.mean_over_users(mt.recall_at(h, n_test, 10)),
+        "full recall@50": mt.mean_over_users(mt.recall_at(h, n_test, 50)),
+        "new share of top 10": float((top10[top10 >= 0] >= first_new).mean()),
+        "new-only recall@10": mt.mean_over_users(mt.recall_at(hn, n_test, 10)),
+        "new-only recall@50": mt.mean_over_users(mt.recall_at(hn, n_test, 50)),
+    }
+
+
+def variants(features: str) -> dict[str, tuple[str, Mapping[str, Any], Mapping[str, float]]]:
+    """``{label: (model, hyperparameters, feature weights)}`` of the rows of the table."""
+    params, weights = serving_defaults("hybrid", features)
+    return {
+        "hybrid, served settings": ("hybrid", params, weights),
+        "hybrid, served, cold_impute 0.5": ("hybrid", {**params, "cold_impute": 0.5}, weights),
+        "hybrid, served, cold_impute 1": ("hybrid", {**params, "cold_impute": 1.0}, weights),
+        "content (defaults)": ("content", {}, weights),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="How the served hybrid ranks papers that appeared after its training."
+    )
+    ap.add_argument("--dataset", choices=DATASETS, default="citeulike-a")
+    ap.add_argument(
+        "--newest", type=float, default=0.1, help="share of papers, newest first (default 0.1)"
+    )
+    ap.add_argument(
+        "--features",
+        choices=FEATURE_SETS,
+        default="text+citations",
+        help="content features (default text+citations, the service's)",
+    )
+    ap.add_argument("--data-dir", type=Path, default=None, help="default ../shared/datasets")
+    args = ap.parse_args(argv)
+    if not 0 < args.newest < 1:
+        ap.error(f"--newest must lie between 0 and 1, got {args.newest}")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    data_dir = args.data_dir or default_data_dir()
+    data = load_experiment_data(args.dataset, data_dir, args.features)
+    likes = published_split(args.dataset, 10, data_dir).train
+    split = cold_start_split(likes, item_fraction=args.newest, newest=True)
+    n_items = likes.shape[1]
+    first_new = n_items - int(round(args.newest * n_items))
+    users = split.test_users()
+    print(
+        f"{args.dataset} P=10 training file, features {args.features}: the newest "
+        f"{n_items - first_new:,} of {n_items:,} papers leave training ({split.test.nnz:,} likes);"
+        f" {users.size:,} users with likes on both sides"
+    )
+    cols = [
+        "full recall@10",
+        "full recall@50",
+        "new share of top 10",
+        "new-only recall@10",
+        "new-only recall@50",
+    ]
+    print("| variant | " + " | ".join(cols) + " | seconds |")
+    print("|---|" + "---|" * (len(cols) + 1))
+    for label, (name, params, weights) in variants(args.features).items():
+        t0 = time.perf_counter()
+        feats = stack_blocks(data.blocks, weights)
+        model = create_model(name, **params)
+        model.fit(split.train[:, :first_new], feats[:first_new])
+        model.add_items(feats[first_new:])
+        row = measure(model, split.train, split.test, users, first_new)
+        seconds = time.perf_counter() - t0
+        print(f"| {label} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + f" | {seconds:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
