@@ -142,6 +142,11 @@ class _Snapshot:
     published: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
 
+def _since(snap: _Snapshot, since: date) -> np.ndarray:
+    """Rows of the papers published on or after ``since`` (never those without a date)."""
+    return np.flatnonzero(snap.published >= since.toordinal())
+
+
 def _published_days(ids: IdMap, papers: Mapping[str, Paper]) -> np.ndarray:
     """The ``published`` day number (``date.toordinal``) of each row of ``ids``, 0 where unknown."""
     days = np.zeros(len(ids), dtype=np.int32)
@@ -260,8 +265,7 @@ class Engine:
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
         if since is not None:
-            cand = np.flatnonzero(s.published >= since.toordinal())
-            rows, scores = s.bundle.model.recommend(L, D, k, candidates=cand)
+            rows, scores = s.bundle.model.recommend(L, D, k, candidates=_since(s, since))
         elif s.ranker is not None:
             rows, scores = s.ranker.recommend(L, D, k, model=s.bundle.model)
         else:
@@ -272,18 +276,23 @@ class Engine:
             for r, sc, bc in zip(rows.tolist(), scores.tolist(), because, strict=True)
         ]
 
-    def similar(self, paper_id: str, k: int = 10) -> list[Suggestion]:
-        """Papers most like ``paper_id`` (``KeyError`` if unknown)."""
+    def similar(self, paper_id: str, k: int = 10, *, since: date | None = None) -> list[Suggestion]:
+        """Papers most like ``paper_id`` (``KeyError`` if unknown); with ``since``, only papers
+        published on or after that day."""
         s = self._snap
-        rows, scores = s.bundle.model.similar_items(s.ids.row(paper_id), k)
+        cand = None if since is None else _since(s, since)
+        rows, scores = s.bundle.model.similar_items(s.ids.row(paper_id), k, candidates=cand)
         return [Suggestion(s.ids.ids[r], float(sc)) for r, sc in zip(rows, scores, strict=True)]
 
-    def search(self, query: str, k: int = 10) -> list[Suggestion]:
-        """Papers whose title and abstract best match ``query`` (cosine on content features)."""
+    def search(self, query: str, k: int = 10, *, since: date | None = None) -> list[Suggestion]:
+        """Papers whose title and abstract best match ``query`` (cosine on content features);
+        with ``since``, only papers published on or after that day."""
         s = self._snap
         assert isinstance(s.bundle.featurizer, PaperFeaturizer)
         q = s.bundle.featurizer.transform_text([query])
         scores = dense(s.search_features @ q.T).ravel()
+        if since is not None:
+            scores[s.published < since.toordinal()] = 0.0
         rows, sc = top_k(np.where(scores > 0, scores, -np.inf), k)
         return [Suggestion(s.ids.ids[r], float(v)) for r, v in zip(rows, sc, strict=True)]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
@@ -20,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from recommender.serving import Engine
 from service.model import ModelManager
-from service.schemas import MAX_K
+from service.schemas import MAX_K, Day
 from service.security import matches
 from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN, Settings
 from service.store import Access, Store, hash_token
@@ -79,7 +78,7 @@ PaperIdPath = Annotated[
 ]
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"How many results (1-{MAX_K}).")]
 Since = Annotated[
-    date | None,
+    Day | None,
     Query(
         description="Only papers published on or after this day (YYYY-MM-DD); papers without a "
         "`published` date are left out. For a feed of what is new since the last visit.",

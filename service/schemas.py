@@ -5,15 +5,31 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from recommender.catalog import Paper
+from recommender.catalog import Paper, parse_date
 from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN
 
 #: Most results one request may ask for (``k``).
 MAX_K = 1000
 
 PaperId = Annotated[str, StringConstraints(pattern=PAPER_ID_PATTERN)]
+
+
+def _day(value: object) -> date:
+    # pydantic alone also reads numbers (and digit strings) as Unix times: "since=0" is 1970.
+    return value if isinstance(value, date) else parse_date(value, "the day")
+
+
+#: A day written ``YYYY-MM-DD`` and nothing else.
+Day = Annotated[date, BeforeValidator(_day)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=100_000)]
 ShortText = Annotated[str, StringConstraints(max_length=1000)]
@@ -37,7 +53,7 @@ class PaperBase(BaseModel):
         description="Ids of papers this one is linked to by citation (either direction); with "
         "PAPERREC_FEATURES including citations, they place the paper among related ones.",
     )
-    published: date | None = Field(
+    published: Day | None = Field(
         None,
         description="The day the paper appeared (YYYY-MM-DD): what `since` on recommendations "
         "filters on. Sets `year` when that is absent.",
@@ -81,6 +97,7 @@ class ScoredPaper(BaseModel):
     paper_id: str
     title: str
     score: float
+    published: date | None = Field(None, description="The day the paper appeared, if known.")
 
 
 class PaperList(BaseModel):

@@ -70,6 +70,10 @@ def test_recommend_within_candidates_keeps_the_full_order(model: Recommender, da
     assert np.allclose(scores, full_scores[np.isin(full, expected)][:12])
     empty, _ = model.recommend(likes, k=5, candidates=[])
     assert empty.size == 0
+    # The same for papers like one paper.
+    near, _ = model.similar_items(7, k=data.n_items)
+    within, _ = model.similar_items(7, k=5, candidates=np.arange(0, data.n_items, 2))
+    assert within.tolist() == [r for r in near.tolist() if r % 2 == 0][:5]
 
 
 def test_batch_agrees_with_single(model: Recommender, data):

@@ -227,13 +227,21 @@ def recommend_since(
 
 def test_bad_since_and_bad_published_are_clear_errors(client: TestClient) -> None:
     h = user_headers(client, "alice")
-    r = client.get("/users/alice/recommendations", params={"since": "2026-13-01"}, headers=h)
-    assert r.status_code == 422
-    assert "since" in r.text and "date" in r.text
-    bad = {"paper_id": "new:x", "title": "X", "published": "2021-02-30"}
-    r = client.post("/papers", json={"papers": [bad]}, headers=ADMIN_HEADERS)
-    assert r.status_code == 422
-    assert "published" in r.text and "date" in r.text
+    for since in ("2026-13-01", "0", "2026-1-1"):  # pydantic alone reads "0" as a Unix time
+        r = client.get("/users/alice/recommendations", params={"since": since}, headers=h)
+        assert r.status_code == 422, since
+        assert "since" in r.text and "YYYY-MM-DD" in r.text
+    for route in ("/papers?q=quantum&since=0", "/papers/sample:quantum-01/similar?since=0"):
+        assert client.get(route).status_code == 422, route
+    schema = client.get("/openapi.json").json()
+    params = schema["paths"]["/users/{user_id}/recommendations"]["get"]["parameters"]
+    since_schema = next(p for p in params if p["name"] == "since")["schema"]
+    assert {"type": "string", "format": "date"} in since_schema["anyOf"]
+    for published in ("2021-02-30", 20210301, 0):
+        bad = {"paper_id": "new:x", "title": "X", "published": published}
+        r = client.post("/papers", json={"papers": [bad]}, headers=ADMIN_HEADERS)
+        assert r.status_code == 422, published
+        assert "published" in r.text and "YYYY-MM-DD" in r.text
     r = client.post(
         "/papers",
         json={"papers": [{"paper_id": "new:y", "title": "Y", "published": "2021-05-01"}]},
@@ -298,3 +306,24 @@ def test_catalog_changes_name_what_changed_and_say_when_trimmed(redis_url: str) 
 
 def make_store_settings(redis_url: str) -> Settings:
     return Settings(_env_file=None, redis_url=redis_url, admin_token="x")  # type: ignore[call-arg]
+
+
+def test_search_and_similar_take_since_and_answers_carry_the_date(client: TestClient) -> None:
+    day = "2024-06-01"
+    for route, query in (
+        ("/papers", {"q": "quantum qubits"}),
+        ("/papers/sample:quantum-01/similar", {}),
+    ):
+        every = client.get(route, params={**query, "k": 60}).json()["items"]
+        recent = client.get(route, params={**query, "k": 60, "since": day}).json()["items"]
+        assert every and all(i["published"] for i in every)  # the sample papers are dated
+        assert any(i["published"] < day for i in every)
+        assert recent and all(i["published"] >= day for i in recent)
+        # The same papers in the same order as the full answer, less the older ones.
+        assert [i["paper_id"] for i in recent] == [
+            i["paper_id"] for i in every if i["published"] >= day
+        ]
+    h = user_headers(client, "alice")
+    client.put(f"/users/alice/likes/{QUANTUM[0]}", headers=h)
+    items = recommend(client, "alice", h)["items"]
+    assert all(len(i["published"]) == 10 for i in items)

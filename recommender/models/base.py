@@ -170,12 +170,7 @@ class Recommender(ABC):
         appeared since a date); their scores and order are those of the full ranking.
         """
         likes_a, dislikes_a = as_rows(likes), as_rows(dislikes)
-        scores = self.score(likes_a, dislikes_a)
-        if candidates is not None:
-            allowed = np.zeros(scores.size, dtype=bool)
-            cand = as_rows(candidates)
-            allowed[cand[(cand >= 0) & (cand < scores.size)]] = True
-            scores = np.where(allowed, scores, -np.inf).astype(scores.dtype, copy=False)
+        scores = only_candidates(self.score(likes_a, dislikes_a), candidates)
         ex = [as_rows(exclude)]
         if filter_seen:
             ex += [likes_a, dislikes_a]
@@ -201,15 +196,18 @@ class Recommender(ABC):
                 ex = ex + dislikes
         return top_k_batch(scores, k, ex)
 
-    def similar_items(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(rows, scores)`` most similar to paper ``item`` (itself excluded).
+    def similar_items(
+        self, item: int, k: int = 10, *, candidates: Iterable[int] | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(rows, scores)`` most similar to paper ``item`` (itself excluded), among
+        ``candidates`` when given.
 
         The default asks the model how it would rank for a user who liked only ``item``.
         """
         self._check_fitted()
         if not 0 <= item < self.n_items:
             raise IndexError(f"item row {item} out of range [0, {self.n_items})")
-        return top_k(self.score([item]), k, [item])
+        return top_k(only_candidates(self.score([item]), candidates), k, [item])
 
     # ------------------------------------------------------------- explanations
     def item_vectors(self) -> np.ndarray | sp.csr_matrix | None:
@@ -288,6 +286,19 @@ class Recommender(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+def only_candidates(
+    scores: np.ndarray, candidates: Iterable[int] | np.ndarray | None
+) -> np.ndarray:
+    """``scores`` with every row outside ``candidates`` at -inf (never ranked); ``scores`` itself
+    when ``candidates`` is None. Rows outside the vector are ignored."""
+    if candidates is None:
+        return scores
+    allowed = np.zeros(scores.size, dtype=bool)
+    cand = as_rows(candidates)
+    allowed[cand[(cand >= 0) & (cand < scores.size)]] = True
+    return np.where(allowed, scores, -np.inf).astype(scores.dtype, copy=False)
 
 
 def _as_binary_csr(m: sp.spmatrix | np.ndarray, what: str) -> sp.csr_matrix:

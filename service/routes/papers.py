@@ -7,7 +7,16 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, status
 
 from recommender.serving import Engine, Suggestion
-from service.deps import AdminDep, EngineDep, K, ModelsDep, PaperIdPath, SettingsDep, StoreDep
+from service.deps import (
+    AdminDep,
+    EngineDep,
+    K,
+    ModelsDep,
+    PaperIdPath,
+    SettingsDep,
+    Since,
+    StoreDep,
+)
 from service.schemas import (
     ErrorPublic,
     PaperList,
@@ -29,7 +38,12 @@ def scored(engine: Engine, suggestions: list[Suggestion]) -> list[ScoredPaper]:
     for s in suggestions:
         paper = engine.paper(s.paper_id)
         out.append(
-            ScoredPaper(paper_id=s.paper_id, title=paper.title if paper else "", score=s.score)
+            ScoredPaper(
+                paper_id=s.paper_id,
+                title=paper.title if paper else "",
+                score=s.score,
+                published=paper.published_date if paper else None,
+            )
         )
     return out
 
@@ -65,18 +79,21 @@ def search_papers(
     engine: EngineDep,
     q: str = Query(min_length=1, max_length=1000, description="Words to look for."),
     k: K = 10,
+    since: Since = None,
 ) -> PaperList:
-    """Text search over titles and abstracts."""
-    return PaperList(items=scored(engine, engine.search(q, k)))
+    """Text search over titles and abstracts (with ``since``, of papers published from then)."""
+    return PaperList(items=scored(engine, engine.search(q, k, since=since)))
 
 
 # `:path` lets ids such as arXiv's old "hep-th/9901001" through; /similar is matched first.
 @router.get("/{paper_id:path}/similar", response_model=PaperList, responses=_404)
-def similar_papers(paper_id: PaperIdPath, engine: EngineDep, k: K = 10) -> PaperList:
-    """Papers most like this one."""
+def similar_papers(
+    paper_id: PaperIdPath, engine: EngineDep, k: K = 10, since: Since = None
+) -> PaperList:
+    """Papers most like this one (with ``since``, of papers published from then)."""
     if paper_id not in engine:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown paper {paper_id!r}")
-    return PaperList(items=scored(engine, engine.similar(paper_id, k)))
+    return PaperList(items=scored(engine, engine.similar(paper_id, k, since=since)))
 
 
 @router.get("/{paper_id:path}", response_model=PaperPublic, responses=_404)

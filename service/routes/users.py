@@ -130,6 +130,7 @@ async def recommendations(
                 paper_id=s.paper_id,
                 title=paper.title if paper else "",
                 score=s.score,
+                published=paper.published_date if paper else None,
                 because=list(s.because),
             )
         )
