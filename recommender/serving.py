@@ -147,14 +147,15 @@ def _since(snap: _Snapshot, since: date) -> np.ndarray:
     return np.flatnonzero(snap.published >= since.toordinal())
 
 
+def _day_number(paper: Paper) -> int:
+    """``paper``'s ``published`` date as a day number (``date.toordinal``), 0 where unknown."""
+    day = paper.published_date
+    return 0 if day is None else day.toordinal()
+
+
 def _published_days(ids: IdMap, papers: Mapping[str, Paper]) -> np.ndarray:
-    """The ``published`` day number (``date.toordinal``) of each row of ``ids``, 0 where unknown."""
-    days = np.zeros(len(ids), dtype=np.int32)
-    for row, pid in enumerate(ids.ids):
-        day = papers[pid].published_date
-        if day is not None:
-            days[row] = day.toordinal()
-    return days
+    """The ``published`` day number of each row of ``ids`` (:func:`_day_number`)."""
+    return np.fromiter((_day_number(papers[pid]) for pid in ids.ids), np.int32, len(ids))
 
 
 class Engine:
@@ -323,13 +324,16 @@ class Engine:
                     else np.vstack([search_features, dense(text)])
                 )
             # The index keeps covering the papers it was built on; new ones are scored exactly.
-            papers_now = {**s.papers, **known, **{p.paper_id: p for p in new}}
+            # Day numbers of the new rows appended, of known papers rewritten: no pass over all.
+            days = np.concatenate([s.published, np.array([_day_number(p) for p in new], np.int32)])
+            for pid, p in known.items():
+                days[ids.row(pid)] = _day_number(p)
             self._snap = _Snapshot(
                 bundle,
                 ids,
-                papers_now,
+                {**s.papers, **known, **{p.paper_id: p for p in new}},
                 search_features,
                 s.ranker,
-                _published_days(ids, papers_now),
+                days,
             )
             return len(new), len(known)
