@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="import papers (and likes) into the store",
         description="Import papers into the store (added or updated by paper_id).\n\n"
         "  paperrec import papers FILE         JSON lines, CSV or an arXiv metadata snapshot\n"
+        "                                      (fields: paper_id, title, abstract, authors, year,\n"
+        "                                      categories, url, references, published YYYY-MM-DD;\n"
+        "                                      a serving API takes them in within a second)\n"
         "  paperrec import citeulike-a [DIR]   the CiteULike dataset in DIR (default: the\n"
         "                                      project's ../shared/datasets); --likes also imports\n"
         "                                      its users' libraries as likes (users\n"
