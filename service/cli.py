@@ -163,8 +163,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             n = store.import_likes(likes, source=args.source)
             print(f"likes: {n} from {len(likes)} users")
     print(
-        "A running service serves new papers after the next retrain: "
-        "`paperrec train` or POST /admin/retrain."
+        "A serving API recommends the new papers within PAPERREC_PAPERS_POLL_S seconds (by "
+        "their content); a retrain (`paperrec train` or POST /admin/retrain) folds the likes in."
     )
     return 0
 
