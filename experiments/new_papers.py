@@ -13,8 +13,11 @@ paper added after its last retrain. For users with likes on both sides it report
   service's recommendations gives).
 
 Variants: the service's hyperparameters (recommender/tuned.json's serving choice for the feature
-set), the same with ``cold_impute`` 0.5 and 1, and the content model. Only the published P=10
-*training* file is read (never a test file); nothing here is tuned.
+set), the same with each ``--cold-impute`` value (0.5 and 1 by default), and the content model.
+A second table gives the price of each on what tuning maximises: the mean of recall@50..300 on
+``experiments.tune``'s validation split of the same training file, and the share of the top-10
+places that go to papers without a training like. Only the published P=10 *training* file is
+read (never a test file); nothing here is tuned.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from experiments.tune import CUTOFFS, validation_setup
 from recommender.evaluation import metrics as mt
 from recommender.evaluation.datasets import (
     DATASETS,
@@ -37,7 +41,8 @@ from recommender.evaluation.datasets import (
     load_experiment_data,
     stack_blocks,
 )
-from recommender.evaluation.splits import cold_start_split, published_split
+from recommender.evaluation.experiment import evaluate_topk, recommend_users, select_users
+from recommender.evaluation.splits import Split, cold_start_split, published_split
 from recommender.models import create_model
 from recommender.tuned import serving_defaults
 
@@ -74,14 +79,36 @@ def measure(
     }
 
 
-def variants(features: str) -> dict[str, tuple[str, Mapping[str, Any], Mapping[str, float]]]:
-    """``{label: (model, hyperparameters, feature weights)}`` of the rows of the table."""
+def variants(
+    features: str, cold_impute: Sequence[float] = (0.5, 1.0)
+) -> dict[str, tuple[str, Mapping[str, Any], Mapping[str, float]]]:
+    """``{label: (model, hyperparameters, feature weights)}`` of the rows of the tables: the
+    served hybrid, the same with each ``cold_impute``, and the content model."""
     params, weights = serving_defaults("hybrid", features)
+    rows: dict[str, tuple[str, Mapping[str, Any], Mapping[str, float]]] = {
+        "hybrid, served settings": ("hybrid", params, weights)
+    }
+    for ci in cold_impute:
+        rows[f"hybrid, served, cold_impute {ci:g}"] = (
+            "hybrid",
+            {**params, "cold_impute": ci},
+            weights,
+        )
+    rows["content (defaults)"] = ("content", {}, weights)
+    return rows
+
+
+def validation_price(model: Any, split: Split, users: np.ndarray) -> dict[str, float]:
+    """What the tuning objective says of ``model`` (fitted on ``split.train``): the mean of
+    recall@50..300 on the validation users, and the share of their top-10 places that go to
+    papers without a training like."""
+    top, _ = recommend_users(model, split.train, users, max(CUTOFFS))
+    means, _ = evaluate_topk(top, split.test[users], split.train)
+    cold = np.asarray(split.train.sum(axis=0)).ravel() == 0
+    top10 = top[:, :10]
     return {
-        "hybrid, served settings": ("hybrid", params, weights),
-        "hybrid, served, cold_impute 0.5": ("hybrid", {**params, "cold_impute": 0.5}, weights),
-        "hybrid, served, cold_impute 1": ("hybrid", {**params, "cold_impute": 1.0}, weights),
-        "content (defaults)": ("content", {}, weights),
+        "mean recall@50-300": float(np.mean([means[f"recall@{m}"] for m in CUTOFFS])),
+        "share of top 10 without a training like": float(cold[top10[top10 >= 0]].mean()),
     }
 
 
@@ -99,10 +126,25 @@ def main(argv: list[str] | None = None) -> int:
         default="text+citations",
         help="content features (default text+citations, the service's)",
     )
+    ap.add_argument(
+        "--cold-impute",
+        default="0.5,1",
+        help="comma list: the served hybrid is also run with each of these cold_impute values",
+    )
+    ap.add_argument(
+        "--validation-users",
+        type=int,
+        default=1500,
+        help="users of the second table (tune's validation split; 0 skips it)",
+    )
     ap.add_argument("--data-dir", type=Path, default=None, help="default ../shared/datasets")
     args = ap.parse_args(argv)
     if not 0 < args.newest < 1:
         ap.error(f"--newest must lie between 0 and 1, got {args.newest}")
+    try:
+        cold_impute = [float(v) for v in args.cold_impute.split(",") if v.strip()]
+    except ValueError:
+        ap.error(f"--cold-impute must be a comma list of numbers, got {args.cold_impute!r}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     data_dir = args.data_dir or default_data_dir()
     data = load_experiment_data(args.dataset, data_dir, args.features)
@@ -125,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("| variant | " + " | ".join(cols) + " | seconds |")
     print("|---|" + "---|" * (len(cols) + 1))
-    for label, (name, params, weights) in variants(args.features).items():
+    rows = variants(args.features, cold_impute)
+    for label, (name, params, weights) in rows.items():
         t0 = time.perf_counter()
         feats = stack_blocks(data.blocks, weights)
         model = create_model(name, **params)
@@ -134,6 +177,18 @@ def main(argv: list[str] | None = None) -> int:
         row = measure(model, split.train, split.test, users, first_new)
         seconds = time.perf_counter() - t0
         print(f"| {label} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + f" | {seconds:.1f} |")
+    if args.validation_users:
+        # The price on what tuning maximises: tune's own validation split of the same file.
+        val, _, desc = validation_setup(args.dataset, 10, data_dir, args.features)
+        vusers = select_users(val, args.validation_users, seed=0)
+        print(f"\nValidation ({desc}; {vusers.size:,} users):")
+        vcols = ["mean recall@50-300", "share of top 10 without a training like"]
+        print("| variant | " + " | ".join(vcols) + " |")
+        print("|---|" + "---|" * len(vcols))
+        for label, (name, params, weights) in rows.items():
+            model = create_model(name, **params).fit(val.train, stack_blocks(data.blocks, weights))
+            vrow = validation_price(model, val, vusers)
+            print(f"| {label} | " + " | ".join(f"{vrow[c]:.4f}" for c in vcols) + " |")
     return 0
 
 
