@@ -7,7 +7,11 @@ alone. Models take their default hyperparameters.
 
 The projection fits the served model (hybrid) and ALS on a growing synthetic series (users =
 papers = N, 50 likes per user from topic blocks with popular papers, 64-d dense content vectors)
-and extrapolates time and memory with a power law ``t = a N^b`` fitted on log-log.
+and extrapolates time and memory with a power law ``t = a N^b`` fitted on log-log. Two more
+series give the hybrid sparse TF-IDF-like content (40 words per paper from a 50,000-word
+vocabulary, half from the paper's topic, half common words), as the service's text features
+are: with the exact content neighbours and with the pruned search that ``content_knn="auto"``
+takes from 100,000 papers on.
 """
 
 from __future__ import annotations
@@ -43,7 +47,36 @@ def fit_real(dataset: str, model: str) -> dict[str, Any]:
     }
 
 
-def synthetic(n: int, per_user: int = 50, seed: int = 0) -> tuple[Any, np.ndarray]:
+#: Projection series: ``name -> (model, hyperparameters, content)``.
+SERIES: dict[str, tuple[str, dict[str, Any], str]] = {
+    "hybrid": ("hybrid", {}, "dense"),
+    "als": ("als", {}, "dense"),
+    "hybrid, sparse text, exact neighbours": ("hybrid", {"content_knn": "exact"}, "sparse"),
+    "hybrid, sparse text, pruned neighbours": ("hybrid", {"content_knn": "pruned"}, "sparse"),
+}
+
+
+def sparse_text(n: int, item_block: np.ndarray, seed: int = 0) -> Any:
+    """TF-IDF-like L2-normalised rows: 40 words per paper, 20 Zipf-drawn from its topic's 300
+    words and 20 from the whole 50,000-word vocabulary (common words)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    vocab, per = 50_000, 40
+    topic_words = (item_block[:, None] * 97) % (vocab - 300)
+    topic_words = topic_words + np.minimum(rng.zipf(1.3, (n, per // 2)), 300) - 1
+    common = np.minimum(rng.zipf(1.2, (n, per // 2)), vocab) - 1
+    cols = np.concatenate([topic_words, common], axis=1).ravel()
+    rows = np.repeat(np.arange(n), per)
+    X = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols)), shape=(n, vocab))
+    X.sum_duplicates()
+    df = np.bincount(X.indices, minlength=vocab)
+    X.data *= np.log((1 + n) / (1 + df[X.indices])).astype(np.float32) + 1
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    return sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-12)) @ X)
+
+
+def synthetic(n: int, per_user: int = 50, seed: int = 0, content: str = "dense") -> tuple[Any, Any]:
     """``(likes, features)``: ``n`` users x ``n`` papers, ``per_user`` likes each."""
     import scipy.sparse as sp
 
@@ -64,18 +97,21 @@ def synthetic(n: int, per_user: int = 50, seed: int = 0) -> tuple[Any, np.ndarra
     likes.data[:] = 1
     centres = rng.normal(size=(blocks, 64)).astype(np.float32)
     item_block = np.minimum(np.arange(n) // size, blocks - 1)  # papers of a block are adjacent
+    if content == "sparse":
+        return likes, sparse_text(n, item_block, seed)
     X = centres[item_block] + rng.normal(size=(n, 64)).astype(np.float32)
     return likes, X
 
 
-def fit_synthetic(n: int, model: str) -> dict[str, Any]:
+def fit_synthetic(n: int, series: str) -> dict[str, Any]:
     from recommender.models import create_model
 
-    likes, X = synthetic(n)
+    model, params, content = SERIES[series]
+    likes, X = synthetic(n, content=content)
     reset_peak_rss()
     base = peak_rss_mib()
     t0 = time.perf_counter()
-    create_model(model).fit(likes, X)
+    create_model(model, **params).fit(likes, X)
     return {
         "n": n,
         "likes": int(likes.nnz),
@@ -124,7 +160,7 @@ def run(*, quick: bool = False, models: list[str] | None = None) -> dict[str, An
             figures["real"].setdefault(dataset, {})[name] = _child(["FIT", dataset, name])
             log(f"training:   {figures['real'][dataset][name]}")
     sizes = [5_000, 10_000, 20_000] if quick else [10_000, 20_000, 40_000, 80_000]
-    for name in ("hybrid", "als"):
+    for name in SERIES:
         series = []
         for n in sizes:
             log(f"training: synthetic {name}, {n:,} users x {n:,} papers")
@@ -149,4 +185,4 @@ if __name__ == "__main__":
     elif kind == "SYNTH":
         print(json.dumps(fit_synthetic(int(rest[0]), rest[1])))
     else:
-        raise SystemExit("usage: python -m bench.training FIT DATASET MODEL | SYNTH N MODEL")
+        raise SystemExit("usage: python -m bench.training FIT DATASET MODEL | SYNTH N SERIES")

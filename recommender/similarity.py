@@ -17,6 +17,7 @@ __all__ = [
     "extend_topk_cosine",
     "gather_rows",
     "prune_topk",
+    "pruned_topk_cosine",
     "sum_rows",
     "symmetrize_max",
     "topk_cosine",
@@ -189,6 +190,63 @@ def topk_cosine(
         cols.append(c)
         vals.append(v)
     return _csr(rows, cols, vals, (n, n))
+
+
+def pruned_topk_cosine(
+    V: sp.spmatrix,
+    k: int,
+    *,
+    terms: int = 20,
+    postings: int = 500,
+    show_progress: bool = False,
+) -> sp.csr_matrix:
+    """An approximate :func:`topk_cosine` for large catalogs of sparse vectors (TF-IDF), in time
+    linear in the number of papers instead of quadratic.
+
+    Paper ``j`` is a candidate neighbour of ``i`` when it is among the ``postings`` heaviest papers
+    of one of ``i``'s ``terms`` heaviest terms. The score of ``(i, j)`` sums ``V[i, t] * V[j, t]``
+    over those shared terms: the cosine without the terms where ``j`` is not among the heaviest,
+    so never above it. At most ``terms * postings`` candidates per paper are scored. ``V`` must
+    be L2-normalised.
+    """
+    V = sp.csr_matrix(V, dtype=np.float32)
+    n = V.shape[0]
+    Vt = prune_topk(V, terms)  # each paper's heaviest terms
+    posting = prune_topk(V.T.tocsr(), postings)  # each term's heaviest papers (terms x papers)
+    step = max(1, _BLOCK_ENTRIES // max(1, terms * postings))
+    rows, cols, vals = [], [], []
+    for start in tqdm(range(0, n, step), disable=not show_progress, desc="item-kNN (pruned)"):
+        stop = min(start + step, n)
+        C = sp.csr_matrix(Vt[start:stop] @ posting)
+        C.sort_indices()
+        r, c, v = _topk_sparse_rows(C, k, exclude_offset=start)
+        rows.append(r + start)
+        cols.append(c)
+        vals.append(v)
+    return _csr(rows, cols, vals, (n, n))
+
+
+def _topk_sparse_rows(
+    C: sp.csr_matrix, k: int, exclude_offset: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows, cols, values)`` of the ``k`` largest positive entries of each row of ``C``,
+    leaving out column ``row + exclude_offset`` (the paper itself): the rows padded into one dense
+    array and partitioned at once, which is several times faster than sorting all entries."""
+    counts = np.diff(C.indptr)
+    width = int(counts.max(initial=0))
+    if width == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0, dtype=np.float32)
+    n_rows = C.shape[0]
+    rows = np.repeat(np.arange(n_rows), counts)
+    pos = np.arange(C.nnz) - C.indptr[rows]
+    vals = np.where(C.indices == rows + exclude_offset, 0.0, C.data).astype(np.float32)
+    pad_v = np.zeros((n_rows, width), dtype=np.float32)
+    pad_c = np.zeros((n_rows, width), dtype=np.int64)
+    pad_v[rows, pos] = vals
+    pad_c[rows, pos] = C.indices
+    r, j, v = topk_dense(pad_v, k)
+    return r, pad_c[r, j], v
 
 
 def _csr(rows: list, cols: list, vals: list, shape: tuple[int, int]) -> sp.csr_matrix:

@@ -17,11 +17,12 @@ from recommender.models.als import ALS, confidence_matrix
 from recommender.models.base import Recommender, l2_normalize
 from recommender.models.bpr import BPR
 from recommender.models.factors import fold_in, gram, score_scale
+from recommender.models.hybrid import Hybrid
 from recommender.models.item_knn import ItemKNN
 from recommender.models.lightfm import LightFMHybrid, LightFMWarp, _lightfm
 from recommender.models.linear import PerUserLinear
 from recommender.ranking import rows_to_csr
-from recommender.similarity import prune_topk, topk_cosine
+from recommender.similarity import prune_topk, pruned_topk_cosine, topk_cosine
 from recommender.synthetic import BlockData
 
 SMALL: dict[str, dict] = {
@@ -287,6 +288,41 @@ def test_topk_cosine_equals_brute_force(shrink: float, as_dense: bool):
     S = topk_cosine(Vin, k=5, shrink=shrink, block_rows=4)
     np.testing.assert_allclose(S.toarray(), brute_topk(V.toarray(), 5, shrink), atol=1e-6)
     assert (np.diff(S.indptr) <= 5).all() and not S.diagonal().any()
+
+
+def test_pruned_topk_cosine_is_exact_when_nothing_is_pruned_and_a_lower_bound_otherwise():
+    V = random_tfidf(60, 25, seed=5)
+    exact = brute_topk(V.toarray(), 5)
+    # Every term of every paper kept, every paper in every posting: the exact answer.
+    S = pruned_topk_cosine(V, 5, terms=25, postings=60)
+    np.testing.assert_allclose(S.toarray(), exact, atol=1e-6)
+    # Pruned: at most k per row, never itself, and each score at most the pair's true cosine.
+    P = pruned_topk_cosine(V, 5, terms=3, postings=10)
+    cos = V.toarray() @ V.toarray().T
+    assert (np.diff(P.indptr) <= 5).all() and not P.diagonal().any()
+    r, c = P.nonzero()
+    assert (P.data > 0).all() and (P.toarray()[r, c] <= cos[r, c] + 1e-6).all()
+    # It finds most of the exact neighbours all the same.
+    found = (P.toarray() > 0) & (exact > 0)
+    assert found.sum() >= 0.5 * (exact > 0).sum()
+
+
+def test_hybrid_content_knn_pruned_from_the_threshold_on(data: BlockData, features, monkeypatch):
+    from recommender.models import hybrid
+
+    exact = Hybrid(content_knn="exact").fit(data.likes, features)
+    auto = Hybrid().fit(data.likes, features)  # below PRUNED_FROM: exact
+    assert (auto.content_knn_ != exact.content_knn_).nnz == 0
+    monkeypatch.setattr(hybrid, "PRUNED_FROM", 10)
+    pruned = Hybrid().fit(data.likes, features)
+    forced = Hybrid(content_knn="pruned").fit(data.likes, features)
+    assert (pruned.content_knn_ != forced.content_knn_).nnz == 0
+    assert (pruned.content_knn_ != exact.content_knn_).nnz > 0
+    # Still the right answer on the block data: the user's own topic.
+    rows, _ = pruned.recommend_batch(data.likes, k=10)
+    assert (data.item_block[rows] == data.user_block[:, None]).mean() >= 0.9
+    with pytest.raises(ValueError, match="content_knn"):
+        Hybrid(content_knn="fast")
 
 
 def test_prune_topk_keeps_the_largest_per_row():

@@ -22,6 +22,11 @@ A user is scored from the papers passed in as liked and disliked:
   factors, the user folded in from their likes at request time (:func:`factors.fold_in`), which
   generalises across chains of co-likes that the item-item neighbours do not reach.
 
+Content neighbours are the exact top-k cosines up to :data:`PRUNED_FROM` papers (100,000); from
+there ``content_knn="auto"`` (the default) finds them by
+:func:`~recommender.similarity.pruned_topk_cosine`: papers that share a paper's heaviest terms,
+in time linear in the catalog instead of quadratic (``"exact"`` / ``"pruned"`` force either).
+
 Each evidence part is divided by its maximum for that user, so one set of weights serves a user
 with 1 like and one with 500. A paper without collaborative data (nobody liked it at fit time, or
 it was added since) cannot have collaborative evidence; ``cold_impute`` of the collaborative weight
@@ -48,10 +53,14 @@ from recommender.similarity import (
     cooccurrence_cosine,
     extend_topk_cosine,
     gather_rows,
+    pruned_topk_cosine,
     sum_rows,
     symmetrize_max,
     topk_cosine,
 )
+
+#: Papers from which ``content_knn="auto"`` finds content neighbours by the pruned search.
+PRUNED_FROM = 100_000
 
 
 class Hybrid(Recommender):
@@ -81,6 +90,7 @@ class Hybrid(Recommender):
         als_alpha: float = 10.0,
         pop_boost: float = 0.0,
         cold_boost: float = 1.0,
+        content_knn: str = "auto",
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
@@ -98,6 +108,9 @@ class Hybrid(Recommender):
         self.als_alpha = als_alpha
         self.pop_boost = pop_boost
         self.cold_boost = cold_boost
+        if content_knn not in ("auto", "exact", "pruned"):
+            raise ValueError(f"content_knn must be auto, exact or pruned, got {content_knn!r}")
+        self.content_knn = content_knn
 
     # ------------------------------------------------------------------ fitting
     def _fit(
@@ -111,9 +124,14 @@ class Hybrid(Recommender):
         assert features is not None
         self.vectors_ = l2_normalize(features)
         # The raw top-k matrices are the learned state; what scoring uses is derived from them.
-        self.content_knn_ = topk_cosine(
-            self.vectors_, self.content_neighbors, show_progress=show_progress
-        )
+        if self._pruned(self.vectors_):
+            self.content_knn_ = pruned_topk_cosine(
+                self.vectors_, self.content_neighbors, show_progress=show_progress
+            )
+        else:
+            self.content_knn_ = topk_cosine(
+                self.vectors_, self.content_neighbors, show_progress=show_progress
+            )
         self.cf_sim_ = self._sharpen(
             symmetrize_max(cooccurrence_cosine(likes, self.cf_neighbors, self.shrink))
         )
@@ -138,6 +156,14 @@ class Hybrid(Recommender):
                 num_threads=1,  # deterministic factors for a given seed
             ).fit(likes, dislikes=dislikes)
             self._set_als(als.item_factors_)
+
+    def _pruned(self, vectors: Features) -> bool:
+        """Whether the content neighbours are found by :func:`pruned_topk_cosine` (sparse vectors
+        only): always with ``content_knn="pruned"``, from :data:`PRUNED_FROM` papers with
+        ``"auto"``, where the exact pass, quadratic in the papers, takes hours."""
+        if self.content_knn == "exact" or not sp.issparse(vectors):
+            return False
+        return self.content_knn == "pruned" or vectors.shape[0] >= PRUNED_FROM
 
     def _set_als(self, factors: np.ndarray | None) -> None:
         if factors is None:
