@@ -186,7 +186,7 @@ class Store:
             pipe.hset(keys.PAPERS, mapping=batch)  # type: ignore[arg-type]
             pipe.xadd(
                 keys.PAPER_CHANGES,
-                {"ids": " ".join(batch)},
+                {"ids": json.dumps(list(batch), ensure_ascii=False)},
                 maxlen=_PAPER_CHANGES_KEPT,
                 approximate=True,
             )
@@ -227,7 +227,7 @@ class Store:
         ids: dict[str, None] = {}
         entries: Any = self.redis.xrange(keys.PAPER_CHANGES, min=f"({after}", max=last)
         for _, fields in entries:
-            ids.update(dict.fromkeys(str(fields["ids"]).split()))
+            ids.update(dict.fromkeys(json.loads(fields["ids"])))
         return last, self.get_papers(list(ids))
 
     def get_papers(self, paper_ids: list[str]) -> list[Paper]:
