@@ -321,6 +321,12 @@ def test_hybrid_content_knn_pruned_from_the_threshold_on(data: BlockData, featur
     # Still the right answer on the block data: the user's own topic.
     rows, _ = pruned.recommend_batch(data.likes, k=10)
     assert (data.item_block[rows] == data.user_block[:, None]).mean() >= 0.9
+    # Dense blocks stacked beside the text (embeddings) keep the exact pass under "auto".
+    dense_block = np.random.default_rng(0).random((data.n_items, 250), dtype=np.float32)
+    stacked = sp.hstack([sp.csr_matrix(features), sp.csr_matrix(dense_block)], format="csr")
+    auto_stacked = Hybrid().fit(data.likes, stacked)
+    exact_stacked = Hybrid(content_knn="exact").fit(data.likes, stacked)
+    assert (auto_stacked.content_knn_ != exact_stacked.content_knn_).nnz == 0
     with pytest.raises(ValueError, match="content_knn"):
         Hybrid(content_knn="fast")
 

@@ -25,7 +25,9 @@ A user is scored from the papers passed in as liked and disliked:
 Content neighbours are the exact top-k cosines up to :data:`PRUNED_FROM` papers (100,000); from
 there ``content_knn="auto"`` (the default) finds them by
 :func:`~recommender.similarity.pruned_topk_cosine`: papers that share a paper's heaviest terms,
-in time linear in the catalog instead of quadratic (``"exact"`` / ``"pruned"`` force either).
+in time linear in the catalog instead of quadratic, when the vectors are bag-of-words-like (at
+most :data:`PRUNED_MAX_PER_ROW` stored values per paper; sentence embeddings stacked in are not).
+``"exact"`` / ``"pruned"`` force either.
 
 Each evidence part is divided by its maximum for that user, so one set of weights serves a user
 with 1 like and one with 500. A paper without collaborative data (nobody liked it at fit time, or
@@ -61,6 +63,8 @@ from recommender.similarity import (
 
 #: Papers from which ``content_knn="auto"`` finds content neighbours by the pruned search.
 PRUNED_FROM = 100_000
+#: ... for vectors with at most this many stored values per paper on average (bag-of-words).
+PRUNED_MAX_PER_ROW = 200
 
 
 class Hybrid(Recommender):
@@ -163,7 +167,12 @@ class Hybrid(Recommender):
         ``"auto"``, where the exact pass, quadratic in the papers, takes hours."""
         if self.content_knn == "exact" or not sp.issparse(vectors):
             return False
-        return self.content_knn == "pruned" or vectors.shape[0] >= PRUNED_FROM
+        if self.content_knn == "pruned":
+            return True
+        # Rows of a dense block (embeddings stacked beside the text) have no "heaviest terms":
+        # pruning them cost 3x what it costs TF-IDF on validation, so those take the exact pass.
+        bag_of_words = sp.csr_matrix(vectors).nnz <= PRUNED_MAX_PER_ROW * vectors.shape[0]
+        return bag_of_words and vectors.shape[0] >= PRUNED_FROM
 
     def _set_als(self, factors: np.ndarray | None) -> None:
         if factors is None:
