@@ -4,6 +4,7 @@ result or raise :class:`LoaderError`, never another exception."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import json
 import tempfile
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from recommender.catalog import Paper
 from recommender.loaders import (
     LoaderError,
     read_arxiv_snapshot,
@@ -35,17 +37,7 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=8,
 )
-PAPER_FIELDS = [
-    "paper_id",
-    "title",
-    "abstract",
-    "authors",
-    "year",
-    "categories",
-    "url",
-    "references",
-    "published",
-]
+PAPER_FIELDS = [f.name for f in dataclasses.fields(Paper)]  # what a catalog file may hold
 ARXIV_FIELDS = [
     "id",
     "title",
