@@ -25,7 +25,7 @@ A user is scored from the papers passed in as liked and disliked:
 Content neighbours are the exact top-k cosines up to :data:`PRUNED_FROM` papers (100,000); from
 there ``content_knn="auto"`` (the default) finds them by
 :func:`~recommender.similarity.pruned_topk_cosine`: papers that share a paper's heaviest terms,
-in time linear in the catalog instead of quadratic, when the vectors are bag-of-words-like (at
+far below the exact pass's quadratic time, when the vectors are bag-of-words-like (at
 most :data:`PRUNED_MAX_PER_ROW` stored values per paper; sentence embeddings stacked in are not).
 ``"exact"`` / ``"pruned"`` force either.
 
