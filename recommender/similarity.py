@@ -202,7 +202,7 @@ def pruned_topk_cosine(
 ) -> sp.csr_matrix:
     """An approximate :func:`topk_cosine` for large catalogs of sparse vectors (TF-IDF): each
     paper scores at most ``terms * postings`` candidates instead of every paper (on synthetic
-    text its time grew about as n^1.35 from 20,000 to 320,000 papers, the exact pass as n^2).
+    text its time grew about as n^1.3 from 20,000 to 320,000 papers, the exact pass as n^2).
 
     Paper ``j`` is a candidate neighbour of ``i`` when it is among the ``postings`` heaviest papers
     of one of ``i``'s ``terms`` heaviest terms. The score of ``(i, j)`` sums ``V[i, t] * V[j, t]``
