@@ -61,6 +61,8 @@ def sparse_text(n: int, item_block: np.ndarray, seed: int = 0) -> Any:
     words and 20 from the whole 50,000-word vocabulary (common words)."""
     import scipy.sparse as sp
 
+    from recommender.models.base import l2_normalize
+
     rng = np.random.default_rng(seed)
     vocab, per = 50_000, 40
     topic_words = (item_block[:, None] * 97) % (vocab - 300)
@@ -72,8 +74,7 @@ def sparse_text(n: int, item_block: np.ndarray, seed: int = 0) -> Any:
     X.sum_duplicates()
     df = np.bincount(X.indices, minlength=vocab)
     X.data *= np.log((1 + n) / (1 + df[X.indices])).astype(np.float32) + 1
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    return sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-12)) @ X)
+    return l2_normalize(X)
 
 
 def synthetic(n: int, per_user: int = 50, seed: int = 0, content: str = "dense") -> tuple[Any, Any]:

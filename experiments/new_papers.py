@@ -58,16 +58,8 @@ def measure(
     full, _ = model.recommend_batch(likes, 50, exclude=likes)
     h = mt.hits(full, truth)
     top10 = full[:, :10]
-    old = sp.csr_matrix(
-        (
-            np.ones(users.size * first_new, dtype=np.float32),
-            (
-                np.repeat(np.arange(users.size), first_new),
-                np.tile(np.arange(first_new), users.size),
-            ),
-        ),
-        shape=likes.shape,
-    )
+    is_old = np.arange(likes.shape[1]) < first_new
+    old = sp.csr_matrix(np.broadcast_to(is_old, likes.shape), dtype=np.float32)
     only_new, _ = model.recommend_batch(likes, 50, exclude=old)
     hn = mt.hits(only_new, truth)
     return {

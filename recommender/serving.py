@@ -26,7 +26,7 @@ from recommender.catalog import Catalog, IdMap, Paper
 from recommender.embeddings import SentenceEmbedder
 from recommender.features import PaperFeaturizer, TfidfFeaturizer, check_feature_weights
 from recommender.models import create_model
-from recommender.models.base import Features, dense
+from recommender.models.base import Features, dense, only_candidates
 from recommender.ranking import top_k
 
 __all__ = ["Engine", "Suggestion", "feedback_matrix", "train"]
@@ -292,9 +292,10 @@ class Engine:
         assert isinstance(s.bundle.featurizer, PaperFeaturizer)
         q = s.bundle.featurizer.transform_text([query])
         scores = dense(s.search_features @ q.T).ravel()
+        scores = np.where(scores > 0, scores, -np.inf)
         if since is not None:
-            scores[s.published < since.toordinal()] = 0.0
-        rows, sc = top_k(np.where(scores > 0, scores, -np.inf), k)
+            scores = only_candidates(scores, _since(s, since))
+        rows, sc = top_k(scores, k)
         return [Suggestion(s.ids.ids[r], float(v)) for r, v in zip(rows, sc, strict=True)]
 
     # ----------------------------------------------------------------- writing

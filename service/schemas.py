@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -11,7 +11,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
 )
 
 from recommender.catalog import Paper, parse_date
@@ -21,6 +20,9 @@ from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN
 MAX_K = 1000
 
 PaperId = Annotated[str, StringConstraints(pattern=PAPER_ID_PATTERN)]
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+Text = Annotated[str, StringConstraints(max_length=100_000)]
+ShortText = Annotated[str, StringConstraints(max_length=1000)]
 
 
 def _day(value: object) -> date:
@@ -30,9 +32,6 @@ def _day(value: object) -> date:
 
 #: A day written ``YYYY-MM-DD`` and nothing else.
 Day = Annotated[date, BeforeValidator(_day)]
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
-Text = Annotated[str, StringConstraints(max_length=100_000)]
-ShortText = Annotated[str, StringConstraints(max_length=1000)]
 
 
 class ErrorPublic(BaseModel):
@@ -58,12 +57,6 @@ class PaperBase(BaseModel):
         description="The day the paper appeared (YYYY-MM-DD): what `since` on recommendations "
         "filters on. Sets `year` when that is absent.",
     )
-
-    @model_validator(mode="after")
-    def _year_from_published(self) -> Self:
-        if self.published is not None and self.year is None:
-            self.year = self.published.year
-        return self
 
     def to_paper(self) -> Paper:
         d = self.model_dump()
