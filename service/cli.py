@@ -99,16 +99,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.main import create_app
+    from service.workers import check_port
 
     settings = _load_settings(args)
+    # Before Redis starts and a model trains: a port in use is said at once.
+    if (why := check_port(args.host, args.port)) is not None:
+        print(f"error: {why}; choose another --port or stop what listens there", file=sys.stderr)
+        return 2
     _announce_admin_token(settings)
     print(f"Serving on http://{args.host}:{args.port} (API documentation at /docs)")
     # uvicorn turns SIGINT/SIGTERM into a clean shutdown, which stops the embedded Redis.
     if args.workers > 1:
-        # One socket per process (SO_REUSEPORT): the kernel spreads connections across them.
-        from service.workers import serve_workers
-
-        return serve_workers(args.host, args.port, args.workers, settings.log_level.lower())
+        return _serve_workers(args, settings)
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -117,6 +119,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=1,
     )
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """``serve --workers N``: one socket per process (SO_REUSEPORT), the kernel spreading
+    connections across them. The embedded Redis is started here, once, before the workers."""
+    import socket
+
+    from service.redis_server import EmbeddedRedis, EmbeddedRedisError
+    from service.workers import serve_workers
+
+    if not hasattr(socket, "SO_REUSEPORT"):
+        print("error: --workers > 1 needs SO_REUSEPORT (Linux, macOS, BSD)", file=sys.stderr)
+        return 2
+    level = settings.log_level.lower()
+    if settings.redis_url:
+        return serve_workers(args.host, args.port, args.workers, level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync)
+    try:
+        server.start()
+    except EmbeddedRedisError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    server.supervise()  # a crashed server comes back by itself, with its append-only file
+    try:
+        return serve_workers(args.host, args.port, args.workers, level, redis_url=server.url)
+    finally:
+        server.stop()
 
 
 def _open(settings: Settings) -> Any:

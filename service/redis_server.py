@@ -5,17 +5,33 @@ process in the foreground, listening only on a Unix socket, with append-only per
 (``appendonly yes``; ``appendfsync always`` unless configured otherwise) so every acknowledged
 write survives a restart.
 
-Several processes may use one data directory: the first starts the server and owns it (stops it
-when it is done); later ones (``paperrec token`` while ``paperrec serve`` runs) find it answering
-on its socket and only connect. A server whose owner died is adopted by the next process. A server that dies under its owner
-(crash, OOM kill) is restarted by it (:meth:`EmbeddedRedis.supervise`).
-On Linux the server also gets ``PR_SET_PDEATHSIG`` so it cannot outlive a killed owner.
+**Exactly one server per data directory**, whatever the number of processes and their timing.
+Three ``flock`` locks on files in ``<data dir>/redis/`` decide it:
+
+* ``start.lock`` is held for the short time a process decides what to do: start a server, join
+  the running one, adopt an orphaned one or restart a dead one. Two processes never decide at
+  once, so two can never both see "no server" and both start one.
+* ``server.lock`` is held by the running ``redis-server`` itself: the starter locks it and hands
+  the locked descriptor to the server (``pass_fds``), then closes its own copy. The lock is free
+  exactly when no server lives for this directory, whoever started it, and the kernel frees it
+  when the server dies (even by SIGKILL). A start refuses while it is held.
+* ``owner.lock`` is held by the process that owns the server: it supervises it (restarts it when
+  it dies) and stops it when done. The kernel frees it when the owner dies, so an orphaned server
+  is recognised without guessing from pids.
+
+The first process starts the server and owns it; later ones (``paperrec token`` while ``paperrec
+serve`` runs, a second ``paperrec serve``) join it and only connect. A joined process that
+supervises adopts the server when its owner has gone, and restarts it when it died without an
+owner. ``paperrec serve --workers N`` starts the server once in the parent, before the workers,
+which only connect (:mod:`service.workers`). On Linux the server also gets ``PR_SET_PDEATHSIG``
+so it cannot outlive the thread that started it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import logging
 import os
@@ -25,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -37,10 +54,12 @@ log = logging.getLogger(__name__)
 _MAX_SOCKET_PATH = 100
 _START_TIMEOUT_S = 20.0
 _STOP_TIMEOUT_S = 20.0
+#: How long a process waits for another one to finish starting, adopting or stopping the server.
+_LOCK_TIMEOUT_S = 60.0
 
 
 class EmbeddedRedisError(RuntimeError):
-    """The embedded Redis server could not be started."""
+    """The embedded Redis server could not be started (or joined)."""
 
 
 def _redis_executable() -> str:
@@ -74,6 +93,19 @@ def set_parent_death_signal() -> None:  # pragma: no cover - runs in a child pro
             libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _open_lock_file(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on ``fd`` if nobody holds it; whether it was taken."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 class EmbeddedRedis:
     """A ``redis-server`` for ``data_dir``: :meth:`start` it (or join a running one), :meth:`stop`
     it when done. Also a context manager."""
@@ -83,9 +115,8 @@ class EmbeddedRedis:
         self.dir = self.data_dir / "redis"
         self.appendfsync = appendfsync
         self.socket_path = self._socket_path()
-        self._owner_file = self.dir / "owner.pid"
         self._proc: subprocess.Popen[bytes] | None = None
-        self.owner = False
+        self._owner_fd: int | None = None
         self._supervisor: threading.Thread | None = None
         self._stopping = threading.Event()
         #: How often :meth:`supervise` restarted a dead server.
@@ -104,6 +135,11 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    @property
+    def owner(self) -> bool:
+        """Whether this process owns the server (supervises it and stops it when done)."""
+        return self._owner_fd is not None
+
     def client(self, **kwargs: object) -> redis.Redis:
         return redis.Redis(unix_socket_path=str(self.socket_path), **kwargs)  # type: ignore[arg-type]
 
@@ -116,52 +152,146 @@ class EmbeddedRedis:
         except redis.RedisError:
             return False
 
+    def server_alive(self) -> bool:
+        """Whether a ``redis-server`` lives for this data directory (its ``server.lock`` is
+        held), answering or not, whoever started it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = _open_lock_file(self.dir / "server.lock")
+        try:
+            return not _try_lock(fd)  # closing the descriptor releases a lock taken here
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ locks
+    @contextlib.contextmanager
+    def _start_lock(self, timeout_s: float = _LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Hold ``start.lock``: only one process at a time starts, adopts, restarts or stops."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = _open_lock_file(self.dir / "start.lock")
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not _try_lock(fd):
+                if time.monotonic() > deadline:
+                    raise EmbeddedRedisError(
+                        f"another process has been starting or stopping the embedded Redis of "
+                        f"{self.data_dir} for over {timeout_s:.0f}s; if none runs, remove "
+                        f"{self.dir / 'start.lock'}"
+                    )
+                time.sleep(0.02)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _take_ownership(self) -> bool:
+        """Become the owner if no live process is; whether this process owns the server now."""
+        if self._owner_fd is not None:
+            return True
+        fd = _open_lock_file(self.dir / "owner.lock")
+        if not _try_lock(fd):
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())  # for people: who owns it
+        self._owner_fd = fd
+        return True
+
+    def _release_ownership(self) -> None:
+        if self._owner_fd is not None:
+            os.close(self._owner_fd)
+            self._owner_fd = None
+
     # ------------------------------------------------------------------ start / stop
     def start(self) -> EmbeddedRedis:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        if self.ping():
-            owner_pid = self._read_owner()
-            if owner_pid is None or not _pid_alive(owner_pid):
-                log.warning("adopting the embedded Redis left running at %s", self.socket_path)
-                self._write_owner()
-                self.owner = True
-            else:
-                log.info(
-                    "using the embedded Redis of process %d at %s", owner_pid, self.socket_path
+        """Start the server, or join (or adopt) the one that runs for this data directory."""
+        deadline = time.monotonic() + _LOCK_TIMEOUT_S
+        while True:
+            with self._start_lock():
+                if self.server_alive():
+                    if self._wait_answering():
+                        if self._take_ownership():
+                            log.warning(
+                                "adopting the embedded Redis left running at %s", self.socket_path
+                            )
+                        else:
+                            log.info("using the running embedded Redis at %s", self.socket_path)
+                        return self
+                elif self._take_ownership():
+                    try:
+                        self._spawn()
+                    except BaseException:
+                        self._release_ownership()
+                        raise
+                    return self
+                # Else the server is down and its live owner restarts it (under this lock).
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(
+                    f"the embedded Redis of {self.data_dir} is down and its owner (process "
+                    f"{self._owner_pid()}) has not brought it back within {_LOCK_TIMEOUT_S:.0f}s"
                 )
-            return self
-        self._spawn()
-        self._write_owner()
-        self.owner = True
-        return self
+            time.sleep(0.1)
+
+    def _wait_answering(self) -> bool:
+        """Wait until the live server answers (it may still be loading its append-only file);
+        False if it died meanwhile. Refuses (raises) a server that lives but never answers."""
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self.ping():
+            if not self.server_alive():
+                return False
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(
+                    f"an embedded Redis runs for {self.data_dir} (pid {self._pidfile_pid()}) but "
+                    f"does not answer on {self.socket_path} within {_START_TIMEOUT_S:.0f}s; "
+                    f"see {self.dir / 'redis.log'}. Refusing to start a second one"
+                )
+            time.sleep(0.02)
+        return True
+
+    def _owner_pid(self) -> str:
+        try:
+            return (self.dir / "owner.lock").read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
 
     def _spawn(self) -> None:
-        """Start a ``redis-server`` child and wait until it answers."""
-        self.socket_path.unlink(missing_ok=True)
-        args = [
-            _redis_executable(),
-            "--port", "0",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.dir),
-            "--daemonize", "no",
-            "--appendonly", "yes",
-            "--appendfsync", self.appendfsync,
-            "--appendfilename", "appendonly.aof",
-            "--dbfilename", "dump.rdb",
-            "--save", "",
-            "--logfile", str(self.dir / "redis.log"),
-            "--pidfile", str(self.dir / "redis.pid"),
-        ]  # fmt: skip
-        log.info("starting embedded Redis in %s (appendfsync %s)", self.dir, self.appendfsync)
-        self._proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=set_parent_death_signal,  # fires when the starting thread ends
-            start_new_session=True,  # Ctrl-C goes to us; we stop the server in order
-        )
+        """Start a ``redis-server`` child and wait until it answers. The caller holds
+        ``start.lock``; refuses when a server already lives for this directory."""
+        lock_fd = _open_lock_file(self.dir / "server.lock")
+        try:
+            if not _try_lock(lock_fd):
+                raise EmbeddedRedisError(
+                    f"another Redis server (pid {self._pidfile_pid()}) already runs for "
+                    f"{self.data_dir}; refusing to start a second one on the same files"
+                )
+            os.ftruncate(lock_fd, 0)
+            # Only now is the socket path surely no live server's.
+            self.socket_path.unlink(missing_ok=True)
+            args = [
+                _redis_executable(),
+                "--port", "0",
+                "--unixsocket", str(self.socket_path),
+                "--unixsocketperm", "700",
+                "--dir", str(self.dir),
+                "--daemonize", "no",
+                "--appendonly", "yes",
+                "--appendfsync", self.appendfsync,
+                "--appendfilename", "appendonly.aof",
+                "--dbfilename", "dump.rdb",
+                "--save", "",
+                "--logfile", str(self.dir / "redis.log"),
+                "--pidfile", str(self.dir / "redis.pid"),
+            ]  # fmt: skip
+            log.info("starting embedded Redis in %s (appendfsync %s)", self.dir, self.appendfsync)
+            self._proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(lock_fd,),  # the server holds server.lock for as long as it lives
+                preexec_fn=set_parent_death_signal,  # fires when the starting thread ends
+                start_new_session=True,  # Ctrl-C goes to us; we stop the server in order
+            )
+        finally:
+            os.close(lock_fd)  # our copy; the server's keeps the lock
         deadline = time.monotonic() + _START_TIMEOUT_S
         while not self.ping():
             if self._proc.poll() is not None:
@@ -178,11 +308,11 @@ class EmbeddedRedis:
             time.sleep(0.02)
 
     def supervise(self, interval_s: float = 0.5) -> None:
-        """Restart the server whenever it dies while this process owns it (a crash, an OOM kill,
-        a SIGKILL): the append-only file brings back every acknowledged write, and the clients
-        reconnect by themselves. A server this process started is watched as its child; an
-        adopted one (not a child) by pinging it."""
-        if not self.owner or self._supervisor is not None:
+        """Watch the server in a thread and bring it back when it dies (a crash, an OOM kill, a
+        SIGKILL): the append-only file brings back every acknowledged write, and the clients
+        reconnect by themselves. The owner restarts it; a process that joined takes over when the
+        server is gone and no owner lives any more."""
+        if self._supervisor is not None:
             return
         self._stopping.clear()
         self._supervisor = threading.Thread(
@@ -195,47 +325,61 @@ class EmbeddedRedis:
             proc = self._proc
             if proc is not None and proc.poll() is None:
                 continue
-            # An adopted server counts as dead only once its process is gone (a slow answer
-            # must not start a second server on the same files).
-            if proc is None and (self.ping() or self._pidfile_alive()):
+            if self.server_alive():
                 continue
-            status = "unknown" if proc is None else proc.returncode
-            log.error("embedded Redis exited (status %s); restarting it", status)
-            self.restarts += 1
             try:
-                self._spawn()
+                self._restart()
             except (EmbeddedRedisError, OSError):
                 log.exception("could not restart the embedded Redis; trying again")
 
+    def _restart(self) -> None:
+        with self._start_lock():
+            # Decided again under the lock: another process may have restarted it meanwhile.
+            if self._stopping.is_set() or self.server_alive():
+                return
+            if not self._take_ownership():
+                return  # its live owner restarts it
+            status = "unknown" if self._proc is None else self._proc.returncode
+            log.error("embedded Redis exited (status %s); restarting it", status)
+            self.restarts += 1
+            self._spawn()
+
     def stop(self) -> None:
-        """Shut the server down (flushing the append-only file) if this process owns it."""
-        if not self.owner:
-            return
-        self.owner = False
+        """Shut the server down (flushing the append-only file) if this process owns it; a
+        process that only joined just stops watching it."""
         # The supervisor first, so that it does not restart the server stopped here.
         self._stopping.set()
         if self._supervisor is not None:
             self._supervisor.join(_STOP_TIMEOUT_S)
             self._supervisor = None
+        if not self.owner:
+            return
+        try:
+            with self._start_lock():
+                self._shutdown_server()
+        finally:
+            self._release_ownership()
+        log.info("embedded Redis stopped")
+
+    def _shutdown_server(self) -> None:
         # SIGTERM makes Redis shut down as SHUTDOWN does: fsync the append-only file, remove its
         # socket, exit. (A SHUTDOWN command would leave the client retrying a closed socket.)
-        pid = self._proc.pid if self._proc is not None else self._server_pid()
+        proc = self._proc if self._proc is not None and self._proc.poll() is None else None
+        pid = proc.pid if proc is not None else self._server_pid()
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        if self._proc is not None:
+        if proc is not None:
             try:
-                self._proc.wait(_STOP_TIMEOUT_S)
+                proc.wait(_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 log.warning("embedded Redis did not stop within %.0fs; killing it", _STOP_TIMEOUT_S)
                 self._kill()
-            self._proc = None
-        elif pid is not None:  # adopted: not our child
+        elif pid is not None:  # adopted: not our child; gone once it lets go of server.lock
             deadline = time.monotonic() + _STOP_TIMEOUT_S
-            while _pid_alive(pid) and self.socket_path.exists() and time.monotonic() < deadline:
+            while self.server_alive() and time.monotonic() < deadline:
                 time.sleep(0.02)
-        self._owner_file.unlink(missing_ok=True)
-        log.info("embedded Redis stopped")
+        self._proc = None
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -246,28 +390,19 @@ class EmbeddedRedis:
                 self._proc.kill()
                 self._proc.wait()
 
-    def _pidfile_alive(self) -> bool:
+    def _pidfile_pid(self) -> int | None:
         try:
             pid = int((self.dir / "redis.pid").read_text().strip())
         except (OSError, ValueError):
-            return False
-        return _pid_alive(pid)
+            return None
+        return pid if _pid_alive(pid) else None
 
     def _server_pid(self) -> int | None:
         try:
             with self.client(socket_timeout=2, socket_connect_timeout=2) as c:
                 return int(c.info("server")["process_id"])
         except (redis.RedisError, KeyError, ValueError):
-            return None
-
-    def _read_owner(self) -> int | None:
-        try:
-            return int(self._owner_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def _write_owner(self) -> None:
-        self._owner_file.write_text(f"{os.getpid()}\n")
+            return self._pidfile_pid()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

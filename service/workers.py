@@ -8,7 +8,9 @@ of them while the other idled (770 against 1,400 requests/s between two identica
 
 The parent only supervises: it restarts a worker that dies, and on SIGINT/SIGTERM asks every
 worker to finish its requests and stop. Each worker builds its own app from the environment, so
-they share the settings, the one Redis and the one saved model.
+they share the settings, the one Redis and the one saved model. Without ``REDIS_URL`` the parent
+starts the embedded Redis once, before the workers, and hands them its socket: the workers only
+connect, so they cannot race to start one each (``paperrec serve``, :mod:`service.redis_server`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ __all__ = ["serve_workers"]
 
 log = logging.getLogger("paperrec")
 
-#: A worker that dies this soon after starting is not restarted (a port in use, a bad setting):
-#: the supervisor stops with an error instead of looping.
+#: A worker that exits by itself this soon after starting is not restarted (a port in use, a bad
+#: setting): the supervisor stops with an error instead of looping. One killed by a signal (the
+#: OOM killer, an operator's SIGKILL) is restarted whenever it dies.
 _EARLY_EXIT_S = 10.0
 
 
@@ -41,7 +44,23 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, log_level: str, parent: int) -> None:  # pragma: no cover
+def check_port(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None. Bound without ``SO_REUSEPORT``, so that a
+    port another ``paperrec serve --workers`` listens on counts as taken (with it, the kernel
+    would let a second service join the first one's port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as e:
+        return f"cannot listen on {host}:{port}: {e.strerror}"
+    return None
+
+
+def _worker(
+    host: str, port: int, log_level: str, parent: int, redis_url: str | None
+) -> None:  # pragma: no cover
     import uvicorn
 
     from service.redis_server import set_parent_death_signal
@@ -50,6 +69,8 @@ def _worker(host: str, port: int, log_level: str, parent: int) -> None:  # pragm
     set_parent_death_signal()
     if os.getppid() != parent:  # it died before the line above
         return
+    if redis_url is not None:  # the parent's embedded Redis: connect only, never start one
+        os.environ["REDIS_URL"] = redis_url
     sock = _listen(host, port)
     config = uvicorn.Config(
         "service.main:create_app", factory=True, host=host, port=port, log_level=log_level
@@ -57,20 +78,19 @@ def _worker(host: str, port: int, log_level: str, parent: int) -> None:  # pragm
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
-    """Run ``workers`` API processes until SIGINT/SIGTERM; the exit status."""
-    if not hasattr(socket, "SO_REUSEPORT"):
-        raise SystemExit("--workers > 1 needs SO_REUSEPORT (Linux, macOS, BSD)")
-    try:  # fail here, with a clear message, rather than in every worker
-        _listen(host, port).close()
-    except OSError as e:
-        raise SystemExit(f"cannot listen on {host}:{port}: {e.strerror}") from None
+def serve_workers(
+    host: str, port: int, workers: int, log_level: str, redis_url: str | None = None
+) -> int:
+    """Run ``workers`` API processes until SIGINT/SIGTERM; the exit status. ``redis_url``: the
+    embedded Redis the caller started for them (None: the settings' own ``REDIS_URL``)."""
     ctx = multiprocessing.get_context("spawn")
     stopping = False
 
     def start() -> tuple[BaseProcess, float]:
         p = ctx.Process(
-            target=_worker, args=(host, port, log_level, os.getpid()), name="paperrec-api"
+            target=_worker,
+            args=(host, port, log_level, os.getpid(), redis_url),
+            name="paperrec-api",
         )
         p.start()
         return p, time.monotonic()
@@ -88,7 +108,8 @@ def serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
             for i, (p, started) in enumerate(procs):
                 if p.is_alive() or stopping:
                     continue
-                if time.monotonic() - started < _EARLY_EXIT_S:
+                killed = p.exitcode is not None and p.exitcode < 0
+                if not killed and time.monotonic() - started < _EARLY_EXIT_S:
                     log.error("an API worker exited at start (code %s); stopping", p.exitcode)
                     stopping, status = True, 1
                     break

@@ -127,6 +127,11 @@ class ApiProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, limit_s: float = 90.0) -> ApiProcess:
+        """Launch the process and wait until it answers ``/health``."""
+        return self.launch().wait_healthy(limit_s)
+
+    def launch(self) -> ApiProcess:
+        """Start the process without waiting for it."""
         data = self.data_dir
         data.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
@@ -145,6 +150,10 @@ class ApiProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        return self
+
+    def wait_healthy(self, limit_s: float = 90.0) -> ApiProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + limit_s
         while True:
             assert self.proc.poll() is None, self.log()

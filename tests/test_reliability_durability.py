@@ -2,7 +2,8 @@
 
 A real ``paperrec serve`` runs in a subprocess (embedded Redis, ``appendfsync always``) on a
 loopback port; N likes go to it concurrently from a thread pool, and in the middle of them either
-the Redis server or the API process is killed with SIGKILL. Requests that failed or got 503 may or
+the Redis server or the API process is killed with SIGKILL, with one API process and with
+``--workers 2`` (where the API is the supervisor, or one of its workers). Requests that failed or got 503 may or
 may not be stored; a 2xx must be.
 """
 
@@ -17,9 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from service_conftest import ADMIN_HEADERS, ApiProcess
 
 from service.sample import sample_papers
+from service.workers import check_port
 
 N = 200
 USERS = [f"durable{u}" for u in range(4)]
@@ -99,9 +102,28 @@ def _redis_pid(data_dir: Path) -> int:
     return int((data_dir / "redis" / "redis.pid").read_text().strip())
 
 
-def test_acknowledged_likes_survive_a_redis_sigkill(tmp_path: Path) -> None:
+def _serve(data: Path, workers: int) -> ApiProcess:
+    """``paperrec serve`` (``--workers N`` when N > 1), up with all its workers."""
+    api = ApiProcess(data, "--workers", str(workers)).start()
+    deadline = time.monotonic() + 90
+    while api.log().count("Application startup complete") < workers:
+        assert time.monotonic() < deadline, api.log()
+        time.sleep(0.05)
+    return api
+
+
+def _wait_port_free(api: ApiProcess, limit_s: float = 60.0) -> None:
+    """Until nothing listens on the API's port (killed workers may take a moment to go)."""
+    deadline = time.monotonic() + limit_s
+    while check_port("127.0.0.1", api.port) is not None:
+        assert time.monotonic() < deadline, api.log()
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_acknowledged_likes_survive_a_redis_sigkill(tmp_path: Path, workers: int) -> None:
     data = tmp_path / "data"
-    api = ApiProcess(data).start()
+    api = _serve(data, workers)
     try:
         first_pid = _redis_pid(data)
         status = _send_likes(api.url, _pairs(), lambda: os.kill(first_pid, signal.SIGKILL))
@@ -119,17 +141,42 @@ def test_acknowledged_likes_survive_a_redis_sigkill(tmp_path: Path) -> None:
         api.stop()
 
 
-def test_acknowledged_likes_survive_an_api_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_acknowledged_likes_survive_an_api_sigkill(tmp_path: Path, workers: int) -> None:
     data = tmp_path / "data"
-    api = ApiProcess(data).start()
+    api = _serve(data, workers)
     try:
         status = _send_likes(api.url, _pairs(), api.kill)
         assert api.proc is not None and api.proc.returncode == -signal.SIGKILL
+        _wait_port_free(api)
         api.start()  # same data folder, same port
         present = _present(api.url)
         acked = _report("API SIGKILL", status, present)
         assert acked, "no like was acknowledged"
         assert acked <= present, f"acknowledged but lost: {sorted(acked - present)[:5]}"
         assert set(status.values()) <= {0, 200, 201, 503}
+    finally:
+        api.stop()
+
+
+def test_acknowledged_likes_survive_a_worker_sigkill(tmp_path: Path) -> None:
+    """One of two API workers is SIGKILLed; the supervisor starts a new one."""
+    data = tmp_path / "data"
+    api = _serve(data, 2)
+    try:
+        assert api.proc is not None
+        children = Path(f"/proc/{api.proc.pid}/task/{api.proc.pid}/children").read_text().split()
+        workers = [
+            int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2, (children, api.log())
+        status = _send_likes(api.url, _pairs(), lambda: os.kill(workers[0], signal.SIGKILL))
+        _wait_healthy(api.url)
+        present = _present(api.url)
+        acked = _report("worker SIGKILL", status, present)
+        assert acked, "no like was acknowledged"
+        assert acked <= present, f"acknowledged but lost: {sorted(acked - present)[:5]}"
+        assert set(status.values()) <= {0, 200, 201, 503}
+        assert "starting a new one" in api.log()
     finally:
         api.stop()

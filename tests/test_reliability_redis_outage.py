@@ -21,7 +21,7 @@ def _sigkill(server: EmbeddedRedis) -> None:
     assert server._proc is not None
     os.kill(server._proc.pid, signal.SIGKILL)
     server._proc.wait(30)
-    server.owner = False  # gone; nothing to stop
+    server._release_ownership()  # its owner is gone too: the next start is a fresh one
 
 
 def test_outage_is_503_and_the_api_recovers_by_itself(

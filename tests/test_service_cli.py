@@ -177,8 +177,9 @@ def test_serve_stops_its_embedded_redis_on_a_signal(tmp_path: Path, sig: signal.
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        server.owner = True
-        server.stop()
+        if server.ping():  # the test failed with the server up: stop it
+            server.start()
+            server.stop()
 
 
 def _listening_sockets(port: int) -> int:
@@ -266,10 +267,17 @@ def test_serve_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> Non
                 os.kill(w, signal.SIGKILL)
 
 
-def test_serve_workers_refuse_a_port_in_use(cli_env: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_refuses_a_port_in_use_before_starting_redis(
+    cli_env: Path, workers: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL")  # the embedded Redis would start in the data folder
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        with pytest.raises(SystemExit, match=f"cannot listen on 127.0.0.1:{port}"):
-            main(["serve", "--workers", "2", "--port", str(port)])
+        assert main(["serve", "--workers", workers, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: cannot listen on 127.0.0.1:{port}" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (cli_env / "redis").exists()  # said before Redis started

@@ -107,14 +107,14 @@ def test_a_second_process_joins_the_embedded_server(tmp_path: Path) -> None:
 def test_an_orphaned_server_is_adopted(tmp_path: Path) -> None:
     first = EmbeddedRedis(tmp_path, appendfsync="no").start()
     try:
-        # Pretend the owner died: its pid in the owner file belongs to no live process.
-        (tmp_path / "redis" / "owner.pid").write_text("999999999\n")
+        # The owner goes away (as if it died) and leaves its server running.
+        first._release_ownership()
         heir = EmbeddedRedis(tmp_path).start()
-        assert heir.owner
+        assert heir.owner and first.ping()
         heir.stop()
         assert not first.ping()
+        assert not heir.server_alive()
     finally:
-        first.owner = False  # already stopped by the heir
         if first._proc is not None:
             first._proc.wait(10)
 
