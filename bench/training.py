@@ -61,7 +61,7 @@ def sparse_text(n: int, item_block: np.ndarray, seed: int = 0) -> Any:
     words and 20 from the whole 50,000-word vocabulary (common words)."""
     import scipy.sparse as sp
 
-    from recommender.models.base import l2_normalize
+    from recommender.matrices import l2_normalize
 
     rng = np.random.default_rng(seed)
     vocab, per = 50_000, 40

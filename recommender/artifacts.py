@@ -24,8 +24,9 @@ import scipy.sparse as sp
 
 from recommender.embeddings import SentenceEmbedder
 from recommender.features import PaperFeaturizer, TfidfFeaturizer
+from recommender.matrices import State
 from recommender.models import create_model
-from recommender.models.base import Recommender, State
+from recommender.models.base import Recommender
 
 __all__ = ["BUNDLE_FORMAT", "Bundle", "BundleError", "Featurizer", "load_bundle", "save_bundle"]
 

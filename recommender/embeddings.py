@@ -23,7 +23,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from recommender.models.base import State
+from recommender.matrices import State
 
 __all__ = ["EMBED_DIM", "MODEL_NAME", "EncodeFn", "SentenceEmbedder"]
 

@@ -23,7 +23,7 @@ from sklearn.preprocessing import normalize
 
 from recommender.catalog import IdMap, Paper
 from recommender.embeddings import SentenceEmbedder
-from recommender.models.base import Features, State
+from recommender.matrices import Features, State
 
 __all__ = [
     "FEATURE_SETS",

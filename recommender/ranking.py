@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["as_rows", "rows_to_csr", "tiebreak_keys", "top_k", "top_k_batch"]
+__all__ = ["as_rows", "only_candidates", "rows_to_csr", "tiebreak_keys", "top_k", "top_k_batch"]
 
 _GOLDEN = np.uint64(2654435761)
 
@@ -127,3 +127,16 @@ def top_k_batch(
         out_rows[u, : rows.size] = rows
         out_scores[u, : rows.size] = sc
     return out_rows, out_scores
+
+
+def only_candidates(
+    scores: np.ndarray, candidates: Iterable[int] | np.ndarray | None
+) -> np.ndarray:
+    """``scores`` with every row outside ``candidates`` at -inf (never ranked); ``scores`` itself
+    when ``candidates`` is None. Rows outside the vector are ignored."""
+    if candidates is None:
+        return scores
+    allowed = np.zeros(scores.size, dtype=bool)
+    cand = as_rows(candidates)
+    allowed[cand[(cand >= 0) & (cand < scores.size)]] = True
+    return np.where(allowed, scores, -np.inf).astype(scores.dtype, copy=False)

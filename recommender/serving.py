@@ -25,9 +25,9 @@ from recommender.artifacts import Bundle
 from recommender.catalog import Catalog, IdMap, Paper
 from recommender.embeddings import SentenceEmbedder
 from recommender.features import PaperFeaturizer, TfidfFeaturizer, check_feature_weights
+from recommender.matrices import Features, dense
 from recommender.models import create_model
-from recommender.models.base import Features, dense, only_candidates
-from recommender.ranking import top_k
+from recommender.ranking import only_candidates, top_k
 
 __all__ = ["Engine", "Suggestion", "feedback_matrix", "train"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from recommender.models.base import Features, dense
+from recommender.matrices import Features, dense
 
 __all__ = [
     "FeatureIndex",

@@ -8,8 +8,8 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.ann import IndexedRanker, VectorIndex, topk_neighbors
+from recommender.matrices import l2_normalize
 from recommender.models import create_model
-from recommender.models.base import l2_normalize
 from recommender.ranking import rows_to_csr
 from recommender.similarity import topk_cosine
 from recommender.synthetic import block_dataset

@@ -18,8 +18,8 @@ from recommender.features import (
     TfidfFeaturizer,
     stack_features,
 )
+from recommender.matrices import dense
 from recommender.models import create_model
-from recommender.models.base import dense
 
 DOCS = ["apple banana", "apple cherry", "banana cherry durian"]  # vocabulary: a, b, c, d
 

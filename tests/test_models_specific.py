@@ -12,9 +12,10 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from sklearn.svm import LinearSVC
 
+from recommender.matrices import l2_normalize
 from recommender.models import create_model
 from recommender.models.als import ALS, confidence_matrix
-from recommender.models.base import Recommender, l2_normalize
+from recommender.models.base import Recommender
 from recommender.models.bpr import BPR
 from recommender.models.factors import fold_in, gram, score_scale
 from recommender.models.hybrid import Hybrid

@@ -25,7 +25,7 @@ from recommender.features import (
     check_feature_weights,
     stack_features,
 )
-from recommender.models.base import Features
+from recommender.matrices import Features
 
 __all__ = [
     "DATASETS",

@@ -20,8 +20,9 @@ from tqdm import tqdm
 from recommender.evaluation import metrics as mt
 from recommender.evaluation.splits import Split
 from recommender.evaluation.stats import bootstrap_ci, paired_test
+from recommender.matrices import Features
 from recommender.models import create_model
-from recommender.models.base import Features, Recommender
+from recommender.models.base import Recommender
 
 __all__ = [
     "ACTIVITY_BINS",

@@ -12,7 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
-from recommender.models.base import Features, Recommender, State, l2_normalize
+from recommender.matrices import Features, State, l2_normalize
+from recommender.models.base import Recommender
 from recommender.models.factors import fold_in, gram
 
 log = logging.getLogger(__name__)

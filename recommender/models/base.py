@@ -16,22 +16,17 @@ import inspect
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, Self, TypeAlias
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
-from recommender.ranking import as_rows, rows_to_csr, top_k, top_k_batch
+from recommender.matrices import Features, State, as_binary_csr, as_features
+from recommender.ranking import as_rows, only_candidates, rows_to_csr, top_k, top_k_batch
 
-__all__ = ["Features", "Recommender", "NotFittedError", "State"]
+__all__ = ["Features", "NotFittedError", "Recommender", "State"]
 
 log = logging.getLogger(__name__)
-
-#: Paper features: a sparse (TF-IDF) or dense (LSA, embeddings) matrix, one row per paper.
-Features: TypeAlias = sp.csr_matrix | np.ndarray
-#: What a model persists: named arrays (dense or sparse). Hyperparameters travel separately.
-State: TypeAlias = dict[str, np.ndarray | sp.csr_matrix]
 
 
 class NotFittedError(RuntimeError):
@@ -68,14 +63,14 @@ class Recommender(ABC):
 
         Returns ``self``.
         """
-        likes = _as_binary_csr(likes, "likes")
+        likes = as_binary_csr(likes, "likes")
         n_items = likes.shape[1]
         if dislikes is not None:
-            dislikes = _as_binary_csr(dislikes, "dislikes")
+            dislikes = as_binary_csr(dislikes, "dislikes")
             if dislikes.shape != likes.shape:
                 raise ValueError(f"dislikes shape {dislikes.shape} != likes shape {likes.shape}")
         if features is not None:
-            features = _as_features(features)
+            features = as_features(features)
             if features.shape[0] != n_items:
                 raise ValueError(
                     f"features have {features.shape[0]} rows but the likes matrix has {n_items} papers"
@@ -107,7 +102,7 @@ class Recommender(ABC):
         """
         self._check_fitted()
         if features is not None:
-            features = _as_features(features)
+            features = as_features(features)
             n_new = features.shape[0]
         elif n is not None:
             n_new = int(n)
@@ -187,7 +182,7 @@ class Recommender(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(rows, scores)`` for a batch of users; shape ``(users, k)``, padded with -1."""
         self._check_fitted()
-        likes = _as_binary_csr(likes, "likes")
+        likes = as_binary_csr(likes, "likes")
         scores = self.score_batch(likes, dislikes)
         ex = exclude
         if filter_seen:
@@ -286,50 +281,3 @@ class Recommender(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
-
-
-def only_candidates(
-    scores: np.ndarray, candidates: Iterable[int] | np.ndarray | None
-) -> np.ndarray:
-    """``scores`` with every row outside ``candidates`` at -inf (never ranked); ``scores`` itself
-    when ``candidates`` is None. Rows outside the vector are ignored."""
-    if candidates is None:
-        return scores
-    allowed = np.zeros(scores.size, dtype=bool)
-    cand = as_rows(candidates)
-    allowed[cand[(cand >= 0) & (cand < scores.size)]] = True
-    return np.where(allowed, scores, -np.inf).astype(scores.dtype, copy=False)
-
-
-def _as_binary_csr(m: sp.spmatrix | np.ndarray, what: str) -> sp.csr_matrix:
-    if not sp.issparse(m):
-        m = sp.csr_matrix(np.asarray(m))
-    m = sp.csr_matrix(m, dtype=np.float32)
-    m.sum_duplicates()
-    m.eliminate_zeros()
-    if m.nnz and (m.data < 0).any():
-        raise ValueError(f"{what} must be non-negative (likes and dislikes are separate matrices)")
-    m.data[:] = 1.0
-    return m
-
-
-def _as_features(f: Features) -> Features:
-    if sp.issparse(f):
-        return sp.csr_matrix(f, dtype=np.float32)
-    arr = np.asarray(f, dtype=np.float32)
-    if arr.ndim != 2:
-        raise ValueError(f"features must be 2-d, got shape {arr.shape}")
-    return arr
-
-
-def l2_normalize(f: Features) -> Features:
-    """Row-wise L2 normalisation of sparse or dense features (zero rows stay zero)."""
-    out = normalize(f, norm="l2", axis=1, copy=True)
-    return sp.csr_matrix(out, dtype=np.float32) if sp.issparse(out) else out.astype(np.float32)
-
-
-def dense(m: np.ndarray | sp.spmatrix) -> np.ndarray:
-    """A dense float32 ndarray from a dense or sparse matrix product."""
-    if sp.issparse(m):
-        return np.asarray(m.toarray(), dtype=np.float32)  # type: ignore[union-attr]
-    return np.asarray(m, dtype=np.float32)

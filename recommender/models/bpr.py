@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-from recommender.models.base import Features
+from recommender.matrices import Features
 from recommender.models.factors import BiasedFactorModel
 
 log = logging.getLogger(__name__)

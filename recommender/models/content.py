@@ -8,7 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from recommender.models.base import Features, Recommender, State, dense, l2_normalize
+from recommender.matrices import Features, State, dense, l2_normalize
+from recommender.models.base import Recommender
 
 
 def content_profiles(

@@ -20,7 +20,8 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.models.base import Features, Recommender, State, l2_normalize
+from recommender.matrices import Features, State, l2_normalize
+from recommender.models.base import Recommender
 
 __all__ = [
     "BiasedFactorModel",

@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.models.base import Features, Recommender, State, dense, l2_normalize
+from recommender.matrices import Features, State, dense, l2_normalize
+from recommender.models.base import Recommender
 from recommender.models.content import content_profiles, profile_scores
 from recommender.models.factors import fold_in, fold_in_one, gram
 from recommender.ranking import as_rows

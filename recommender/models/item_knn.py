@@ -15,7 +15,8 @@ import logging
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.models.base import Features, Recommender, State, dense, l2_normalize
+from recommender.matrices import Features, State, dense, l2_normalize
+from recommender.models.base import Recommender
 from recommender.similarity import extend_topk_cosine, topk_cosine
 
 __all__ = ["ItemKNN"]

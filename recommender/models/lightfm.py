@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from recommender.models.base import Features, State
+from recommender.matrices import Features, State
 from recommender.models.factors import BiasedFactorModel, gram
 
 log = logging.getLogger(__name__)

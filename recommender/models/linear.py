@@ -16,7 +16,8 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from recommender.models.base import Features, Recommender, State, dense, l2_normalize
+from recommender.matrices import Features, State, dense, l2_normalize
+from recommender.models.base import Recommender
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.models.base import Features, Recommender, State
+from recommender.matrices import Features, State
+from recommender.models.base import Recommender
 
 
 class Popularity(Recommender):
