@@ -4,7 +4,11 @@ reduction. Papers added later are transformed with the fitted vocabulary, withou
 Citation links, where papers carry them, give a second view of content
 (:class:`CitationFeaturizer`); :func:`stack_features` joins views with weights. Sentence embeddings
 (optional extra ``[embed]``) live in :mod:`recommender.embeddings`. :class:`PaperFeaturizer` is
-the combination a served model is trained on: text, plus citations and embeddings when asked.
+the combination a served model is trained on: text, plus citations and embeddings when asked,
+as a :class:`FeatureSet` says (the one reader of the names ``text+citations`` and so on).
+
+About 500 lines: the featurizers, the sets that combine them and the weights of the blocks are
+read together, and each part is short.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -29,14 +34,67 @@ __all__ = [
     "FEATURE_SETS",
     "FEATURE_WEIGHTS",
     "CitationFeaturizer",
+    "FeatureSet",
     "PaperFeaturizer",
     "TfidfFeaturizer",
     "check_feature_weights",
     "stack_features",
 ]
 
-#: The feature sets a :class:`PaperFeaturizer` can be asked for by name.
-FEATURE_SETS = ("text", "text+citations", "text+embed", "text+embed+citations")
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Which content blocks papers are described by: TF-IDF text always, plus citation links
+    and/or sentence embeddings. Named ``text``, ``text+citations``, ``text+embed`` and
+    ``text+embed+citations`` (:data:`FEATURE_SETS`): the name is what settings, bundles and
+    tuned entries hold, and :meth:`parse` is the only reader of it."""
+
+    citations: bool = False
+    embed: bool = False
+
+    @classmethod
+    def parse(cls, value: FeatureSet | str) -> FeatureSet:
+        """The feature set named ``value`` (a :class:`FeatureSet` is returned as it is);
+        ``ValueError`` listing the names for any other text."""
+        if isinstance(value, FeatureSet):
+            return value
+        for fs in _ALL_SETS:
+            if fs.name == value:
+                return fs
+        raise ValueError(f"unknown feature set {value!r}; known: {', '.join(FEATURE_SETS)}")
+
+    @property
+    def name(self) -> str:
+        """The canonical name (embed before citations, as the names have always been)."""
+        return "+".join(self.blocks)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        """The blocks of the set in the order :class:`PaperFeaturizer` stacks them: ``text``,
+        then ``embed`` and ``citations`` where present (the names :data:`FEATURE_WEIGHTS` uses)."""
+        return (
+            ("text",)
+            + (("embed",) if self.embed else ())
+            + (("citations",) if self.citations else ())
+        )
+
+    def without_citations(self) -> FeatureSet:
+        """The same set without citation links."""
+        return FeatureSet(citations=False, embed=self.embed)
+
+    def for_catalog(self, *, has_references: bool) -> FeatureSet:
+        """What a catalog really gets of this set: citation links only where some paper has
+        ``references`` (:class:`PaperFeaturizer` leaves an empty block out)."""
+        return self if has_references else self.without_citations()
+
+
+# Every combination once, in the order the names have always been listed (and shown in errors).
+_ALL_SETS = tuple(FeatureSet(citations=c, embed=e) for e in (False, True) for c in (False, True))
+#: The names of the feature sets (:class:`FeatureSet`) a :class:`PaperFeaturizer` can be asked for.
+FEATURE_SETS = tuple(fs.name for fs in _ALL_SETS)
 #: Weights of the blocks beside the text (which weighs 1), as :class:`PaperFeaturizer` takes
 #: them: weight name -> the block it weighs.
 FEATURE_WEIGHTS = {"citation_weight": "citations", "embedding_weight": "embed"}
@@ -337,17 +395,16 @@ class PaperFeaturizer:
         self.citations_: CitationFeaturizer | None = None
 
     @classmethod
-    def for_set(cls, features: str, **kwargs: Any) -> PaperFeaturizer:
-        """The featurizer of a named feature set (one of :data:`FEATURE_SETS`)."""
-        if features not in FEATURE_SETS:
-            raise ValueError(f"unknown feature set {features!r}; known: {', '.join(FEATURE_SETS)}")
-        return cls(citations="citations" in features, embeddings="embed" in features, **kwargs)
+    def for_set(cls, features: FeatureSet | str, **kwargs: Any) -> PaperFeaturizer:
+        """The featurizer of a feature set (a :class:`FeatureSet` or one of :data:`FEATURE_SETS`)."""
+        fs = FeatureSet.parse(features)
+        return cls(citations=fs.citations, embeddings=fs.embed, **kwargs)
 
     @property
     def feature_set(self) -> str:
         """The name of what this featurizer produces (after fitting: what it really uses)."""
         cites = self.citations if self.text_ is None else self.citations_ is not None
-        return "text" + ("+embed" if self.embeddings else "") + ("+citations" if cites else "")
+        return FeatureSet(citations=cites, embed=self.embeddings).name
 
     def fit(self, papers: Sequence[Paper]) -> Self:
         self.text_ = TfidfFeaturizer(**self.tfidf).fit([p.text for p in papers])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -23,17 +22,13 @@ import scipy.sparse as sp
 from recommender.ann import IndexedRanker, Method, VectorIndex
 from recommender.artifacts import Bundle
 from recommender.catalog import Catalog, IdMap, Paper
-from recommender.embeddings import SentenceEmbedder
-from recommender.features import PaperFeaturizer, TfidfFeaturizer, check_feature_weights
+from recommender.features import PaperFeaturizer, TfidfFeaturizer
 from recommender.matrices import Features, dense
-from recommender.models import create_model
 from recommender.ranking import only_candidates, top_k
 
-__all__ = ["Engine", "Suggestion", "feedback_matrix", "train"]
+__all__ = ["Engine", "Suggestion"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "hybrid"
 
 
 @dataclass(frozen=True)
@@ -41,91 +36,6 @@ class Suggestion:
     paper_id: str
     score: float
     because: list[str] = field(default_factory=list)
-
-
-def feedback_matrix(
-    feedback: Mapping[str, Iterable[str]], papers: IdMap, users: IdMap
-) -> tuple[sp.csr_matrix, int]:
-    """A binary ``users x papers`` CSR matrix from ``{user_id: [paper_id, ...]}``.
-
-    Users are added to ``users``; paper ids unknown to ``papers`` are skipped and counted (second
-    value), since a paper can be removed from a catalog after someone liked it.
-    """
-    rows: list[int] = []
-    cols: list[int] = []
-    skipped = 0
-    for user_id, paper_ids in feedback.items():
-        u = users.add(user_id)
-        for pid in paper_ids:
-            if pid in papers:
-                rows.append(u)
-                cols.append(papers.row(pid))
-            else:
-                skipped += 1
-    m = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(users), len(papers))
-    )
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    return m, skipped
-
-
-def train(
-    catalog: Catalog,
-    likes: Mapping[str, Iterable[str]],
-    dislikes: Mapping[str, Iterable[str]] | None = None,
-    *,
-    model: str = DEFAULT_MODEL,
-    params: Mapping[str, Any] | None = None,
-    featurizer_params: Mapping[str, Any] | None = None,
-    features: str = "text",
-    feature_weights: Mapping[str, float] | None = None,
-    embedding_cache: str | os.PathLike[str] | None = None,
-    show_progress: bool = False,
-) -> Bundle:
-    """Fit featurizer and model on a catalog and everyone's feedback (``{user_id: [paper_id]}``).
-
-    ``features``: one of :data:`recommender.features.FEATURE_SETS` (TF-IDF text, plus citation
-    links and/or sentence embeddings); ``feature_weights``: ``citation_weight`` and/or
-    ``embedding_weight`` of those blocks beside the text (1 each by default);
-    ``featurizer_params``: the TF-IDF settings; ``embedding_cache``: the embeddings' on-disk
-    cache. :func:`recommender.tuned.serving_defaults` gives the tuned ``params`` and
-    ``feature_weights`` of a model and feature set."""
-    if len(catalog) == 0:
-        raise ValueError("cannot train on an empty catalog: add papers first")
-    t0 = time.perf_counter()
-    embedder = None
-    if "embed" in features:
-        embedder = SentenceEmbedder(cache_dir=embedding_cache)
-    weights = check_feature_weights(feature_weights)
-    featurizer = PaperFeaturizer.for_set(
-        features, tfidf=dict(featurizer_params or {}), embedder=embedder, **weights
-    )
-    papers = list(catalog)
-    X = featurizer.fit_transform(papers)
-    users = IdMap()
-    L, skipped_l = feedback_matrix(likes, catalog.ids, users)
-    D, skipped_d = feedback_matrix(dislikes or {}, catalog.ids, users)
-    # Both matrices must cover the same users (rows), who were added in two passes.
-    L.resize((len(users), len(catalog)))
-    D.resize((len(users), len(catalog)))
-    m = create_model(model, **dict(params or {}))
-    m.fit(L, X, D, show_progress=show_progress)
-    seconds = time.perf_counter() - t0
-    version = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{model}"
-    meta = {
-        "version": version,
-        "trained_at": time.time(),
-        "fit_seconds": round(seconds, 3),
-        "n_users": len(users),
-        "n_papers": len(catalog),
-        "n_likes": int(L.nnz),
-        "n_dislikes": int(D.nnz),
-        "skipped_unknown_papers": skipped_l + skipped_d,
-        "features": featurizer.feature_set,
-    }
-    log.info("trained %s on %d papers, %d likes in %.1fs", model, len(catalog), L.nnz, seconds)
-    return Bundle(m, catalog.paper_ids, featurizer, meta)
 
 
 @dataclass

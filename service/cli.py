@@ -150,7 +150,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _open(settings: Settings) -> Any:
-    from service.store import open_store
+    from service.connection import open_store
 
     return open_store(settings)
 
@@ -248,6 +248,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     import re
 
+    from service.security import issue_token
     from service.settings import USER_ID_PATTERN
 
     if not re.fullmatch(USER_ID_PATTERN, args.user):
@@ -257,7 +258,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         return 2
     settings = _load_settings(args)
     with _open(settings) as store:
-        print(store.issue_token(args.user))
+        print(issue_token(store, args.user))
     return 0
 
 

@@ -20,9 +20,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from recommender.serving import Engine
 from service.model import ModelManager
 from service.schemas import MAX_K, Day
-from service.security import matches
+from service.security import hash_token, matches
 from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN, Settings
-from service.store import Access, Store, hash_token
+from service.store import Access, Store
 
 _bearer = HTTPBearer(auto_error=False, description="A user token or the admin token.")
 

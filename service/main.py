@@ -16,13 +16,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
+from service.connection import open_store
 from service.model import ModelManager
 from service.routes import admin, health, papers, users
 from service.sample import sample_papers
 from service.schemas import ErrorPublic
-from service.security import admin_token, redact_access_log
+from service.security import admin_token, hash_token, redact_access_log
 from service.settings import Settings
-from service.store import hash_token, open_store
 
 __all__ = ["create_app"]
 

@@ -2,8 +2,10 @@
 
 Requests read :attr:`ModelManager.engine`, one reference that a retrain replaces in a single
 assignment, so a request sees the old engine or the new one, never a mix, and none is dropped.
-Training is the library's :func:`recommender.serving.train`; files are written only through
-:mod:`recommender.artifacts`. The API route and ``paperrec train`` run the same :meth:`run_job`.
+What a retrain uses and whether a saved bundle still fits the settings are the library's
+(:mod:`recommender.training`): this module names the settings and asks. Files are written only
+through :mod:`recommender.artifacts`. The API route and ``paperrec train`` run the same
+:meth:`run_job`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from typing import Any, Literal
 
 from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
 from recommender.catalog import Catalog, Paper
-from recommender.features import FEATURE_WEIGHTS
-from recommender.models import create_model
-from recommender.serving import Engine, train
-from recommender.tuned import TUNED_PATH, serving_defaults
+from recommender.serving import Engine
+from recommender.training import TrainingPlan, bundle_differences, training_plan
+from recommender.tuned import TUNED_PATH
 from service.settings import Settings
 from service.store import Store
 
@@ -35,21 +36,29 @@ log = logging.getLogger(__name__)
 JobStatus = Literal["running", "succeeded", "failed"]
 
 
+def _training_plan(
+    settings: Settings, tuned: Path = TUNED_PATH, *, has_references: bool = True
+) -> TrainingPlan:
+    """The library's plan for a catalog (with or without ``references``) under ``settings``."""
+    return training_plan(
+        settings.model,
+        settings.features,
+        catalog_has_references=has_references,
+        tuned=settings.tuned_defaults,
+        overrides=settings.model_params,
+        tuned_path=tuned,
+    )
+
+
 def training_hyperparameters(
     settings: Settings, tuned: Path = TUNED_PATH, *, has_references: bool = True
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """``(model params, feature weights)`` a retrain uses: the tuned defaults of the model and
-    the features it will really have (:func:`recommender.tuned.serving_defaults`; text only
-    while no paper has ``references``) unless ``tuned_defaults`` is off, with
-    PAPERREC_MODEL_PARAMS over them."""
-    params: dict[str, Any] = {}
-    weights: dict[str, float] = {}
-    if settings.tuned_defaults:
-        features: str = settings.features
-        if not has_references:
-            features = features.replace("+citations", "")
-        params, weights = serving_defaults(settings.model, features, tuned)
-    return {**params, **settings.model_params}, weights
+    """``(model params, feature weights)`` a retrain uses
+    (:func:`recommender.training.training_plan`): the tuned defaults of the model and the
+    features it will really have unless ``tuned_defaults`` is off, with PAPERREC_MODEL_PARAMS
+    over them."""
+    plan = _training_plan(settings, tuned, has_references=has_references)
+    return plan.params, plan.feature_weights
 
 
 @dataclass
@@ -118,40 +127,19 @@ class ModelManager:
 
     # ------------------------------------------------------------------ start / stop
     def _load_bundle(self, path: os.PathLike[str] | str) -> Bundle:
-        """The bundle at ``path``, if it holds the model the settings ask for (else BundleError)."""
+        """The bundle at ``path``, if it is what a retrain with the settings would train: the
+        same model and features, and hyperparameters (tuned defaults of a new release,
+        PAPERREC_MODEL_PARAMS) unchanged since (else BundleError)."""
         bundle = load_bundle(path, embedding_cache=self.settings.embedding_cache)
-        if bundle.model.name != self.settings.model:
-            raise BundleError(
-                f"{path}: holds model {bundle.model.name!r}, the settings ask for "
-                f"{self.settings.model!r}"
-            )
-        asked = self.settings.features
-        used = str(bundle.metadata.get("features", "text"))
-        # A bundle trained with citations asked for but none found is text only: that is fine.
-        if used != asked and used != asked.replace("+citations", ""):
-            raise BundleError(
-                f"{path}: trained on {used!r} features, the settings ask for {asked!r}"
-            )
-        # Hyperparameters (tuned defaults of a new release, PAPERREC_MODEL_PARAMS) changed since.
-        params, weights = training_hyperparameters(
-            self.settings, has_references="citations" in used or "citations" not in asked
+        differences = bundle_differences(
+            bundle,
+            self.settings.model,
+            self.settings.features,
+            tuned=self.settings.tuned_defaults,
+            overrides=self.settings.model_params,
         )
-        try:
-            wanted = create_model(self.settings.model, **params).get_params()
-        except (TypeError, ValueError) as e:
-            # Bad PAPERREC_MODEL_PARAMS: keep serving what was saved; a retrain reports the error.
-            log.warning("the settings' model hyperparameters are not valid: %s", e)
-            wanted = bundle.model.get_params()
-        have = bundle.model.get_params()
-        differ = sorted(k for k, v in wanted.items() if have.get(k) != v)
-        differ += [
-            k for k in FEATURE_WEIGHTS if getattr(bundle.featurizer, k, 1.0) != weights.get(k, 1.0)
-        ]
-        if differ:
-            raise BundleError(
-                f"{path}: trained with other hyperparameters than the settings give "
-                f"({', '.join(differ)})"
-            )
+        if differences:
+            raise BundleError(f"{path}: {'; '.join(differences)}")
         return bundle
 
     def startup(self) -> None:
@@ -240,18 +228,9 @@ class ModelManager:
         try:
             catalog = self.store.catalog()
             likes, dislikes = self.store.all_feedback()
-            params, weights = training_hyperparameters(
-                self.settings, has_references=any(p.references for p in catalog)
-            )
-            bundle = train(
-                catalog,
-                likes,
-                dislikes,
-                model=self.settings.model,
-                params=params,
-                features=self.settings.features,
-                feature_weights=weights,
-                embedding_cache=self.settings.embedding_cache,
+            plan = _training_plan(self.settings, has_references=any(p.references for p in catalog))
+            bundle = plan.train(
+                catalog, likes, dislikes, embedding_cache=self.settings.embedding_cache
             )
             # The library's version has one-second resolution; the job id makes it unique.
             bundle.metadata["version"] = f"{bundle.version}+{job.job_id}"

@@ -1,24 +1,54 @@
-"""Bearer tokens: the admin token and comparisons in constant time.
+"""Bearer tokens: minting and hashing them, issuing user tokens, the admin token and comparisons
+in constant time.
 
-User tokens live hashed in Redis (:meth:`service.store.Store.issue_token`). The admin token comes
-from ``PAPERREC_ADMIN_TOKEN`` or, when that is unset, from ``<data_dir>/admin_token``, generated on
-first start with mode 0600 so that a new user can read it and nobody else can.
+User tokens live hashed in Redis (:func:`issue_token`, :meth:`service.store.Store.put_token`).
+The admin token comes from ``PAPERREC_ADMIN_TOKEN`` or, when that is unset, from
+``<data_dir>/admin_token``, generated on first start with mode 0600 so that a new user can read
+it and nobody else can.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import os
+import secrets
 import stat
 from pathlib import Path
 
 from service.settings import Settings
-from service.store import hash_token, new_token
+from service.store import Store
 
-__all__ = ["AdminTokenError", "RedactQueryStrings", "admin_token", "matches", "redact_access_log"]
+__all__ = [
+    "AdminTokenError",
+    "RedactQueryStrings",
+    "admin_token",
+    "hash_token",
+    "issue_token",
+    "matches",
+    "new_token",
+    "redact_access_log",
+]
 
 log = logging.getLogger(__name__)
+
+
+def new_token() -> str:
+    """A fresh bearer token: 32 random bytes, URL-safe base64."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What is stored of a token: its sha256 hex digest."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(store: Store, user_id: str) -> str:
+    """A new bearer token for ``user_id``; only its hash is stored."""
+    token = new_token()
+    store.put_token(hash_token(token), user_id)
+    return token
 
 
 class AdminTokenError(RuntimeError):

@@ -8,15 +8,35 @@ also read unprefixed, as most platforms set it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    WithJsonSchema,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from recommender.features import FEATURE_SETS, FeatureSet
 
 #: Paper and user ids: 1-128 characters from letters, digits and ``. _ : / -`` (user ids: no
 #: ``/``, since they sit in the middle of URL paths).
 PAPER_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,128}$"
 USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+
+#: A feature set, read from its name by the library's one parser (an unknown name is an error
+#: listing the names) and written back as its name. NoDecode: the environment holds the name,
+#: not the JSON that pydantic-settings would expect of a dataclass.
+FeatureSetSetting = Annotated[
+    FeatureSet,
+    NoDecode,
+    PlainValidator(FeatureSet.parse),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "enum": list(FEATURE_SETS)}),
+]
 
 
 class Settings(BaseSettings):
@@ -53,11 +73,12 @@ class Settings(BaseSettings):
         "in <data_dir>/admin_token (mode 0600).",
     )
     model: str = Field(default="hybrid", description="Ranking model trained by retrains.")
-    features: Literal["text", "text+citations", "text+embed", "text+embed+citations"] = Field(
-        default="text+citations",
-        description="Content features of the papers: TF-IDF of title and abstract, plus their "
-        "citation links (papers' `references`; left out when no paper has any) and/or sentence "
-        "embeddings (needs the [embed] extra: pip install -e '.[embed]').",
+    features: FeatureSetSetting = Field(
+        default=FeatureSet.parse("text+citations"),
+        description=f"Content features of the papers, one of {', '.join(FEATURE_SETS)}: TF-IDF "
+        "of title and abstract, plus their citation links (papers' `references`; left out when "
+        "no paper has any) and/or sentence embeddings (needs the [embed] extra: pip install -e "
+        "'.[embed]').",
     )
     model_params: dict[str, Any] = Field(
         default_factory=dict,

@@ -8,41 +8,29 @@ Two clients on the same server: what a request does on its own path (check a tok
 one user's feedback) is ``async`` and runs on the event loop, in as few round trips as it can (a
 recommendation request makes one); bulk work (imports, training, the catalog, tokens) is
 synchronous and runs on worker threads or in the command line.
+
+The clients and the embedded server's life are :mod:`service.connection`'s (``open_store``), the
+Lua scripts :mod:`service.scripts`'s, and minting tokens :mod:`service.security`'s: this module
+is only what is stored, where.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
 from recommender.catalog import Catalog, Paper
 from service import keys
-from service.redis_server import EmbeddedRedis
-from service.settings import Settings
+from service.scripts import ADD_FEEDBACK, REMOVE_FEEDBACK, SHA, TOKEN_BUCKET
 
-__all__ = [
-    "Access",
-    "Action",
-    "Store",
-    "async_redis_client",
-    "hash_token",
-    "new_token",
-    "open_store",
-    "redis_client",
-]
+__all__ = ["Access", "Action", "Kind", "Store"]
 
 Action = Literal["like", "unlike", "dislike", "undislike"]
 Kind = Literal["likes", "dislikes"]
@@ -51,78 +39,10 @@ _CHUNK = 1000
 #: Entries (chunks of papers) the change stream keeps, about: a process further behind than
 #: that re-reads the whole catalog.
 _PAPER_CHANGES_KEPT = 10_000
-#: Retries of a command whose connection failed: enough to reconnect after a Redis restart.
-_RETRIES = 2
 # Adding to one set removes from the other: like <-> dislike.
 _OPPOSITE: dict[Kind, Kind] = {"likes": "dislikes", "dislikes": "likes"}
 _ADD_ACTION: dict[Kind, Action] = {"likes": "like", "dislikes": "dislike"}
 _REMOVE_ACTION: dict[Kind, Action] = {"likes": "unlike", "dislikes": "undislike"}
-
-
-# A token bucket, atomically in Redis, timed by the Redis clock (every API process shares it).
-# KEYS[1]: the bucket; ARGV: refill per second, capacity. Returns {allowed, seconds to wait}.
-_TOKEN_BUCKET = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(b[1]) or burst
-local ts = tonumber(b[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
-local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  wait = (1 - tokens) / rate
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
-return {allowed, tostring(wait)}
-"""
-
-
-def new_token() -> str:
-    """A fresh bearer token: 32 random bytes, URL-safe base64."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    """What is stored of a token: its sha256 hex digest."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-# A feedback change and its events, atomically and in one round trip (one append to the AOF, so
-# one fsync): a stored change always has its event. Field names as in Store._event.
-# KEYS: users, the set to add to, the other set, events.
-# ARGV: user, paper, add action, remove-from-the-other action, time, source. Returns 1 if added.
-_ADD_FEEDBACK = """
-redis.call('SADD', KEYS[1], ARGV[1])
-local added = redis.call('SADD', KEYS[2], ARGV[2])
-local removed = redis.call('SREM', KEYS[3], ARGV[2])
-local function event(action)
-  redis.call('XADD', KEYS[4], '*', 'user', ARGV[1], 'paper', ARGV[2], 'action', action,
-             'time', ARGV[5], 'source', ARGV[6])
-end
-if removed == 1 then event(ARGV[4]) end
-if added == 1 then event(ARGV[3]) end
-return added
-"""
-# KEYS: the set, events. ARGV: user, paper, action, time, source. Returns 1 if it was there.
-_REMOVE_FEEDBACK = """
-local removed = redis.call('SREM', KEYS[1], ARGV[2])
-if removed == 1 then
-  redis.call('XADD', KEYS[2], '*', 'user', ARGV[1], 'paper', ARGV[2], 'action', ARGV[3],
-             'time', ARGV[4], 'source', ARGV[5])
-end
-return removed
-"""
-_SHA = {
-    script: hashlib.sha1(script.encode()).hexdigest()
-    for script in (_TOKEN_BUCKET, _ADD_FEEDBACK, _REMOVE_FEEDBACK)
-}
 
 
 def _set_key(kind: Kind, user_id: str) -> str:
@@ -289,7 +209,7 @@ class Store:
             if token_hash is not None:
                 pipe.get(keys.token(token_hash))
                 if rate is not None:
-                    pipe.evalsha(_SHA[_TOKEN_BUCKET], 1, keys.rate(token_hash), *rate)
+                    pipe.evalsha(SHA[TOKEN_BUCKET], 1, keys.rate(token_hash), *rate)
             if feedback_of is not None:
                 pipe.smembers(keys.likes(feedback_of))
                 pipe.smembers(keys.dislikes(feedback_of))
@@ -298,7 +218,7 @@ class Store:
             out = list(await pipe.execute(raise_on_error=False)) if len(pipe) else []
             if attempt == 0 and any(isinstance(r, NoScriptError) for r in out):
                 # A new or restarted server has no scripts cached: load it and ask again.
-                await self.aredis.script_load(_TOKEN_BUCKET)
+                await self.aredis.script_load(TOKEN_BUCKET)
                 continue
             for r in out:
                 if isinstance(r, Exception):
@@ -325,7 +245,7 @@ class Store:
         keys_ = [keys.USERS, _set_key(kind, user_id), _set_key(_OPPOSITE[kind], user_id)]
         args = [user_id, paper_id, _ADD_ACTION[kind], _REMOVE_ACTION[_OPPOSITE[kind]]]
         added = await self._script(
-            _ADD_FEEDBACK, [*keys_, keys.EVENTS], [*args, f"{time.time():.6f}", "api"]
+            ADD_FEEDBACK, [*keys_, keys.EVENTS], [*args, f"{time.time():.6f}", "api"]
         )
         return bool(added)
 
@@ -333,7 +253,7 @@ class Store:
         """Remove ``paper_id`` from the user's likes (or dislikes), with its event, atomically.
         True when it was there."""
         removed = await self._script(
-            _REMOVE_FEEDBACK,
+            REMOVE_FEEDBACK,
             [_set_key(kind, user_id), keys.EVENTS],
             [user_id, paper_id, _REMOVE_ACTION[kind], f"{time.time():.6f}", "api"],
         )
@@ -343,10 +263,10 @@ class Store:
         """Run a Lua script by its digest, loading it first if the server does not know it
         (new or restarted)."""
         try:
-            return await self.aredis.evalsha(_SHA[script], len(keys_), *keys_, *args)
+            return await self.aredis.evalsha(SHA[script], len(keys_), *keys_, *args)
         except NoScriptError:
             await self.aredis.script_load(script)
-            return await self.aredis.evalsha(_SHA[script], len(keys_), *keys_, *args)
+            return await self.aredis.evalsha(SHA[script], len(keys_), *keys_, *args)
 
     async def feedback(self, kind: Kind, user_id: str) -> list[str]:
         members: set[str] = await self.aredis.smembers(_set_key(kind, user_id))  # type: ignore[assignment]
@@ -422,15 +342,13 @@ class Store:
         return [{"id": str(i), **f} for i, f in reversed(rows)]
 
     # ------------------------------------------------------------------ tokens
-    def issue_token(self, user_id: str) -> str:
-        """A new bearer token for ``user_id``; only its hash is stored."""
-        token = new_token()
-        h = hash_token(token)
+    def put_token(self, token_hash: str, user_id: str) -> None:
+        """Record that the token hashing to ``token_hash`` acts for ``user_id`` (tokens are
+        minted and hashed by :func:`service.security.issue_token`; only the hash is stored)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.token(h), user_id)
-        pipe.sadd(keys.user_tokens(user_id), h)
+        pipe.set(keys.token(token_hash), user_id)
+        pipe.sadd(keys.user_tokens(user_id), token_hash)
         pipe.execute()
-        return token
 
     # -------------------------------------------------------------------- meta
     def mark_once(self, flag: str) -> bool:
@@ -440,70 +358,6 @@ class Store:
     def wipe(self) -> None:
         """Delete everything in the selected database (tests, ``paperrec reset``)."""
         self.redis.flushdb()
-
-
-def _retry_settings() -> dict[str, Any]:
-    # Timeouts are not retried: the command may still run, and a retried XADD would be a
-    # duplicate event. Connection errors are (every write here but XADD is idempotent).
-    return {"backoff": ExponentialBackoff(cap=0.1, base=0.01), "retries": _RETRIES}
-
-
-def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
-    """A client for ``url`` (redis://, rediss://, unix://) answering ``str``.
-
-    Reconnects by itself: a pooled connection that a restarted server closed fails once and the
-    command is retried on a new one (:data:`_RETRY`). It retries little and briefly, so an
-    unreachable server shows as 503 within a fraction of a second instead of holding requests;
-    redis-py's own default (10 retries, backoff up to 1 s, also on timeouts) would hold each
-    request for seconds."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=Retry(**_retry_settings(), supported_errors=(redis.ConnectionError,)),
-        health_check_interval=30,
-    )
-
-
-def async_redis_client(url: str, *, timeout_s: float = 5.0) -> aioredis.Redis:
-    """The ``asyncio`` twin of :func:`redis_client` (same answers, timeouts and retries)."""
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=AsyncRetry(**_retry_settings(), supported_errors=(redis.ConnectionError,)),
-        health_check_interval=30,
-    )
-
-
-@contextmanager
-def open_store(settings: Settings) -> Iterator[Store]:
-    """A :class:`Store` on ``settings.redis_url``, or on the embedded server of
-    ``settings.data_dir`` (started if no other process runs it, restarted if it dies, and stopped
-    on exit)."""
-    server: EmbeddedRedis | None = None
-    if settings.redis_url:
-        url = settings.redis_url
-    else:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        server = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync).start()
-        server.supervise()  # a crashed server comes back by itself, with its append-only file
-        url = server.url
-    try:
-        client = redis_client(url, timeout_s=settings.redis_timeout_s)
-        # Connects lazily, on the event loop of its first command (the API's).
-        aclient = async_redis_client(url, timeout_s=settings.redis_timeout_s)
-        try:
-            store = Store(client, aclient)
-            store.ping()
-            yield store
-        finally:
-            client.close()
-    finally:
-        if server is not None:
-            server.stop()
 
 
 def _stream_id(entry_id: str) -> tuple[int, int]:

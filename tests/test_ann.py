@@ -140,7 +140,8 @@ def test_engine_ranks_through_an_index_from_the_threshold_on(data):
     from datetime import date
 
     from recommender.catalog import Catalog, Paper
-    from recommender.serving import Engine, train
+    from recommender.serving import Engine
+    from recommender.training import train
 
     catalog = Catalog(Paper(f"p{i}", f"Paper {i}", t) for i, t in enumerate(data.texts))
     likes = {f"u{u}": [f"p{i}" for i in data.likes[u].indices] for u in range(data.n_users)}

@@ -20,7 +20,12 @@ BELOW_MODELS = (
     "recommender.similarity",
 )
 #: Library modules above the models: they may use the registry and the contract only.
-CONTRACT_ONLY = ("recommender.serving", "recommender.evaluation", "recommender.artifacts")
+CONTRACT_ONLY = (
+    "recommender.serving",
+    "recommender.training",
+    "recommender.evaluation",
+    "recommender.artifacts",
+)
 ALLOWED_FROM_ABOVE = {"recommender.models", "recommender.models.base"}
 
 

@@ -13,7 +13,10 @@ from recommender.artifacts import Bundle, load_bundle, save_bundle
 from recommender.catalog import Paper
 from recommender.embeddings import SentenceEmbedder
 from recommender.features import (
+    FEATURE_SETS,
+    FEATURE_WEIGHTS,
     CitationFeaturizer,
+    FeatureSet,
     PaperFeaturizer,
     TfidfFeaturizer,
     stack_features,
@@ -196,6 +199,31 @@ def test_paper_featurizer_leaves_citations_out_when_no_paper_has_any() -> None:
     assert f.citations_ is None and f.feature_set == "text"
     with pytest.raises(ValueError, match="unknown feature set"):
         PaperFeaturizer.for_set("words")
+
+
+def test_feature_sets_parse_from_their_names_and_nothing_else() -> None:
+    assert FEATURE_SETS == ("text", "text+citations", "text+embed", "text+embed+citations")
+    flags = [(False, False), (True, False), (False, True), (True, True)]  # (citations, embed)
+    for name, (citations, embed) in zip(FEATURE_SETS, flags, strict=True):
+        fs = FeatureSet.parse(name)
+        assert (fs.citations, fs.embed) == (citations, embed)
+        assert str(fs) == fs.name == name and FeatureSet.parse(fs) is fs
+    for bad in ("words", "citations+text", "text+citations ", "", "TEXT"):
+        with pytest.raises(ValueError, match="known: text, text[+]citations, text[+]embed, "):
+            FeatureSet.parse(bad)
+
+
+def test_a_feature_set_knows_its_blocks_and_drops_citations_without_references() -> None:
+    full = FeatureSet.parse("text+embed+citations")
+    assert full.blocks == ("text", "embed", "citations")
+    assert set(full.blocks) - {"text"} == set(FEATURE_WEIGHTS.values())
+    assert str(full.without_citations()) == "text+embed"
+    assert str(full.for_catalog(has_references=False)) == "text+embed"
+    assert full.for_catalog(has_references=True) is full
+    assert FeatureSet().blocks == ("text",) and str(FeatureSet().without_citations()) == "text"
+    # Given a FeatureSet instead of its name, the featurizer is the same.
+    typed = PaperFeaturizer.for_set(FeatureSet(citations=True))
+    assert typed.get_params() == PaperFeaturizer.for_set("text+citations").get_params()
 
 
 def _fake_encode(texts: list[str]) -> np.ndarray:

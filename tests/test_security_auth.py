@@ -15,9 +15,8 @@ from service_conftest import ADMIN, ADMIN_HEADERS, ApiProcess, bearer, raw_redis
 
 from service import keys
 from service.main import create_app
-from service.security import RedactQueryStrings
+from service.security import RedactQueryStrings, hash_token
 from service.settings import Settings
-from service.store import hash_token
 
 PAPER = "sample:nlp-01"
 # (method, path) of every route that acts for a user.

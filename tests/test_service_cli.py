@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,6 +57,34 @@ def test_help_explains_commands_and_the_admin_token(capsys: pytest.CaptureFixtur
         main(["serve", "--help"])
     out = capsys.readouterr().out
     assert "--port" in out and "printed once" in out
+
+
+def test_settings_read_the_feature_set_by_the_librarys_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recommender.features import FEATURE_SETS, FeatureSet
+    from service.cli import SETTINGS_HELP
+
+    for name in FEATURE_SETS:
+        monkeypatch.setenv("PAPERREC_FEATURES", name)
+        assert Settings(_env_file=None).features == FeatureSet.parse(name)  # type: ignore[call-arg]
+    monkeypatch.setenv("PAPERREC_FEATURES", "text+words")
+    with pytest.raises(ValueError, match="unknown feature set 'text[+]words'; known: text, "):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.delenv("PAPERREC_FEATURES")
+    default = Settings(_env_file=None).features  # type: ignore[call-arg]
+    assert Settings(_env_file=None).model_dump()["features"] == str(default)  # type: ignore[call-arg]
+    # The help is written out (naming the sets from the library would import it, numpy and
+    # all, for every --help); it must list exactly the library's names and the default.
+    entry = SETTINGS_HELP.split("PAPERREC_FEATURES")[1].split("PAPERREC_SEED_SAMPLE")[0]
+    assert re.findall(r"text[+a-z]*", entry) == list(FEATURE_SETS)
+    assert f"{default} (default)" in entry
+
+
+def test_the_command_line_starts_without_the_library() -> None:
+    """``paperrec --help`` stays quick and the BLAS thread limit is set before numpy loads."""
+    code = "import sys, service.cli; sys.exit('numpy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_token_command_issues_a_working_token(

@@ -284,7 +284,7 @@ def test_papers_added_through_one_process_reach_the_others(
 
 def test_catalog_changes_name_what_changed_and_say_when_trimmed(redis_url: str) -> None:
     from recommender.catalog import Paper
-    from service.store import open_store
+    from service.connection import open_store
 
     with open_store(make_store_settings(redis_url)) as store:
         start = store.last_paper_change()

@@ -6,8 +6,9 @@ import pytest
 
 from recommender.artifacts import load_bundle, save_bundle
 from recommender.catalog import Catalog, Paper
-from recommender.serving import Engine, train
+from recommender.serving import Engine
 from recommender.synthetic import block_dataset
+from recommender.training import train
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +224,55 @@ def test_since_keeps_papers_published_from_that_day_in_the_full_order(setup):
     assert "fresh" not in [s.paper_id for s in engine.recommend(liked, k=200, since=since)]
     engine.add_papers([Paper("fresh", "New", "topic2word1", published="2027-01-01")])
     assert [s.paper_id for s in engine.recommend(liked, k=5, since=date(2027, 1, 1))] == ["fresh"]
+
+
+def test_the_library_plans_training_and_says_how_a_bundle_differs(tmp_path):
+    """training_plan: the tuned choice of the features a catalog really gets, overrides over it;
+    bundle_differences: the same sentences the service has always logged."""
+    import json
+
+    from recommender.features import FeatureSet
+    from recommender.training import bundle_differences, training_plan
+
+    path = tmp_path / "tuned.json"
+    tuned = {
+        "hybrid@text+citations": {
+            "params": {"cf_weight": 3.0},
+            "feature_weights": {"citation_weight": 2},
+        },
+        "hybrid": {"params": {"cf_weight": 5.0}},
+    }
+    path.write_text(json.dumps({"citeulike-a": {"P=10": tuned}}))
+    plan = training_plan("hybrid", "text+citations", catalog_has_references=True, tuned_path=path)
+    assert (plan.params, plan.feature_weights) == ({"cf_weight": 3.0}, {"citation_weight": 2.0})
+    assert plan.features == plan.catalog_features == FeatureSet(citations=True)
+    bare = training_plan(
+        "hybrid",
+        FeatureSet(citations=True),
+        catalog_has_references=False,
+        overrides={"sharpen": 0.5},
+        tuned_path=path,
+    )
+    assert (bare.params, bare.feature_weights) == ({"cf_weight": 5.0, "sharpen": 0.5}, {})
+    assert str(bare.features) == "text+citations" and str(bare.catalog_features) == "text"
+    off = training_plan("hybrid", "text", catalog_has_references=True, tuned=False, tuned_path=path)
+    assert (off.params, off.feature_weights) == ({}, {})
+
+    data = block_dataset(seed=1)
+    catalog = Catalog(Paper(f"p{i}", f"Paper {i}", t) for i, t in enumerate(data.texts))
+    likes = {f"u{u}": [f"p{i}" for i in data.likes[u].indices] for u in range(data.n_users)}
+    # Citations asked for, none in the catalog: trained on text with the text choice, and fits.
+    bundle = bare.train(catalog, likes, featurizer_params={"min_df": 1})
+    assert bundle.metadata["features"] == "text" and bundle.model.cf_weight == 5.0
+    fits = {"overrides": {"sharpen": 0.5}, "tuned_path": path}
+    assert bundle_differences(bundle, "hybrid", "text+citations", **fits) == []
+    assert bundle_differences(bundle, "hybrid", "text", **fits) == []
+    assert bundle_differences(bundle, "content", "text", **fits) == [
+        "holds model 'hybrid', the settings ask for 'content'"
+    ]
+    assert bundle_differences(bundle, "hybrid", "text+embed", **fits) == [
+        "trained on 'text' features, the settings ask for 'text+embed'"
+    ]
+    assert bundle_differences(bundle, "hybrid", "text", tuned_path=path) == [
+        "trained with other hyperparameters than the settings give (sharpen)"
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from service import security
 from service.deps import (
     AdminDep,
     AuthorizedUser,
@@ -143,4 +144,4 @@ async def recommendations(
 @router.post("/{user_id}/tokens", response_model=TokenPublic, status_code=status.HTTP_201_CREATED)
 def issue_token(user_id: UserIdPath, _: AdminDep, store: StoreDep) -> TokenPublic:
     """Issue a bearer token for the user (admin). Shown once: only its hash is stored."""
-    return TokenPublic(user_id=user_id, token=store.issue_token(user_id))
+    return TokenPublic(user_id=user_id, token=security.issue_token(store, user_id))
