@@ -142,15 +142,13 @@ class IndexedModel(Recommender):
                 filter_seen=filter_seen,
                 candidates=candidates,
             )
-        ex = [as_rows(exclude)]
-        if filter_seen:
-            ex += [likes_a, dislikes_a]
+        excluded = np.unique(self._excluded(likes_a, dislikes_a, exclude, filter_seen))
         n = self.model.n_items
         q = self.model.query_vectors(
             rows_to_csr([likes_a], n), rows_to_csr([dislikes_a], n) if dislikes_a.size else None
         )
         assert q is not None
-        return self._search(q, [np.unique(np.concatenate(ex))], k)[0]
+        return self._search(q, [excluded], k)[0]
 
     def recommend_batch(
         self,
@@ -163,12 +161,8 @@ class IndexedModel(Recommender):
     ) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         likes = as_binary_csr(likes, "likes")
-        ex = exclude
-        if filter_seen:
-            ex = likes if ex is None else (ex + likes)
-            if dislikes is not None:
-                ex = ex + dislikes
-        ex = sp.csr_matrix(ex) if ex is not None else sp.csr_matrix(likes.shape, dtype=np.float32)
+        ex = self._excluded_batch(likes, dislikes, exclude, filter_seen)
+        ex = sp.csr_matrix(ex if ex is not None else likes.shape, dtype=np.float32)
         ex.sum_duplicates()
         q = self.model.query_vectors(likes, dislikes)
         assert q is not None
