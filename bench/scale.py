@@ -2,9 +2,10 @@
 
 Papers are 64-d L2-normalised vectors around 2,000 topic centres (the shape of LSA or sentence
 embedding vectors: clustered, not uniform noise), and users are sparse likes of 20 papers from
-one or two topics. The model is the content profile on dense features, through the model contract
-(``recommend`` for exact scoring; :class:`recommender.ann.IndexedRanker` for the index). Recall is
-that of the index's top-100 against the exact top-100 for the same users, seen papers excluded.
+one or two topics. The model is the content profile on dense features, through the model contract:
+its own ``recommend`` for exact scoring, that of :class:`recommender.models.indexed.IndexedModel`
+wrapping it for the index. Recall is that of the index's top-100 against the exact top-100 for the
+same users, seen papers excluded.
 
 For the hybrid, what needs an index at this size is its fit: every paper's top-k content
 neighbours. That is measured at a smaller size (exact O(n²) against the index) and projected.
@@ -19,8 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.common import log, peak_rss_mib, percentiles
-from recommender.ann import IndexedRanker, Method, VectorIndex, topk_neighbors
+from recommender.ann import Method, VectorIndex, topk_neighbors
 from recommender.models import create_model
+from recommender.models.indexed import IndexedModel
 from recommender.ranking import rows_to_csr
 from recommender.similarity import topk_cosine
 
@@ -96,9 +98,9 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     for method, params in configs:
         log(f"scale: building {method} ({params}) over {n:,} papers, 2 threads")
         t0 = time.perf_counter()
-        ranker = IndexedRanker(model, VectorIndex(method, threads=2, **params))
+        indexed = IndexedModel(model, VectorIndex(method, threads=2, **params))
         build = time.perf_counter() - t0
-        ann_t, ann_rows = _latencies(ranker.recommend, users, k)
+        ann_t, ann_rows = _latencies(indexed.recommend, users, k)
         rec = [
             len(np.intersect1d(a, e)) / max(len(e), 1)
             for a, e in zip(ann_rows, exact_rows, strict=True)
@@ -113,7 +115,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             },
         }
         log(f"scale: {method}: {figures['indexes'][method]}")
-        del ranker
+        del indexed
     figures["peak_rss_mib"] = peak_rss_mib()
     figures["hybrid_neighbours"] = hybrid_neighbours(quick=quick)
     figures["peak_rss_mib_end"] = peak_rss_mib()

@@ -4,9 +4,9 @@ Models that score a user as ``q(user) · v(paper)`` say so through the contract
 (:meth:`~recommender.models.base.Recommender.query_vectors` and
 :meth:`~recommender.models.base.Recommender.index_vectors`): the content profile on dense features
 (LSA, embeddings) and the factor models (ALS, BPR, LightFM, whose item bias travels as one more
-coordinate). :class:`IndexedRanker` then ranks for such a model through a :class:`VectorIndex`
-instead of scoring every paper, which is what a catalog of a million papers needs: exact scoring
-reads the whole ``papers x dims`` matrix for every request.
+coordinate). :class:`~recommender.models.indexed.IndexedModel` wraps such a model and ranks for it
+through a :class:`VectorIndex` instead of scoring every paper, which is what a catalog of a
+million papers needs: exact scoring reads the whole ``papers x dims`` matrix for every request.
 
 The hybrid does not score by vectors (its scores are sums over sparse neighbour lists), so it is
 served exactly; at scale what it needs an index for is fitting, where every paper's top-k content
@@ -19,18 +19,14 @@ faiss is imported only when an approximate index is built.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.ranking import as_rows, rows_to_csr, top_k
+from recommender.ranking import top_k
 
-if TYPE_CHECKING:
-    from recommender.models.base import Recommender
-
-__all__ = ["IndexedRanker", "Method", "VectorIndex", "topk_neighbors"]
+__all__ = ["Method", "VectorIndex", "topk_neighbors"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +80,9 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return int(self._vectors.shape[0])
+
+    def __repr__(self) -> str:
+        return f"VectorIndex({self.method!r}, papers={len(self)})"
 
     @property
     def dim(self) -> int:
@@ -156,69 +155,6 @@ class VectorIndex:
                 rows[start + j, : r.size] = r
                 scores[start + j, : r.size] = v
         return rows, scores
-
-
-class IndexedRanker:
-    """Ranks for a model that scores by vectors through a :class:`VectorIndex` over its papers.
-
-    ``recommend`` has the model's signature and answer shape. The index covers the papers the
-    model had when the ranker was built; papers added to the model since are scored exactly (a
-    short tail) and merged in, so a new paper is recommendable at once, until the next build.
-    """
-
-    def __init__(self, model: Recommender, index: VectorIndex) -> None:
-        V = model.index_vectors()
-        if V is None:
-            raise ValueError(f"model {model.name!r} does not score by vectors")
-        self.model = model
-        self.index = index.build(V)
-
-    @classmethod
-    def supports(cls, model: Recommender) -> bool:
-        """Whether ``model`` can rank through an index (it scores by vectors)."""
-        return model.index_vectors() is not None
-
-    def recommend(
-        self,
-        likes: Iterable[int] | np.ndarray,
-        dislikes: Iterable[int] | np.ndarray | None = None,
-        k: int = 10,
-        *,
-        exclude: Iterable[int] | np.ndarray | None = None,
-        filter_seen: bool = True,
-        model: Recommender | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(rows, scores)`` as :meth:`Recommender.recommend`, approximately.
-
-        ``model`` is the model to score with when it has changed since the build (papers added:
-        a copy of the built one with more rows); by default the model given at build time.
-        """
-        m = model or self.model
-        likes_a, dislikes_a = as_rows(likes), as_rows(dislikes)
-        ex = [as_rows(exclude)]
-        if filter_seen:
-            ex += [likes_a, dislikes_a]
-        excluded = np.unique(np.concatenate(ex))
-        q = m.query_vectors(
-            rows_to_csr([likes_a], m.n_items),
-            rows_to_csr([dislikes_a], m.n_items) if dislikes_a.size else None,
-        )
-        assert q is not None
-        n_indexed = len(self.index)
-        # Excluded papers may take places in the index's answer: ask for that many more.
-        rows, scores = self.index.search(q, k + int(np.count_nonzero(excluded < n_indexed)))
-        rows, scores = rows[0], scores[0]
-        keep = rows >= 0
-        rows, scores = rows[keep], scores[keep]
-        if m.n_items > n_indexed:  # papers added since the build: scored exactly
-            V = m.index_vectors()
-            assert V is not None
-            tail = np.asarray(V[n_indexed:] @ q[0], dtype=np.float32)
-            rows = np.concatenate([rows, np.arange(n_indexed, m.n_items)])
-            scores = np.concatenate([scores, tail])
-        # Rank the candidates only (a few hundred), never a catalog-long array.
-        best, best_scores = top_k(scores, k, np.flatnonzero(np.isin(rows, excluded)))
-        return rows[best].astype(np.int64), best_scores
 
 
 def topk_neighbors(

@@ -1,8 +1,8 @@
-"""Training a servable bundle from feedback, and serving it by paper id.
+"""Serving a trained bundle by paper id.
 
 This is the library's face to the service: it takes and returns real paper ids (rows stay inside),
-and it holds no web or storage code. The service keeps feedback in Redis and calls :func:`train`
-and an :class:`Engine`.
+and it holds no web or storage code. The service keeps feedback in Redis, trains through
+:mod:`recommender.training` and serves through an :class:`Engine`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.ann import IndexedRanker, Method, VectorIndex
+from recommender.ann import Method, VectorIndex
 from recommender.artifacts import Bundle
 from recommender.catalog import Catalog, IdMap, Paper
 from recommender.features import PaperFeaturizer, TfidfFeaturizer
 from recommender.matrices import Features, dense
+from recommender.models.base import Recommender
+from recommender.models.indexed import IndexedModel
 from recommender.ranking import only_candidates, top_k
 
 __all__ = ["Engine", "Suggestion"]
@@ -42,12 +44,15 @@ class Suggestion:
 class _Snapshot:
     """Everything a request reads, swapped as one reference so readers never see half an update."""
 
+    #: The bundle as loaded: its version, metadata and featurizer (its model knows no paper
+    #: added since; ``model`` does).
     bundle: Bundle
+    #: What ranks, explains and finds similar papers: the bundle's model with the papers added
+    #: since, behind an approximate index (:class:`IndexedModel`) when the engine uses one.
+    model: Recommender
     ids: IdMap
     papers: dict[str, Paper]
     search_features: Features
-    #: Ranks through an approximate index (large catalogs, models that score by vectors).
-    ranker: IndexedRanker | None = None
     #: Each row's ``published`` date as a day number (``date.toordinal``), 0 where unknown.
     published: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
@@ -76,8 +81,9 @@ class Engine:
 
     With ``ann_threshold`` set, a model that scores by vectors (see
     :meth:`~recommender.models.base.Recommender.query_vectors`) over at least that many papers
-    ranks through an approximate index (``ann_method``, :mod:`recommender.ann`) built here; other
-    models (the hybrid) are always scored exactly.
+    ranks through an approximate index (``ann_method``, :mod:`recommender.ann`) built here, as an
+    :class:`~recommender.models.indexed.IndexedModel` wrapping it; other models (the hybrid) are
+    always scored exactly.
     """
 
     def __init__(
@@ -110,14 +116,10 @@ class Engine:
             )
         texts = [papers[pid].text for pid in ids.ids]
         self._write = threading.Lock()
-        ranker = None
-        if (
-            ann_threshold is not None
-            and len(ids) >= ann_threshold
-            and IndexedRanker.supports(bundle.model)
-        ):
+        model = bundle.model
+        if ann_threshold is not None and len(ids) >= ann_threshold and IndexedModel.supports(model):
             t0 = time.perf_counter()
-            ranker = IndexedRanker(bundle.model, VectorIndex(ann_method))
+            model = IndexedModel(model, VectorIndex(ann_method))
             log.info(
                 "%s index over %d papers built in %.1fs",
                 ann_method,
@@ -126,7 +128,7 @@ class Engine:
             )
         search_features = bundle.featurizer.transform_text(texts)
         self._snap = _Snapshot(
-            bundle, ids, papers, search_features, ranker, _published_days(ids, papers)
+            bundle, model, ids, papers, search_features, _published_days(ids, papers)
         )
         new = [p for pid, p in papers.items() if pid not in ids]
         if new:
@@ -136,7 +138,7 @@ class Engine:
     @property
     def approximate(self) -> bool:
         """Whether recommendations rank through an approximate index."""
-        return self._snap.ranker is not None
+        return isinstance(self._snap.model, IndexedModel)
 
     @property
     def version(self) -> str:
@@ -175,13 +177,9 @@ class Engine:
         s = self._snap
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
-        if since is not None:
-            rows, scores = s.bundle.model.recommend(L, D, k, candidates=_since(s, since))
-        elif s.ranker is not None:
-            rows, scores = s.ranker.recommend(L, D, k, model=s.bundle.model)
-        else:
-            rows, scores = s.bundle.model.recommend(L, D, k)
-        because = s.bundle.model.explain(L, rows, explain) if explain else [[] for _ in rows]
+        cand = None if since is None else _since(s, since)
+        rows, scores = s.model.recommend(L, D, k, candidates=cand)
+        because = s.model.explain(L, rows, explain) if explain else [[] for _ in rows]
         return [
             Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc])
             for r, sc, bc in zip(rows.tolist(), scores.tolist(), because, strict=True)
@@ -192,7 +190,7 @@ class Engine:
         published on or after that day."""
         s = self._snap
         cand = None if since is None else _since(s, since)
-        rows, scores = s.bundle.model.similar_items(s.ids.row(paper_id), k, candidates=cand)
+        rows, scores = s.model.similar_items(s.ids.row(paper_id), k, candidates=cand)
         return [Suggestion(s.ids.ids[r], float(sc)) for r, sc in zip(rows, scores, strict=True)]
 
     def search(self, query: str, k: int = 10, *, since: date | None = None) -> list[Suggestion]:
@@ -220,31 +218,31 @@ class Engine:
             s = self._snap
             new = [p for p in {p.paper_id: p for p in papers}.values() if p.paper_id not in s.ids]
             known = {p.paper_id: p for p in papers if p.paper_id in s.ids}
-            bundle, ids, search_features = s.bundle, s.ids, s.search_features
+            model, ids, search_features = s.model, s.ids, s.search_features
             if new:
                 assert isinstance(s.bundle.featurizer, PaperFeaturizer)
                 feats = s.bundle.featurizer.transform(new)
-                model = copy.deepcopy(s.bundle.model)
+                # An IndexedModel copies its model and shares its index, which keeps covering
+                # the papers it was built on; new ones are scored exactly.
+                model = copy.deepcopy(s.model)
                 model.add_items(feats)
                 ids = IdMap(s.ids.ids + [p.paper_id for p in new])
-                bundle = Bundle(model, ids.ids, s.bundle.featurizer, s.bundle.metadata)
                 text = s.bundle.featurizer.transform_text([p.text for p in new])
                 search_features = (
                     sp.vstack([search_features, text], format="csr")
                     if sp.issparse(search_features)
                     else np.vstack([search_features, dense(text)])
                 )
-            # The index keeps covering the papers it was built on; new ones are scored exactly.
             # Day numbers of the new rows appended, of known papers rewritten: no pass over all.
             days = np.concatenate([s.published, np.array([_day_number(p) for p in new], np.int32)])
             for pid, p in known.items():
                 days[ids.row(pid)] = _day_number(p)
             self._snap = _Snapshot(
-                bundle,
+                s.bundle,
+                model,
                 ids,
                 {**s.papers, **known, **{p.paper_id: p for p in new}},
                 search_features,
-                s.ranker,
                 days,
             )
             return len(new), len(known)

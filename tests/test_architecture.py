@@ -14,19 +14,21 @@ PACKAGES = ("recommender", "service", "experiments", "bench")
 BELOW_MODELS = (
     "recommender.matrices",
     "recommender.ranking",
+    "recommender.ann",
     "recommender.catalog",
     "recommender.features",
     "recommender.embeddings",
     "recommender.similarity",
 )
-#: Library modules above the models: they may use the registry and the contract only.
+#: Library modules above the models: they may use the registry and the contract only, and the
+#: index wrapper, which is a model of the contract over any model that scores by vectors.
 CONTRACT_ONLY = (
     "recommender.serving",
     "recommender.training",
     "recommender.evaluation",
     "recommender.artifacts",
 )
-ALLOWED_FROM_ABOVE = {"recommender.models", "recommender.models.base"}
+ALLOWED_FROM_ABOVE = {"recommender.models", "recommender.models.base", "recommender.models.indexed"}
 
 
 def _module_name(path: Path) -> str:

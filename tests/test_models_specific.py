@@ -595,9 +595,9 @@ def test_hybrid_one_user_path_after_adding_papers_and_a_state_round_trip(
     X = _feature_kind(features, kind)
     model = Hybrid(**HYBRID_SMALL, **HYBRID_PARTS["all"]).fit(data.likes, X)
     _assert_one_user_path_equals_batch(model, data.likes, data.n_users)  # builds the index
-    assert model._feature_index is not None
+    assert model._profile_part is not None and model._profile_part.index is not None
     copied = copy.deepcopy(model)  # as the service copies a model to add papers
-    assert copied._feature_index is None
+    assert copied._profile_part is None
     _assert_one_user_path_equals_batch(copied, data.likes, data.n_users)
     state_keys = set(model.state())
     new = featurizer.transform(["topic2word1 topic2word3 topic2word5", "topic0word2 topic0word4"])
@@ -605,7 +605,7 @@ def test_hybrid_one_user_path_after_adding_papers_and_a_state_round_trip(
     if kind == "stacked":
         new_x = sp.hstack([new, sp.csr_matrix(np.ones((2, 6), np.float32))], format="csr")
     model.add_items(new_x)
-    assert model._feature_index is None
+    assert model._profile_part is None
     likes = sp.hstack([data.likes, sp.csr_matrix((data.n_users, 2))], format="csr")
     _assert_one_user_path_equals_batch(model, likes, data.n_users)
     # A new paper gets a profile score (the only part that reaches it beside content).
@@ -613,7 +613,7 @@ def test_hybrid_one_user_path_after_adding_papers_and_a_state_round_trip(
     assert model.score(u)[-2:].any()
     assert set(model.state()) == state_keys
     loaded = Hybrid(**model.get_params()).load_state(model.state())
-    assert loaded._feature_index is None
+    assert loaded._profile_part is None
     _assert_one_user_path_equals_batch(loaded, likes, data.n_users)
     np.testing.assert_allclose(loaded.score(u, [81]), model.score(u, [81]), rtol=1e-5, atol=1e-6)
 

@@ -166,10 +166,7 @@ class Recommender(ABC):
         """
         likes_a, dislikes_a = as_rows(likes), as_rows(dislikes)
         scores = only_candidates(self.score(likes_a, dislikes_a), candidates)
-        ex = [as_rows(exclude)]
-        if filter_seen:
-            ex += [likes_a, dislikes_a]
-        return top_k(scores, k, np.concatenate(ex))
+        return top_k(scores, k, self._excluded(likes_a, dislikes_a, exclude, filter_seen))
 
     def recommend_batch(
         self,
@@ -184,12 +181,36 @@ class Recommender(ABC):
         self._check_fitted()
         likes = as_binary_csr(likes, "likes")
         scores = self.score_batch(likes, dislikes)
+        return top_k_batch(scores, k, self._excluded_batch(likes, dislikes, exclude, filter_seen))
+
+    @staticmethod
+    def _excluded(
+        likes: np.ndarray,
+        dislikes: np.ndarray,
+        exclude: Iterable[int] | np.ndarray | None,
+        filter_seen: bool,
+    ) -> np.ndarray:
+        """Rows one user's list leaves out: ``exclude``, and the liked and disliked rows when
+        ``filter_seen`` (rows may repeat)."""
+        ex = [as_rows(exclude)]
+        if filter_seen:
+            ex += [likes, dislikes]
+        return np.concatenate(ex)
+
+    @staticmethod
+    def _excluded_batch(
+        likes: sp.csr_matrix,
+        dislikes: sp.csr_matrix | None,
+        exclude: sp.csr_matrix | None,
+        filter_seen: bool,
+    ) -> sp.csr_matrix | None:
+        """:meth:`_excluded` of a batch: non-zeros are left out (None: nothing is)."""
         ex = exclude
         if filter_seen:
             ex = likes if ex is None else (ex + likes)
             if dislikes is not None:
                 ex = ex + dislikes
-        return top_k_batch(scores, k, ex)
+        return ex
 
     def similar_items(
         self, item: int, k: int = 10, *, candidates: Iterable[int] | np.ndarray | None = None

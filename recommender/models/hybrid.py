@@ -36,11 +36,16 @@ is then given to its content evidence instead, so new papers compete on equal te
 same per-user scale. Scoring a user is two sparse vector-matrix products (plus, when those parts
 are on, the profile's product with the paper vectors and a small fold-in solve): a like counts
 at once.
+
+The evidence parts (content neighbours, content profile, co-likes, ALS fold-in) live in
+:mod:`recommender.models.hybrid_parts`, each with its batch and one-user forms side by side; this
+module fits their state, keeps it (and saves it), and weighs and sums the parts with the
+popularity prior and boost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -48,16 +53,19 @@ import scipy.sparse as sp
 
 from recommender.matrices import Features, State, dense, l2_normalize
 from recommender.models.base import Recommender
-from recommender.models.content import content_profiles, profile_scores
-from recommender.models.factors import fold_in, fold_in_one, gram
+from recommender.models.factors import gram
+from recommender.models.hybrid_parts import (
+    EvidencePart,
+    FactorEvidence,
+    NeighbourEvidence,
+    ProfileEvidence,
+)
 from recommender.ranking import as_rows
 from recommender.similarity import (
-    FeatureIndex,
     cooccurrence_cosine,
     extend_topk_cosine,
     gather_rows,
     pruned_topk_cosine,
-    sum_rows,
     symmetrize_max,
     topk_cosine,
 )
@@ -74,8 +82,9 @@ class Hybrid(Recommender):
     #: ALS item factors and their YᵀY when ``als_weight`` is on (learned state), else None.
     als_factors_: np.ndarray | None = None
     als_gram_: np.ndarray | None = None
-    #: ``vectors_`` split for one user's profile product (derived on first use, never saved).
-    _feature_index: FeatureIndex | None = None
+    #: The profile part, kept for the index of ``vectors_`` its one-user form builds on first
+    #: use (derived, never saved).
+    _profile_part: ProfileEvidence | None = None
 
     def __init__(
         self,
@@ -193,7 +202,7 @@ class Hybrid(Recommender):
         # Called after every change of the papers (fit, load, add_items): drop what was derived
         # from the old vectors (and the per-paper weights of the old prior); it is rebuilt when a
         # request first needs it.
-        self._feature_index = None
+        self._profile_part = None
         self.__dict__.pop("_boost_cache", None)
         self.__dict__.pop("_content_weights_cache", None)
 
@@ -201,7 +210,7 @@ class Hybrid(Recommender):
         # What the one-user path derives on first use is neither pickled nor deep-copied (the
         # service copies the model to add papers, which drops it anyway).
         state = self.__dict__.copy()
-        state.pop("_feature_index", None)
+        state.pop("_profile_part", None)
         return state
 
     def _add_items(self, features: Features | None, n_new: int) -> None:
@@ -236,48 +245,15 @@ class Hybrid(Recommender):
         # the float sums, so rankings of existing settings do not move by rounding).
         prior = 0.0 if self.pop_boost else self.pop_weight * self.prior_
         scores = np.array(np.broadcast_to(prior, (likes.shape[0], self.n_items)), dtype=np.float32)
-        content = self._evidence(likes, dislikes, self.content_sim_)
-        if content is not None:
-            scores += self._content_weights() * content
-        if self.profile_weight:
-            P = content_profiles(self.vectors_, likes, dislikes, self.dislike_weight)
-            scores += self.profile_weight * profile_scores(P, self.vectors_)
-        if self.cf_weight:
-            cf = self._evidence(likes, dislikes, self.cf_sim_)
-            if cf is not None:
-                scores += self.cf_weight * cf
-        if self.als_weight and self.als_factors_ is not None:
-            scores += self.als_weight * self._als_evidence(likes, dislikes)
-        if self.pop_boost:
-            scores *= self._boost()
-            scores += self.pop_weight * self.prior_
-        return scores
-
-    def _als_evidence(self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None) -> np.ndarray:
-        """ALS scores of the folded-in users over each user's maximum (users without likes: 0)."""
-        assert self.als_factors_ is not None and self.als_gram_ is not None
-        U = fold_in(
-            self.als_factors_,
-            self.als_gram_,
-            likes,
-            dislikes,
-            regularization=self.als_regularization,
-            alpha=self.als_alpha,
-            dislike_confidence=self.als_alpha,
-        )
-        evidence = np.asarray(U @ self.als_factors_.T, dtype=np.float32)
-        scale = evidence.max(axis=1, keepdims=True)
-        scale[scale <= 0] = 1.0
-        evidence /= scale
-        return evidence
+        return self._weigh_and_sum(scores, lambda part: part.batch(likes, dislikes))
 
     def score(
         self, likes: Iterable[int] | np.ndarray, dislikes: Iterable[int] | np.ndarray | None = None
     ) -> np.ndarray:
-        """One user (the service's path): the sums of :meth:`score_batch` gathered straight from
-        the neighbour rows of the liked and disliked papers, the profile and the folded-in
-        factors computed from those rows, without building sparse matrices per request. Equal
-        to ``score_batch`` up to float rounding."""
+        """One user (the service's path): each part's one-user form, gathered straight from the
+        neighbour rows of the liked and disliked papers, the profile and the folded-in factors
+        computed from those rows, without building sparse matrices per request. Equal to
+        ``score_batch`` up to float rounding."""
         self._check_fitted()
         L, D = self._valid_rows(likes), self._valid_rows(dislikes)
         # In place where possible: a request's time is mostly memory traffic over n_items floats.
@@ -286,69 +262,58 @@ class Hybrid(Recommender):
             scores = np.zeros(self.n_items, dtype=np.float32)
         else:
             scores = self.pop_weight * self.prior_
-        content = self._evidence_one(L, D, self.content_sim_)
-        if content is not None:
-            content *= self._content_weights()
-            scores += content
+        return self._weigh_and_sum(scores, lambda part: part.one(L, D))
+
+    def _parts(self) -> list[tuple[float | np.ndarray, EvidencePart]]:
+        """The evidence parts that are on, each with its weight, in the order they are summed
+        (the historical order of the float sums). Made from the current state and
+        hyperparameters at each call (they only hold references to them), except the profile,
+        whose one-user form keeps an index of the vectors."""
+        parts: list[tuple[float | np.ndarray, EvidencePart]] = [
+            (self._content_weights(), NeighbourEvidence(self.content_sim_, self.dislike_weight))
+        ]
         if self.profile_weight:
-            profile = self._profile_one(L, D)
-            profile *= self.profile_weight
-            scores += profile
+            parts.append((self.profile_weight, self._profile()))
         if self.cf_weight:
-            cf = self._evidence_one(L, D, self.cf_sim_)
-            if cf is not None:
-                cf *= self.cf_weight
-                scores += cf
+            parts.append((self.cf_weight, NeighbourEvidence(self.cf_sim_, self.dislike_weight)))
         if self.als_weight and self.als_factors_ is not None:
-            als = self._als_evidence_one(L, D)
-            als *= self.als_weight
-            scores += als
+            assert self.als_gram_ is not None
+            factors = FactorEvidence(
+                self.als_factors_,
+                self.als_gram_,
+                regularization=self.als_regularization,
+                alpha=self.als_alpha,
+                dislike_confidence=self.als_alpha,
+            )
+            parts.append((self.als_weight, factors))
+        return parts
+
+    def _weigh_and_sum(
+        self, scores: np.ndarray, evidence: Callable[[EvidencePart], np.ndarray | None]
+    ) -> np.ndarray:
+        """``scores`` (the prior, or zeros under ``pop_boost``) plus each part's ``evidence``
+        times its weight, in place; then the popularity boost and prior when ``pop_boost`` is on.
+        One part at a time: a batch holds one ``users x papers`` array of evidence, not four."""
+        for weight, part in self._parts():
+            e = evidence(part)
+            if e is not None:
+                e *= weight
+                scores += e
         if self.pop_boost:
             scores *= self._boost()
             scores += self.pop_weight * self.prior_
         return scores
 
-    def _profile_one(self, L: np.ndarray, D: np.ndarray) -> np.ndarray:
-        """One user's row of ``profile_scores(content_profiles(...))``: the cosine of every paper
-        to the normalised sum of the liked papers' vectors minus ``dislike_weight`` times the
-        normalised sum of the disliked ones'."""
-        p = self._vector_sum(L)
-        norm = float(np.linalg.norm(p))
-        if norm > 0:
-            p /= norm
-        if D.size and self.dislike_weight:
-            q = self._vector_sum(D)
-            norm = float(np.linalg.norm(q))
-            if norm > 0:
-                p -= (self.dislike_weight / norm) * q
-        index = self._feature_index
-        if index is None or index.source is not self.vectors_:
-            index = self._feature_index = FeatureIndex(self.vectors_)
-        return index.dot(p)
-
-    def _vector_sum(self, rows: np.ndarray) -> np.ndarray:
-        """The sum of the vectors of papers ``rows`` (float64, one entry per feature)."""
-        V = self.vectors_
-        if sp.issparse(V):
-            return sum_rows(V, rows)
-        return np.asarray(V[rows].sum(axis=0, dtype=np.float64), dtype=np.float64).ravel()
-
-    def _als_evidence_one(self, L: np.ndarray, D: np.ndarray) -> np.ndarray:
-        """:meth:`_als_evidence` of one user given by rows."""
-        assert self.als_factors_ is not None and self.als_gram_ is not None
-        u = fold_in_one(
-            self.als_factors_,
-            self.als_gram_,
-            L,
-            D,
-            regularization=self.als_regularization,
-            alpha=self.als_alpha,
-            dislike_confidence=self.als_alpha,
-        )
-        evidence = np.asarray(self.als_factors_ @ u, dtype=np.float32)
-        scale = float(evidence.max(initial=0.0))
-        evidence /= scale if scale > 0 else 1.0
-        return evidence
+    def _profile(self) -> ProfileEvidence:
+        """The profile part of the current vectors and dislike weight (kept while they stay)."""
+        part = self._profile_part
+        if (
+            part is None
+            or part.vectors is not self.vectors_
+            or part.dislike_weight != self.dislike_weight
+        ):
+            part = self._profile_part = ProfileEvidence(self.vectors_, self.dislike_weight)
+        return part
 
     def _boost(self) -> np.ndarray:
         """Per paper, what ``pop_boost`` multiplies the evidence by: ``1 + pop_boost * prior``,
@@ -386,19 +351,6 @@ class Hybrid(Recommender):
             raise IndexError(f"item row out of range [0, {self.n_items}): {bad}")
         return r
 
-    def _evidence_one(self, L: np.ndarray, D: np.ndarray, S: sp.csr_matrix) -> np.ndarray | None:
-        """:meth:`_evidence` of one user given by rows."""
-        if S.nnz == 0:
-            return None
-        evidence = sum_rows(S, L)
-        scale = float(evidence.max(initial=0.0))
-        if D.size and self.dislike_weight:
-            disliked = sum_rows(S, D)
-            disliked *= self.dislike_weight
-            evidence -= disliked
-        evidence *= 1.0 / scale if scale > 0 else 1.0
-        return evidence
-
     def explain(
         self, likes: Iterable[int] | np.ndarray, items: Iterable[int] | np.ndarray, n: int = 3
     ) -> list[list[int]]:
@@ -433,21 +385,6 @@ class Hybrid(Recommender):
             for j, because in zip(missing, super().explain(L, items_a[missing], n), strict=True):
                 out[j] = because
         return out
-
-    def _evidence(
-        self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None, S: sp.csr_matrix
-    ) -> np.ndarray | None:
-        """Summed similarity to liked papers over the user's maximum, minus the same for
-        dislikes (on the likes' scale); ``None`` when ``S`` is empty."""
-        if S.nnz == 0:
-            return None
-        evidence = dense(likes @ S)
-        scale = evidence.max(axis=1, keepdims=True)
-        scale[scale <= 0] = 1.0
-        if dislikes is not None and dislikes.nnz and self.dislike_weight:
-            evidence -= self.dislike_weight * dense(dislikes @ S)
-        evidence /= scale
-        return evidence
 
     def item_vectors(self) -> Features:
         return self.vectors_
