@@ -32,15 +32,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.tune import CUTOFFS, validation_setup
+from experiments.tune import validation_setup
+from recommender.datasets import default_data_dir
+from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS
 from recommender.evaluation import metrics as mt
-from recommender.evaluation.datasets import (
-    DATASETS,
-    FEATURE_SETS,
-    default_data_dir,
-    load_experiment_data,
-    stack_blocks,
-)
+from recommender.evaluation.datasets import FEATURE_SETS, load_experiment_data, stack_blocks
 from recommender.evaluation.experiment import evaluate_topk, recommend_users, select_users
 from recommender.evaluation.splits import Split, cold_start_split, published_split
 from recommender.models import create_model
@@ -94,12 +90,12 @@ def validation_price(model: Any, split: Split, users: np.ndarray) -> dict[str, f
     """What the tuning objective says of ``model`` (fitted on ``split.train``): the mean of
     recall@50..300 on the validation users, and the share of their top-10 places that go to
     papers without a training like."""
-    top, _ = recommend_users(model, split.train, users, max(CUTOFFS))
+    top, _ = recommend_users(model, split.train, users, max(RECALL_CUTOFFS))
     means, _ = evaluate_topk(top, split.test[users], split.train)
     cold = np.asarray(split.train.sum(axis=0)).ravel() == 0
     top10 = top[:, :10]
     return {
-        "mean recall@50-300": float(np.mean([means[f"recall@{m}"] for m in CUTOFFS])),
+        "mean recall@50-300": float(np.mean([means[f"recall@{m}"] for m in RECALL_CUTOFFS])),
         "share of top 10 without a training like": float(cold[top10[top10 >= 0]].mean()),
     }
 

@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from recommender.datasets import default_data_dir
+from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS
 from recommender.evaluation.datasets import (
-    DATASETS,
     FEATURE_SETS,
     FEATURE_WEIGHTS,
     ExperimentData,
-    default_data_dir,
     load_experiment_data,
 )
 from recommender.evaluation.experiment import evaluate_model, select_users
@@ -57,7 +57,6 @@ log = logging.getLogger("experiments.tune")
 #: The tuned settings live with the library: the service starts from them too.
 SETTINGS_PATH = TUNED_PATH
 #: What tuning maximises: the recall curve's mean over the published cut-offs.
-CUTOFFS = (50, 100, 150, 200, 250, 300)
 METRIC = "mean recall@50..300"
 #: Published splits that are "older papers in, newer out" (DATASETS.md).
 ORDERED = {("citeulike-a", 10), ("citeulike-t", 1)}
@@ -370,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
             params, weights = split_feature_weights(params)
             feats = data.weighted(weights)
             r = evaluate_model(model, val, feats, users, params=params, n_boot=0)
-            return float(sum(r.metrics[f"recall@{m}"] for m in CUTOFFS) / len(CUTOFFS))
+            return float(
+                sum(r.metrics[f"recall@{m}"] for m in RECALL_CUTOFFS) / len(RECALL_CUTOFFS)
+            )
 
         key = settings_key(model, args.features)
         start: dict[str, Any] = {}

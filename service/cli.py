@@ -158,18 +158,20 @@ def _open(settings: Settings) -> Any:
 def cmd_import(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from recommender import loaders
+    from recommender.datasets import default_data_dir
+    from recommender.datasets.citeulike import load_citeulike
+    from recommender.io import read_catalog
 
     settings = _load_settings(args)
     if args.source == "papers":
         if not args.path:
             print("paperrec import papers: name the FILE to read", file=sys.stderr)
             return 2
-        catalog = loaders.read_catalog(args.path)
+        catalog = read_catalog(args.path)
         papers = list(catalog)
         likes: dict[str, list[str]] = {}
     else:
-        data = loaders.load_citeulike(args.source, args.path or loaders.DEFAULT_DATA_DIR)
+        data = load_citeulike(args.source, args.path or default_data_dir())
         # Dataset ids are row numbers; prefix them so two datasets can share one store.
         papers = [
             dataclasses.replace(
@@ -200,7 +202,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_import_likes(args: argparse.Namespace) -> int:
-    from recommender.loaders import read_likes
+    from recommender.io import read_likes
 
     settings = _load_settings(args)
     likes = read_likes(args.file, user_prefix=args.user_prefix, paper_prefix=args.paper_prefix)

@@ -18,6 +18,8 @@ BELOW_MODELS = (
     "recommender.features",
     "recommender.embeddings",
     "recommender.similarity",
+    "recommender.io",
+    "recommender.datasets",
 )
 #: Library modules above the models: they may use the registry and the contract only.
 CONTRACT_ONLY = ("recommender.serving", "recommender.evaluation", "recommender.artifacts")

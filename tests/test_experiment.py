@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from experiments import compare
+from recommender.datasets import default_data_dir
+from recommender.datasets.citeulike import RECALL_CUTOFFS as M_VALUES
 from recommender.evaluation import metrics as mt
-from recommender.evaluation.datasets import M_VALUES, default_data_dir
 from recommender.evaluation.experiment import run_experiment, significance_vs_best
 from recommender.evaluation.splits import Split, published_split
 from recommender.features import TfidfFeaturizer
@@ -165,8 +166,8 @@ def test_embeddings_need_text_not_word_counts() -> None:
     import scipy.sparse as sp
 
     from recommender.catalog import Catalog, Paper
+    from recommender.datasets.citeulike import CiteULike
     from recommender.evaluation.datasets import content_features
-    from recommender.loaders import CiteULike
 
     ds = CiteULike(
         name="tiny-t",
@@ -186,9 +187,9 @@ def test_feature_weights_restack_the_blocks_as_the_service_does() -> None:
     import scipy.sparse as sp
 
     from recommender.catalog import Catalog, Paper
+    from recommender.datasets.citeulike import CiteULike
     from recommender.evaluation.datasets import content_features, feature_blocks, stack_blocks
     from recommender.features import PaperFeaturizer
-    from recommender.loaders import CiteULike
 
     papers = [
         Paper("0", "graph neural networks", references=("1",)),
@@ -276,8 +277,8 @@ def test_embeddings_without_the_extra_are_an_unavailable_feature_set(
 
     from recommender import embeddings
     from recommender.catalog import Catalog, Paper
+    from recommender.datasets.citeulike import CiteULike
     from recommender.evaluation import datasets
-    from recommender.loaders import CiteULike
 
     def missing(device: object) -> object:
         raise ImportError(embeddings._INSTALL_HINT)

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.loaders import (
-    DEFAULT_DATA_DIR,
+from recommender.datasets import DataDirUnknown, default_data_dir
+from recommender.datasets.citeulike import load_citeulike, load_split
+from recommender.io import (
     LoaderError,
-    load_citeulike,
-    load_split,
     read_arxiv_snapshot,
     read_bag_of_words,
     read_catalog,
@@ -456,7 +455,35 @@ def test_citeulike_a_without_partial_text_has_titles_only(tmp_path: Path) -> Non
     assert [p.abstract for p in d.catalog] == ["", "", ""]
 
 
+def test_default_data_dir_is_beside_a_checkout_and_unknown_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recommender.datasets as datasets
+
+    checkout = tmp_path / "work" / "repo"
+    (checkout / "recommender").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text('[project]\nname = "paperrec"\n')
+    monkeypatch.setattr(datasets, "_PACKAGE", checkout / "recommender")
+    assert default_data_dir() == tmp_path / "work" / "shared" / "datasets"
+    # Installed: the package sits in site-packages, beside no pyproject.toml (or another's).
+    for other in ("", '[project]\nname = "someone-else"\n', "not toml ["):
+        site = tmp_path / f"site{len(other)}"
+        (site / "recommender").mkdir(parents=True)
+        if other:
+            (site / "pyproject.toml").write_text(other)
+        monkeypatch.setattr(datasets, "_PACKAGE", site / "recommender")
+        with pytest.raises(DataDirUnknown, match="--data-dir DIR.*PAPERREC_DATASETS_DIR"):
+            default_data_dir()
+        # Naming the folder needs no default; the unknown default is said only when needed.
+        assert load_citeulike("citeulike-a", make_tiny_citeulike(site)).n_items == 3
+        with pytest.raises(DataDirUnknown):
+            load_citeulike("citeulike-a")
+        with pytest.raises(ValueError, match="unknown dataset"):
+            load_citeulike("movielens")
+
+
 # ------------------------------------------------------------------- CiteULike, real data
+DEFAULT_DATA_DIR = default_data_dir()  # the tests run from a checkout
 REAL = pytest.mark.skipif(
     not (DEFAULT_DATA_DIR / "citeulike-a").is_dir(),
     reason=f"CiteULike data not found at {DEFAULT_DATA_DIR} (see DATASETS.md for the sources)",
