@@ -19,9 +19,7 @@ import itertools
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ from recommender.evaluation.splits import (
     published_split,
     random_holdout,
 )
+from recommender.io.files import READABLE_BY_ALL, write_atomic
 from recommender.io.interactions import read_user_items
 from recommender.models import MODELS, model_class
 from recommender.tuned import settings_key, tuned_choice
@@ -156,33 +155,17 @@ def _hyperparameters(m: dict[str, Any]) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's files are private; results are for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``text`` written atomically, readable by everyone (tables, the README section)."""
+    write_atomic(path, text, mode=READABLE_BY_ALL)
 
 
 def dump_topk(dir_: Path, result: ModelResult, n_users: int) -> Path:
     """``dir_/<model>.npy``: int32 ``(n_users, K)``, -1 rows for users not evaluated."""
-    dir_.mkdir(parents=True, exist_ok=True)
     full = np.full((n_users, result.topk.shape[1]), -1, dtype=np.int32)
     full[result.users] = result.topk
-    path = dir_ / f"{result.name}.npy"
-    fd, tmp = tempfile.mkstemp(dir=dir_, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, full)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomic(
+        dir_ / f"{result.name}.npy", lambda fh: np.save(fh, full), mode=READABLE_BY_ALL
+    )
 
 
 # ------------------------------------------------------------------ one setting

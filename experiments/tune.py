@@ -27,8 +27,6 @@ import argparse
 import inspect
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +42,7 @@ from recommender.evaluation.datasets import (
 )
 from recommender.evaluation.experiment import evaluate_model, select_users
 from recommender.evaluation.splits import published_split, validation_from_train
+from recommender.io.files import READABLE_BY_ALL, write_atomic
 from recommender.models import MODELS, model_class
 from recommender.tuned import (
     TUNED_PATH,
@@ -187,19 +186,9 @@ def feature_grid(model: str, features: str) -> dict[str, list[float]]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        # mkstemp makes the file private (0600); results and tuned.json are for everyone to read.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``data`` as indented JSON, written atomically, readable by everyone (results and
+    recommender/tuned.json, which the service reads)."""
+    write_atomic(path, json.dumps(data, indent=2) + "\n", mode=READABLE_BY_ALL)
 
 
 # ------------------------------------------------------------------ validation

@@ -10,17 +10,21 @@ reading) and, for catalogs, :mod:`~recommender.io.records` (the checks of a pape
 * :mod:`~recommender.io.catalog` -- JSON lines and CSV catalogs, and :func:`read_catalog`, which
   picks the reader of a file (a new catalog format is one more module and one more entry there);
 * :mod:`~recommender.io.arxiv` -- the arXiv metadata snapshot;
-* :mod:`~recommender.io.interactions` -- ``users.dat`` and ``user,paper`` likes, bag of words.
+* :mod:`~recommender.io.interactions` -- ``users.dat`` and ``user,paper`` likes, bag of words;
+* :mod:`~recommender.io.files` -- :func:`write_atomic`, the one way files are written.
 
 Datasets built from these files (CiteULike) live in :mod:`recommender.datasets`.
 """
 
 from recommender.io.arxiv import read_arxiv_snapshot
 from recommender.io.catalog import CatalogFormat, read_catalog, read_csv, read_jsonl
+from recommender.io.files import OWNER_ONLY, READABLE_BY_ALL, write_atomic
 from recommender.io.interactions import read_bag_of_words, read_likes, read_user_items
 from recommender.io.lines import LoaderError
 
 __all__ = [
+    "OWNER_ONLY",
+    "READABLE_BY_ALL",
     "CatalogFormat",
     "LoaderError",
     "read_arxiv_snapshot",
@@ -30,4 +34,5 @@ __all__ = [
     "read_jsonl",
     "read_likes",
     "read_user_items",
+    "write_atomic",
 ]
