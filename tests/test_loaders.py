@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.datasets import DataDirUnknown, default_data_dir
-from recommender.datasets.citeulike import load_citeulike, load_split
+from recommender.datasets.citeulike import load_citeulike, load_split, prefixed_records
 from recommender.io import (
     LoaderError,
     read_arxiv_snapshot,
@@ -453,6 +453,23 @@ def test_citeulike_a_without_partial_text_has_titles_only(tmp_path: Path) -> Non
     shutil.rmtree(root / "citeulike-a" / "partial-text")
     d = load_citeulike("citeulike-a", root)
     assert [p.abstract for p in d.catalog] == ["", "", ""]
+
+
+def test_prefixed_records_name_the_dataset_in_every_id(tmp_path: Path) -> None:
+    """What `paperrec import citeulike-a` stores: ids that say which dataset they come from,
+    citation links included, and only users with likes."""
+    root = make_tiny_citeulike(tmp_path)
+    (root / "citeulike-a" / "users.dat").write_text("2 0 2\n0\n1 1\n")  # user 1 has none
+    d = load_citeulike("citeulike-a", root)
+    papers, likes = prefixed_records(d)
+    assert [p.paper_id for p in papers] == ["citeulike-a:0", "citeulike-a:1", "citeulike-a:2"]
+    assert papers[0].references == ("citeulike-a:2",)
+    assert papers[2].abstract == d.catalog[2].abstract
+    assert likes == {
+        "citeulike-a:user0": ["citeulike-a:0", "citeulike-a:2"],
+        "citeulike-a:user2": ["citeulike-a:1"],
+    }
+    assert prefixed_records(d, likes=False) == (papers, {})
 
 
 def test_default_data_dir_is_beside_a_checkout_and_unknown_elsewhere(

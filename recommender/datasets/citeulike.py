@@ -3,7 +3,8 @@
 The folders are described in the project's DATASETS.md (each folder's ``PROVENANCE.txt`` names the
 public source of every file); the files are read by the general readers of :mod:`recommender.io`.
 :func:`load_citeulike` gives a dataset's papers, likes and tags, :func:`load_split` a published
-train/test split and :func:`published_rows` the published results on those splits.
+train/test split, :func:`published_rows` the published results on those splits, and
+:func:`prefixed_records` the papers and likes under ids that name the dataset, for a store.
 
 **Tags leak test information** (they were assigned by the users whose held-out papers are in the
 test files), so they are returned apart in :attr:`CiteULike.tags` and never put into the catalog
@@ -35,6 +36,7 @@ __all__ = [
     "CiteULike",
     "load_citeulike",
     "load_split",
+    "prefixed_records",
     "published_rows",
 ]
 
@@ -319,3 +321,29 @@ def published_rows(name: str, p: int, data_dir: PathLike | None = None) -> list[
                 row[f"recall@{m}"] = float(rec[f"REC@{m}"])
             rows.append(row)
     return rows
+
+
+def prefixed_records(
+    data: CiteULike, *, likes: bool = True
+) -> tuple[list[Paper], dict[str, list[str]]]:
+    """``(papers, likes)`` of a loaded dataset under ids that name it, so that two datasets (and
+    papers from elsewhere) can share one store: paper *i* becomes ``<name>:<i>`` (its references
+    too), user *u* ``<name>:user<u>``. ``likes`` maps each user with a like to their papers; it
+    is empty when ``likes`` is false."""
+    # Dataset ids are row numbers; prefix them so two datasets can share one store.
+    papers = [
+        replace(
+            p,
+            paper_id=f"{data.name}:{p.paper_id}",
+            references=tuple(f"{data.name}:{r}" for r in p.references),
+        )
+        for p in data.catalog
+    ]
+    by_user: dict[str, list[str]] = {}
+    if likes:
+        m = data.likes.tocsr()
+        for u in range(m.shape[0]):
+            cols = m.indices[m.indptr[u] : m.indptr[u + 1]]
+            if len(cols):
+                by_user[f"{data.name}:user{u}"] = [papers[c].paper_id for c in cols]
+    return papers, by_user
