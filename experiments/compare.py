@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.tune import SETTINGS_PATH, write_json_atomic
-from recommender.datasets import default_data_dir
+from experiments.common import add_data_dir_argument, data_dir, write_json, write_text
 from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS, published_rows
 from recommender.evaluation.datasets import FeatureSetUnavailable, load_experiment_data
 from recommender.evaluation.experiment import (
@@ -48,7 +47,7 @@ from recommender.evaluation.splits import (
 from recommender.io.files import READABLE_BY_ALL, write_atomic
 from recommender.io.interactions import read_user_items
 from recommender.models import MODELS, model_class
-from recommender.tuned import settings_key, tuned_choice
+from recommender.tuned import TUNED_PATH, settings_key, tuned_choice
 
 log = logging.getLogger("experiments.compare")
 
@@ -154,11 +153,6 @@ def _hyperparameters(m: dict[str, Any]) -> str:
     return text
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """``text`` written atomically, readable by everyone (tables, the README section)."""
-    write_atomic(path, text, mode=READABLE_BY_ALL)
-
-
 def dump_topk(dir_: Path, result: ModelResult, n_users: int) -> Path:
     """``dir_/<model>.npy``: int32 ``(n_users, K)``, -1 rows for users not evaluated."""
     full = np.full((n_users, result.topk.shape[1]), -1, dtype=np.int32)
@@ -243,8 +237,8 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     published = published_rows(args.dataset, args.split, args.data_dir)
     if split.info.get("protocol") not in ("published", "files"):
         published = []  # the published rows are on the published split files only
-    write_json_atomic(out / "results.json", res)
-    write_text_atomic(out / "results.md", results_markdown(res, published))
+    write_json(out / "results.json", res)
+    write_text(out / "results.md", results_markdown(res, published))
     best = [max(published, key=lambda r: r["recall@300"])] if published else []
     if published and (b50 := max(published, key=lambda r: r["recall@50"])) is not best[0]:
         best.append(b50)
@@ -345,7 +339,7 @@ def update_readme(section: str, path: Path = README) -> None:
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         raise SystemExit(f"{path} has no {START} ... {END} markers")
-    write_text_atomic(path, pattern.sub(lambda _: section, text))
+    write_text(path, pattern.sub(lambda _: section, text))
 
 
 def _uses_content(name: str) -> bool:
@@ -395,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", type=int, choices=(1, 10))
     ap.add_argument("--models", default="all", help="comma list, or 'all'")
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--data-dir", type=Path, default=None, help="default ../shared/datasets")
+    add_data_dir_argument(ap)
     ap.add_argument("--train", type=Path, help="a train file in users.dat form (with --test)")
     ap.add_argument("--test", type=Path, help="a test file in users.dat form (with --train)")
     ap.add_argument(
@@ -404,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dump-topk", type=Path)
     ap.add_argument("--users", type=int, help="evaluate a random subset of N users (for CI)")
     ap.add_argument("--all", action="store_true", help="the four published settings + README")
-    ap.add_argument("--settings", type=Path, default=SETTINGS_PATH)
+    ap.add_argument("--settings", type=Path, default=TUNED_PATH)
     ap.add_argument(
         "--features",
         default="text",
@@ -418,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args.data_dir = args.data_dir or default_data_dir()
+    args.data_dir = data_dir(ap, args.data_dir)
     if args.all:
         run_all(args, argv)
         return 0

@@ -120,7 +120,8 @@ def test_compare_end_to_end(tmp_path: Path) -> None:
 
 
 def test_coordinate_search_finds_the_known_optimum(tmp_path: Path) -> None:
-    from experiments.tune import coordinate_search, write_json_atomic
+    from experiments.common import write_json as write_json_atomic
+    from experiments.tune import coordinate_search
     from recommender.tuned import tuned_params
 
     calls: list[dict] = []
@@ -138,6 +139,27 @@ def test_coordinate_search_finds_the_known_optimum(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o644  # readable by the service's user too
     assert tuned_params("citeulike-a", 1, "popularity", path) == {"dislike_weight": 2.0}
     assert tuned_params("citeulike-a", 10, "popularity", path) == {}
+
+
+def test_data_dir_is_the_argument_then_the_setting_then_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    import recommender.datasets
+    from experiments.common import data_dir
+
+    ap = argparse.ArgumentParser(prog="compare")
+    monkeypatch.delenv("PAPERREC_DATASETS_DIR", raising=False)
+    assert data_dir(ap, None) == DATA
+    monkeypatch.setenv("PAPERREC_DATASETS_DIR", str(tmp_path / "setting"))
+    assert data_dir(ap, None) == tmp_path / "setting"
+    assert data_dir(ap, tmp_path / "argument") == tmp_path / "argument"
+    monkeypatch.delenv("PAPERREC_DATASETS_DIR")
+    monkeypatch.setattr(recommender.datasets, "_PACKAGE", tmp_path / "site" / "recommender")
+    with pytest.raises(SystemExit) as e:
+        data_dir(ap, None)
+    assert e.value.code == 2 and "PAPERREC_DATASETS_DIR" in capsys.readouterr().err
 
 
 @needs_data
