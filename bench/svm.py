@@ -25,7 +25,8 @@ from bench.common import PYTHON, ROOT, bench_env, log, percentiles
 
 
 def run(*, quick: bool = False, budget_s: float | None = None) -> dict[str, Any]:
-    from recommender.evaluation.datasets import default_data_dir, load_experiment_data
+    from recommender.datasets import default_data_dir
+    from recommender.evaluation.datasets import load_experiment_data
     from recommender.evaluation.experiment import select_users
     from recommender.evaluation.splits import published_split
     from recommender.models import create_model

@@ -26,7 +26,6 @@ import numpy as np
 
 from bench.common import PYTHON, ROOT, bench_env, log, peak_rss_mib, reset_peak_rss
 
-DATASETS = ("citeulike-a", "citeulike-t")
 TIMEOUT_S = 600
 
 
@@ -149,6 +148,7 @@ def power_law(ns: list[int], ys: list[float], target: float) -> dict[str, float]
 
 
 def run(*, quick: bool = False, models: list[str] | None = None) -> dict[str, Any]:
+    from recommender.datasets.citeulike import DATASETS
     from recommender.models import MODELS
 
     names = models or list(MODELS)

@@ -19,9 +19,7 @@ import itertools
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,15 +27,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.tune import SETTINGS_PATH, write_json_atomic
-from recommender.evaluation.datasets import (
-    DATASETS,
-    M_VALUES,
-    FeatureSetUnavailable,
-    default_data_dir,
-    load_experiment_data,
-    published_rows,
-)
+from experiments.common import add_data_dir_argument, data_dir, write_json, write_text
+from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS, published_rows
+from recommender.evaluation.datasets import FeatureSetUnavailable, load_experiment_data
 from recommender.evaluation.experiment import (
     ModelResult,
     evaluate_model,
@@ -52,8 +44,10 @@ from recommender.evaluation.splits import (
     published_split,
     random_holdout,
 )
+from recommender.io.files import READABLE_BY_ALL, write_atomic
+from recommender.io.interactions import read_user_items
 from recommender.models import MODELS, model_class
-from recommender.tuned import settings_key, tuned_choice
+from recommender.tuned import TUNED_PATH, settings_key, tuned_choice
 
 log = logging.getLogger("experiments.compare")
 
@@ -68,8 +62,6 @@ def build_split(args: argparse.Namespace, likes: sp.csr_matrix, n_items: int) ->
     if args.train or args.test:
         if not (args.train and args.test):
             raise SystemExit("--train and --test go together")
-        from recommender.loaders import read_user_items
-
         train = binarize(read_user_items(args.train, n_items))
         test = binarize(read_user_items(args.test, n_items))
         if train.shape[0] != test.shape[0]:
@@ -109,7 +101,7 @@ def results_markdown(res: dict[str, Any], published: list[dict[str, Any]]) -> st
         + f"; {res['n_items']} papers; content features: {res.get('features', 'text')}."
         + " Ranking excludes each user's training papers.\n\n"
     )
-    cols = [f"recall@{m}" for m in M_VALUES]
+    cols = [f"recall@{m}" for m in RECALL_CUTOFFS]
     lines = ["| model | source | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for name, m in res["models"].items():
         lines.append(f"| {name} | this run | " + " | ".join(_fmt(m[c]) for c in cols) + " |")
@@ -161,34 +153,13 @@ def _hyperparameters(m: dict[str, Any]) -> str:
     return text
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's files are private; results are for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def dump_topk(dir_: Path, result: ModelResult, n_users: int) -> Path:
     """``dir_/<model>.npy``: int32 ``(n_users, K)``, -1 rows for users not evaluated."""
-    dir_.mkdir(parents=True, exist_ok=True)
     full = np.full((n_users, result.topk.shape[1]), -1, dtype=np.int32)
     full[result.users] = result.topk
-    path = dir_ / f"{result.name}.npy"
-    fd, tmp = tempfile.mkstemp(dir=dir_, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, full)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomic(
+        dir_ / f"{result.name}.npy", lambda fh: np.save(fh, full), mode=READABLE_BY_ALL
+    )
 
 
 # ------------------------------------------------------------------ one setting
@@ -266,15 +237,15 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     published = published_rows(args.dataset, args.split, args.data_dir)
     if split.info.get("protocol") not in ("published", "files"):
         published = []  # the published rows are on the published split files only
-    write_json_atomic(out / "results.json", res)
-    write_text_atomic(out / "results.md", results_markdown(res, published))
+    write_json(out / "results.json", res)
+    write_text(out / "results.md", results_markdown(res, published))
     best = [max(published, key=lambda r: r["recall@300"])] if published else []
     if published and (b50 := max(published, key=lambda r: r["recall@50"])) is not best[0]:
         best.append(b50)
     plot_recall_curves(
         out / "recall.png",
         res["models"],
-        M_VALUES,
+        RECALL_CUTOFFS,
         reference=best,
         title=f"{args.dataset}, {label}",
     )
@@ -296,7 +267,7 @@ def best_published_curve(published: list[dict[str, Any]]) -> dict[str, Any]:
     """The best published recall at each M (max over methods; the method may differ per M):
     ``{"recall@M": value, "method@M": name}``; empty without published rows."""
     out: dict[str, Any] = {}
-    for m in M_VALUES:
+    for m in RECALL_CUTOFFS:
         if published:
             row = max(published, key=lambda r: r[f"recall@{m}"])
             out[f"recall@{m}"], out[f"method@{m}"] = row[f"recall@{m}"], row["method"]
@@ -307,13 +278,13 @@ def _ahead(m: dict[str, Any], best: dict[str, Any]) -> str:
     """The cut-offs at which a row is strictly above the best published recall."""
     if not best:
         return "–"
-    ms = [c for c in M_VALUES if m[f"recall@{c}"] > best[f"recall@{c}"]]
-    return "all" if len(ms) == len(M_VALUES) else (", ".join(map(str, ms)) or "none")
+    ms = [c for c in RECALL_CUTOFFS if m[f"recall@{c}"] > best[f"recall@{c}"]]
+    return "all" if len(ms) == len(RECALL_CUTOFFS) else (", ".join(map(str, ms)) or "none")
 
 
 def _methods_by_m(best: dict[str, Any]) -> str:
     groups: dict[str, list[int]] = {}
-    for c in M_VALUES:
+    for c in RECALL_CUTOFFS:
         groups.setdefault(best[f"method@{c}"], []).append(c)
     return "; ".join(f"{k} @{','.join(map(str, v))}" for k, v in groups.items())
 
@@ -321,7 +292,7 @@ def _methods_by_m(best: dict[str, Any]) -> str:
 def readme_section(all_res: list[dict[str, Any]], command: str) -> str:
     """The README results section: the recall curve (M = 50 ... 300) per model, feature set and
     setting, beside the best published recall at each M."""
-    cols = [f"recall@{m}" for m in M_VALUES]
+    cols = [f"recall@{m}" for m in RECALL_CUTOFFS]
     lines = [
         START,
         f"Generated by `{command}` on {time.strftime('%Y-%m-%d')}.",
@@ -368,7 +339,7 @@ def update_readme(section: str, path: Path = README) -> None:
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         raise SystemExit(f"{path} has no {START} ... {END} markers")
-    write_text_atomic(path, pattern.sub(lambda _: section, text))
+    write_text(path, pattern.sub(lambda _: section, text))
 
 
 def _uses_content(name: str) -> bool:
@@ -418,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", type=int, choices=(1, 10))
     ap.add_argument("--models", default="all", help="comma list, or 'all'")
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--data-dir", type=Path, default=None, help="default ../shared/datasets")
+    add_data_dir_argument(ap)
     ap.add_argument("--train", type=Path, help="a train file in users.dat form (with --test)")
     ap.add_argument("--test", type=Path, help="a test file in users.dat form (with --train)")
     ap.add_argument(
@@ -427,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dump-topk", type=Path)
     ap.add_argument("--users", type=int, help="evaluate a random subset of N users (for CI)")
     ap.add_argument("--all", action="store_true", help="the four published settings + README")
-    ap.add_argument("--settings", type=Path, default=SETTINGS_PATH)
+    ap.add_argument("--settings", type=Path, default=TUNED_PATH)
     ap.add_argument(
         "--features",
         default="text",
@@ -441,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args.data_dir = args.data_dir or default_data_dir()
+    args.data_dir = data_dir(ap, args.data_dir)
     if args.all:
         run_all(args, argv)
         return 0

@@ -26,21 +26,15 @@ import argparse
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.tune import CUTOFFS, validation_setup
+from experiments.common import add_data_dir_argument, data_dir, mean_recall, validation_setup
+from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS
 from recommender.evaluation import metrics as mt
-from recommender.evaluation.datasets import (
-    DATASETS,
-    FEATURE_SETS,
-    default_data_dir,
-    load_experiment_data,
-    stack_blocks,
-)
+from recommender.evaluation.datasets import FEATURE_SETS, load_experiment_data, stack_blocks
 from recommender.evaluation.experiment import evaluate_topk, recommend_users, select_users
 from recommender.evaluation.splits import Split, cold_start_split, published_split
 from recommender.models import create_model
@@ -94,12 +88,12 @@ def validation_price(model: Any, split: Split, users: np.ndarray) -> dict[str, f
     """What the tuning objective says of ``model`` (fitted on ``split.train``): the mean of
     recall@50..300 on the validation users, and the share of their top-10 places that go to
     papers without a training like."""
-    top, _ = recommend_users(model, split.train, users, max(CUTOFFS))
+    top, _ = recommend_users(model, split.train, users, max(RECALL_CUTOFFS))
     means, _ = evaluate_topk(top, split.test[users], split.train)
     cold = np.asarray(split.train.sum(axis=0)).ravel() == 0
     top10 = top[:, :10]
     return {
-        "mean recall@50-300": float(np.mean([means[f"recall@{m}"] for m in CUTOFFS])),
+        "mean recall@50-300": mean_recall(means),
         "share of top 10 without a training like": float(cold[top10[top10 >= 0]].mean()),
     }
 
@@ -129,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         default=1500,
         help="users of the second table (tune's validation split; 0 skips it)",
     )
-    ap.add_argument("--data-dir", type=Path, default=None, help="default ../shared/datasets")
+    add_data_dir_argument(ap)
     args = ap.parse_args(argv)
     if not 0 < args.newest < 1:
         ap.error(f"--newest must lie between 0 and 1, got {args.newest}")
@@ -138,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         ap.error(f"--cold-impute must be a comma list of numbers, got {args.cold_impute!r}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    data_dir = args.data_dir or default_data_dir()
-    data = load_experiment_data(args.dataset, data_dir, args.features)
-    likes = published_split(args.dataset, 10, data_dir).train
+    folder = data_dir(ap, args.data_dir)
+    data = load_experiment_data(args.dataset, folder, args.features)
+    likes = published_split(args.dataset, 10, folder).train
     split = cold_start_split(likes, item_fraction=args.newest, newest=True)
     n_items = likes.shape[1]
     first_new = n_items - int(round(args.newest * n_items))
@@ -171,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + f" | {seconds:.1f} |")
     if args.validation_users:
         # The price on what tuning maximises: tune's own validation split of the same file.
-        val, _, desc = validation_setup(args.dataset, 10, data_dir, args.features)
+        val, _, desc = validation_setup(args.dataset, 10, folder, args.features)
         vusers = select_users(val, args.validation_users, seed=0)
         print(f"\nValidation ({desc}; {vusers.size:,} users):")
         vcols = ["mean recall@50-300", "share of top 10 without a training like"]

@@ -27,23 +27,22 @@ import argparse
 import inspect
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recommender.evaluation.datasets import (
-    DATASETS,
-    FEATURE_SETS,
-    FEATURE_WEIGHTS,
-    ExperimentData,
-    default_data_dir,
-    load_experiment_data,
+from experiments.common import (
+    METRIC,
+    add_data_dir_argument,
+    data_dir,
+    mean_recall,
+    validation_setup,
+    write_json,
 )
+from recommender.datasets.citeulike import DATASETS
+from recommender.evaluation.datasets import FEATURE_SETS, FEATURE_WEIGHTS
 from recommender.evaluation.experiment import evaluate_model, select_users
-from recommender.evaluation.splits import published_split, validation_from_train
 from recommender.models import MODELS, model_class
 from recommender.tuned import (
     TUNED_PATH,
@@ -53,15 +52,6 @@ from recommender.tuned import (
 )
 
 log = logging.getLogger("experiments.tune")
-
-#: The tuned settings live with the library: the service starts from them too.
-SETTINGS_PATH = TUNED_PATH
-#: What tuning maximises: the recall curve's mean over the published cut-offs.
-CUTOFFS = (50, 100, 150, 200, 250, 300)
-METRIC = "mean recall@50..300"
-#: Published splits that are "older papers in, newer out" (DATASETS.md).
-ORDERED = {("citeulike-a", 10), ("citeulike-t", 1)}
-OTHER = {"citeulike-a": "citeulike-t", "citeulike-t": "citeulike-a"}
 
 #: Small grids per model; names a model's ``__init__`` does not take are ignored.
 GRIDS: dict[str, dict[str, list[Any]]] = {
@@ -170,7 +160,7 @@ def save_entry(
     else:
         kept = here.get(key, {}).get("serving")
         here[key] = entry if kept is None else {**entry, "serving": kept}
-    write_json_atomic(path, settings)
+    write_json(path, settings)
 
 
 def split_feature_weights(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
@@ -187,47 +177,7 @@ def feature_grid(model: str, features: str) -> dict[str, list[float]]:
     return {k: v for k, v in FEATURE_GRID.items() if FEATURE_WEIGHTS[k] in features.split("+")}
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        # mkstemp makes the file private (0600); results and tuned.json are for everyone to read.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-# ------------------------------------------------------------------ validation
-def validation_setup(
-    dataset: str, split: int, data_dir: Path, features: str = "text"
-) -> tuple[Any, ExperimentData, str]:
-    """``(validation split, data with its features, description)`` for tuning ``dataset`` at
-    ``split``."""
-    if split == 1:
-        source = OTHER[dataset]
-        ordered = (dataset, 1) in ORDERED
-        train = published_split(source, 10, data_dir).train
-        val = validation_from_train(train, fraction=0.9, min_keep=1, ordered=ordered)
-        desc = (
-            f"P=1 simulated on {source} P=10 training file: 1 kept per user, the rest validation"
-            f" ({'lowest row kept' if ordered else 'random'})"
-        )
-        return val, load_experiment_data(source, data_dir, features), desc
-    ordered = (dataset, split) in ORDERED
-    train = published_split(dataset, split, data_dir).train
-    val = validation_from_train(train, fraction=0.3, min_keep=1, ordered=ordered)
-    desc = f"{dataset} P={split} training file: 30% of each user's papers held out" + (
-        " (newest)" if ordered else " (random)"
-    )
-    return val, load_experiment_data(dataset, data_dir, features), desc
-
-
+# ------------------------------------------------------------------ search
 def grid_for(model: str) -> dict[str, list[Any]]:
     """The grid of ``model`` restricted to hyperparameters its ``__init__`` accepts."""
     accepted = set(inspect.signature(model_class(model).__init__).parameters) - {"self"}
@@ -299,7 +249,7 @@ def carry_settings(
         }
         print(f"{model}: {target} carries the settings chosen with {source}: {src['params']}")
     settings.setdefault(dataset, {})[f"P={split}"] = here
-    write_json_atomic(path, settings)
+    write_json(path, settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", required=True, choices=DATASETS)
     ap.add_argument("--split", required=True, type=int, choices=(1, 10))
     ap.add_argument("--models", required=True, help="comma list, or 'all'")
-    ap.add_argument("--data-dir", type=Path, default=None)
+    add_data_dir_argument(ap)
     ap.add_argument("--users", type=int, default=1500, help="validation users (random subset)")
-    ap.add_argument("--settings", type=Path, default=SETTINGS_PATH)
+    # The tuned settings live with the library: the service starts from them too.
+    ap.add_argument("--settings", type=Path, default=TUNED_PATH)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--passes", type=int, default=2, help="coordinate-ascent passes")
     ap.add_argument(
@@ -345,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    data_dir = args.data_dir or default_data_dir()
     models = list(MODELS) if args.models == "all" else args.models.split(",")
     if args.copy_from:
         carry_settings(
@@ -353,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    val, data, desc = validation_setup(args.dataset, args.split, data_dir, args.features)
+    folder = data_dir(ap, args.data_dir)
+    val, data, desc = validation_setup(args.dataset, args.split, folder, args.features)
     users = select_users(val, args.users, seed=args.seed)
     print(f"validation: {desc}; {users.size} users; features {args.features}")
     for model in models:
@@ -370,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             params, weights = split_feature_weights(params)
             feats = data.weighted(weights)
             r = evaluate_model(model, val, feats, users, params=params, n_boot=0)
-            return float(sum(r.metrics[f"recall@{m}"] for m in CUTOFFS) / len(CUTOFFS))
+            return mean_recall(r.metrics)
 
         key = settings_key(model, args.features)
         start: dict[str, Any] = {}

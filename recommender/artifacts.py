@@ -5,14 +5,13 @@ model's learned arrays, the featurizer's arrays, and a JSON document with the me
 format version, model name and hyperparameters, featurizer settings and vocabulary, paper ids (the
 row mapping) and whatever the caller adds (training data summary, time). It is written to a
 temporary file in the target directory, flushed to disk, then renamed over the target, so a reader
-sees the old bundle or the new one, never half of one.
+sees the old bundle or the new one, never half of one (:func:`recommender.io.files.write_atomic`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import scipy.sparse as sp
 
 from recommender.embeddings import SentenceEmbedder
 from recommender.features import PaperFeaturizer, TfidfFeaturizer
+from recommender.io.files import OWNER_ONLY, write_atomic
 from recommender.matrices import State
 from recommender.models import create_model
 from recommender.models.base import Recommender
@@ -125,23 +125,11 @@ def save_bundle(path: str | os.PathLike[str], bundle: Bundle) -> Path:
     meta_bytes = json.dumps(meta).encode("utf-8")
     arrays[_META] = np.frombuffer(meta_bytes, dtype=np.uint8)
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, allow_pickle=False, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # Make the rename itself durable.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
+    # Owner only, as before: the bundle lies in the service's data folder beside the admin token,
+    # and only the service's own processes read it.
+    return write_atomic(
+        path, lambda fh: np.savez(fh, allow_pickle=False, **arrays), mode=OWNER_ONLY
+    )
 
 
 def load_bundle(

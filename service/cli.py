@@ -24,6 +24,8 @@ log = logging.getLogger("paperrec")
 SETTINGS_HELP = """\
 settings (environment variables, or a .env file in the working directory):
   PAPERREC_DATA_DIR        data folder: embedded Redis, model bundle, admin token (default ./data)
+  PAPERREC_DATASETS_DIR    folder of the dataset folders `paperrec import citeulike-a` reads
+                           (default ../shared/datasets beside a checkout of the project)
   REDIS_URL                use this Redis (redis://host:6379/0, unix:///path.sock) instead of
                            the embedded one started inside the data folder
   PAPERREC_REDIS_APPENDFSYNC
@@ -156,36 +158,25 @@ def _open(settings: Settings) -> Any:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from recommender import loaders
+    from recommender.datasets import DataDirUnknown, default_data_dir
+    from recommender.datasets.citeulike import load_citeulike, prefixed_records
+    from recommender.io import read_catalog
 
     settings = _load_settings(args)
     if args.source == "papers":
         if not args.path:
             print("paperrec import papers: name the FILE to read", file=sys.stderr)
             return 2
-        catalog = loaders.read_catalog(args.path)
-        papers = list(catalog)
+        papers = list(read_catalog(args.path))
         likes: dict[str, list[str]] = {}
     else:
-        data = loaders.load_citeulike(args.source, args.path or loaders.DEFAULT_DATA_DIR)
-        # Dataset ids are row numbers; prefix them so two datasets can share one store.
-        papers = [
-            dataclasses.replace(
-                p,
-                paper_id=f"{args.source}:{p.paper_id}",
-                references=tuple(f"{args.source}:{r}" for r in p.references),
-            )
-            for p in data.catalog
-        ]
-        likes = {}
-        if args.likes:
-            m = data.likes.tocsr()
-            for u in range(m.shape[0]):
-                cols = m.indices[m.indptr[u] : m.indptr[u + 1]]
-                if len(cols):
-                    likes[f"{args.source}:user{u}"] = [papers[c].paper_id for c in cols]
+        try:
+            folder = args.path or settings.datasets_dir or default_data_dir()
+        except DataDirUnknown as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        data = load_citeulike(args.source, folder)
+        papers, likes = prefixed_records(data, likes=args.likes)
     with _open(settings) as store:
         created, updated = store.put_papers(papers)
         print(f"papers: {created} new, {updated} updated ({store.count_papers()} in the store)")
@@ -200,7 +191,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_import_likes(args: argparse.Namespace) -> int:
-    from recommender.loaders import read_likes
+    from recommender.io import read_likes
 
     settings = _load_settings(args)
     likes = read_likes(args.file, user_prefix=args.user_prefix, paper_prefix=args.paper_prefix)
@@ -304,8 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
         "                                      (fields: paper_id, title, abstract, authors, year,\n"
         "                                      categories, url, references, published YYYY-MM-DD;\n"
         "                                      a serving API takes them in within a second)\n"
-        "  paperrec import citeulike-a [DIR]   the CiteULike dataset in DIR (default: the\n"
-        "                                      project's ../shared/datasets); --likes also imports\n"
+        "  paperrec import citeulike-a [DIR]   the CiteULike dataset in DIR (default:\n"
+        "                                      PAPERREC_DATASETS_DIR, else ../shared/datasets\n"
+        "                                      beside a checkout); --likes also imports\n"
         "                                      its users' libraries as likes (users\n"
         "                                      'citeulike-a:user<N>', papers 'citeulike-a:<N>')",
         formatter_class=fmt,

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default=Path("data"),
         description="Folder for the embedded Redis files, the model bundle and the admin token.",
     )
+    datasets_dir: Path | None = Field(
+        default=None,
+        description="Folder of the research dataset folders that `paperrec import citeulike-a` "
+        "reads. Unset: ../shared/datasets beside a checkout of the project.",
+    )
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "PAPERREC_REDIS_URL", "redis_url"),

@@ -19,6 +19,8 @@ BELOW_MODELS = (
     "recommender.features",
     "recommender.embeddings",
     "recommender.similarity",
+    "recommender.io",
+    "recommender.datasets",
 )
 #: Library modules above the models: they may use the registry and the contract only, and the
 #: index wrapper, which is a model of the contract over any model that scores by vectors.

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from experiments import compare
+from recommender.datasets import default_data_dir
+from recommender.datasets.citeulike import RECALL_CUTOFFS as M_VALUES
 from recommender.evaluation import metrics as mt
-from recommender.evaluation.datasets import M_VALUES, default_data_dir
 from recommender.evaluation.experiment import run_experiment, significance_vs_best
 from recommender.evaluation.splits import Split, published_split
 from recommender.features import TfidfFeaturizer
@@ -119,7 +120,8 @@ def test_compare_end_to_end(tmp_path: Path) -> None:
 
 
 def test_coordinate_search_finds_the_known_optimum(tmp_path: Path) -> None:
-    from experiments.tune import coordinate_search, write_json_atomic
+    from experiments.common import write_json as write_json_atomic
+    from experiments.tune import coordinate_search
     from recommender.tuned import tuned_params
 
     calls: list[dict] = []
@@ -137,6 +139,27 @@ def test_coordinate_search_finds_the_known_optimum(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o644  # readable by the service's user too
     assert tuned_params("citeulike-a", 1, "popularity", path) == {"dislike_weight": 2.0}
     assert tuned_params("citeulike-a", 10, "popularity", path) == {}
+
+
+def test_data_dir_is_the_argument_then_the_setting_then_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    import recommender.datasets
+    from experiments.common import data_dir
+
+    ap = argparse.ArgumentParser(prog="compare")
+    monkeypatch.delenv("PAPERREC_DATASETS_DIR", raising=False)
+    assert data_dir(ap, None) == DATA
+    monkeypatch.setenv("PAPERREC_DATASETS_DIR", str(tmp_path / "setting"))
+    assert data_dir(ap, None) == tmp_path / "setting"
+    assert data_dir(ap, tmp_path / "argument") == tmp_path / "argument"
+    monkeypatch.delenv("PAPERREC_DATASETS_DIR")
+    monkeypatch.setattr(recommender.datasets, "_PACKAGE", tmp_path / "site" / "recommender")
+    with pytest.raises(SystemExit) as e:
+        data_dir(ap, None)
+    assert e.value.code == 2 and "PAPERREC_DATASETS_DIR" in capsys.readouterr().err
 
 
 @needs_data
@@ -165,8 +188,8 @@ def test_embeddings_need_text_not_word_counts() -> None:
     import scipy.sparse as sp
 
     from recommender.catalog import Catalog, Paper
+    from recommender.datasets.citeulike import CiteULike
     from recommender.evaluation.datasets import content_features
-    from recommender.loaders import CiteULike
 
     ds = CiteULike(
         name="tiny-t",
@@ -186,9 +209,9 @@ def test_feature_weights_restack_the_blocks_as_the_service_does() -> None:
     import scipy.sparse as sp
 
     from recommender.catalog import Catalog, Paper
+    from recommender.datasets.citeulike import CiteULike
     from recommender.evaluation.datasets import content_features, feature_blocks, stack_blocks
     from recommender.features import PaperFeaturizer
-    from recommender.loaders import CiteULike
 
     papers = [
         Paper("0", "graph neural networks", references=("1",)),
@@ -276,8 +299,8 @@ def test_embeddings_without_the_extra_are_an_unavailable_feature_set(
 
     from recommender import embeddings
     from recommender.catalog import Catalog, Paper
+    from recommender.datasets.citeulike import CiteULike
     from recommender.evaluation import datasets
-    from recommender.loaders import CiteULike
 
     def missing(device: object) -> object:
         raise ImportError(embeddings._INSTALL_HINT)

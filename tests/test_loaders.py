@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.loaders import (
-    DEFAULT_DATA_DIR,
+from recommender.datasets import DataDirUnknown, default_data_dir
+from recommender.datasets.citeulike import load_citeulike, load_split, prefixed_records
+from recommender.io import (
     LoaderError,
-    load_citeulike,
-    load_split,
     read_arxiv_snapshot,
     read_bag_of_words,
     read_catalog,
@@ -456,7 +455,52 @@ def test_citeulike_a_without_partial_text_has_titles_only(tmp_path: Path) -> Non
     assert [p.abstract for p in d.catalog] == ["", "", ""]
 
 
+def test_prefixed_records_name_the_dataset_in_every_id(tmp_path: Path) -> None:
+    """What `paperrec import citeulike-a` stores: ids that say which dataset they come from,
+    citation links included, and only users with likes."""
+    root = make_tiny_citeulike(tmp_path)
+    (root / "citeulike-a" / "users.dat").write_text("2 0 2\n0\n1 1\n")  # user 1 has none
+    d = load_citeulike("citeulike-a", root)
+    papers, likes = prefixed_records(d)
+    assert [p.paper_id for p in papers] == ["citeulike-a:0", "citeulike-a:1", "citeulike-a:2"]
+    assert papers[0].references == ("citeulike-a:2",)
+    assert papers[2].abstract == d.catalog[2].abstract
+    assert likes == {
+        "citeulike-a:user0": ["citeulike-a:0", "citeulike-a:2"],
+        "citeulike-a:user2": ["citeulike-a:1"],
+    }
+    assert prefixed_records(d, likes=False) == (papers, {})
+
+
+def test_default_data_dir_is_beside_a_checkout_and_unknown_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recommender.datasets as datasets
+
+    checkout = tmp_path / "work" / "repo"
+    (checkout / "recommender").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text('[project]\nname = "paperrec"\n')
+    monkeypatch.setattr(datasets, "_PACKAGE", checkout / "recommender")
+    assert default_data_dir() == tmp_path / "work" / "shared" / "datasets"
+    # Installed: the package sits in site-packages, beside no pyproject.toml (or another's).
+    for other in ("", '[project]\nname = "someone-else"\n', "not toml ["):
+        site = tmp_path / f"site{len(other)}"
+        (site / "recommender").mkdir(parents=True)
+        if other:
+            (site / "pyproject.toml").write_text(other)
+        monkeypatch.setattr(datasets, "_PACKAGE", site / "recommender")
+        with pytest.raises(DataDirUnknown, match="--data-dir DIR.*PAPERREC_DATASETS_DIR"):
+            default_data_dir()
+        # Naming the folder needs no default; the unknown default is said only when needed.
+        assert load_citeulike("citeulike-a", make_tiny_citeulike(site)).n_items == 3
+        with pytest.raises(DataDirUnknown):
+            load_citeulike("citeulike-a")
+        with pytest.raises(ValueError, match="unknown dataset"):
+            load_citeulike("movielens")
+
+
 # ------------------------------------------------------------------- CiteULike, real data
+DEFAULT_DATA_DIR = default_data_dir()  # the tests run from a checkout
 REAL = pytest.mark.skipif(
     not (DEFAULT_DATA_DIR / "citeulike-a").is_dir(),
     reason=f"CiteULike data not found at {DEFAULT_DATA_DIR} (see DATASETS.md for the sources)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.loaders import LoaderError, read_likes
+from recommender.io import LoaderError, read_likes
 
 
 def test_users_dat_lines_are_users_in_order(tmp_path):

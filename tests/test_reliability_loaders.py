@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from recommender.catalog import Paper
-from recommender.loaders import (
+from recommender.io import (
     LoaderError,
     read_arxiv_snapshot,
     read_bag_of_words,
@@ -89,7 +89,7 @@ def _check(loader: Callable[[Path], Any], content: bytes, suffix: str) -> None:
 
 SUFFIX = st.sampled_from(["", ".gz"])
 
-# Found by the fuzz tests below (reported to the lead; the fix belongs in recommender/loaders.py):
+# Found by the fuzz tests below (reported to the lead; the fix belongs in recommender/io/lines.py):
 # a ``.gz`` file that is not gzip raises gzip.BadGzipFile, one cut short raises EOFError.
 NOT_GZIP = b"\x00"
 CUT_GZIP = gzip.compress(b'{"paper_id": "a", "title": "b"}\n')[:-10]

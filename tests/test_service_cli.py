@@ -142,6 +142,30 @@ def test_import_citeulike_with_likes(
         assert json.loads(r.hget(keys.PAPERS, "citeulike-a:0"))["references"] == ["citeulike-a:2"]
 
 
+def test_import_citeulike_reads_the_datasets_dir_setting(
+    cli_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import recommender.datasets
+
+    ds = tmp_path / "elsewhere" / "citeulike-a"
+    ds.mkdir(parents=True)
+    (ds / "titles.txt").write_text("Deep nets\nQuantum bits\n")
+    (ds / "tags.dat").write_text("ml\n")
+    (ds / "item-tag.dat").write_text("1 0\n0\n")
+    (ds / "users.dat").write_text("1 1\n")
+    # Installed outside a checkout: no default folder, and the command says how to name one.
+    monkeypatch.setattr(recommender.datasets, "_PACKAGE", tmp_path / "site" / "recommender")
+    assert main(["import", "citeulike-a"]) == 2
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "PAPERREC_DATASETS_DIR" in err
+    monkeypatch.setenv("PAPERREC_DATASETS_DIR", str(ds.parent))
+    assert main(["import", "citeulike-a"]) == 0
+    assert "2 new" in capsys.readouterr().out
+
+
 def test_api_picks_up_a_bundle_trained_by_the_cli(
     cli_env: Path, make_settings: Callable[..., Settings]
 ) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.evaluation.datasets import default_data_dir
+from recommender.datasets import default_data_dir
 from recommender.evaluation.splits import (
     binarize,
     cold_start_split,

@@ -1,4 +1,4 @@
-"""Datasets and content features for offline experiments, on top of :mod:`recommender.loaders`.
+"""Datasets and content features for offline experiments, on top of :mod:`recommender.datasets`.
 
 Features follow DATASETS.md: citeulike-a uses TF-IDF of the paper text the catalog holds (titles for
 all papers, abstracts for the 1,929 that have one); citeulike-t uses TF-IDF of the ``mult.dat`` word
@@ -8,7 +8,6 @@ the catalog and is not test information (likes are).
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 import scipy.sparse as sp
 
+from recommender.datasets.citeulike import load_citeulike
 from recommender.features import (
     FEATURE_SETS,
     FEATURE_WEIGHTS,
@@ -28,31 +28,14 @@ from recommender.features import (
 from recommender.matrices import Features
 
 __all__ = [
-    "DATASETS",
     "FEATURE_SETS",
     "FEATURE_WEIGHTS",
-    "M_VALUES",
     "ExperimentData",
     "FeatureSetUnavailable",
-    "default_data_dir",
     "load_experiment_data",
-    "published_rows",
 ]
 
 log = logging.getLogger(__name__)
-
-#: The datasets with published splits, in table order.
-DATASETS = ("citeulike-a", "citeulike-t")
-#: The cut-offs of the published recall curves.
-M_VALUES = (50, 100, 150, 200, 250, 300)
-_PUBLISHED_TSV = Path(
-    "citeulike-a", "published-results", "ferraridacrema_TOIS_appendix_tables15-18.tsv"
-)
-
-
-def default_data_dir() -> Path:
-    """``../shared/datasets`` relative to the repository root."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 @dataclass
@@ -146,10 +129,8 @@ def content_features(
 def load_experiment_data(
     name: str, data_dir: str | Path | None = None, features: str = "text"
 ) -> ExperimentData:
-    """Load ``name`` (``citeulike-a`` or ``citeulike-t``) with its content ``features`` set."""
-    from recommender.loaders import load_citeulike
-
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    """Load ``name`` (``citeulike-a`` or ``citeulike-t``) from ``data_dir`` (``None``:
+    :func:`~recommender.datasets.default_data_dir`) with its content ``features`` set."""
     ds = load_citeulike(name, data_dir)
     blocks = feature_blocks(ds, features)
     feats = stack_blocks(blocks, None)
@@ -163,24 +144,3 @@ def load_experiment_data(
         feats.shape,
     )
     return ExperimentData(name, likes, feats, int(feats.shape[0]), features, blocks)
-
-
-def published_rows(name: str, p: int, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
-    """The published rows (Ferrari Dacrema et al., TOIS appendix) for one dataset and split, read
-    from the data directory at run time: ``[{"method": ..., "recall@50": ..., ...}]``. An empty list
-    when the file is absent."""
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    path = data_dir / _PUBLISHED_TSV
-    if not path.is_file():
-        log.warning("published results not found at %s", path)
-        return []
-    rows = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for rec in csv.DictReader(fh, delimiter="\t"):
-            if rec.get("dataset") != name or rec.get("setting") != f"P={p}":
-                continue
-            row: dict[str, Any] = {"method": rec["method"]}
-            for m in M_VALUES:
-                row[f"recall@{m}"] = float(rec[f"REC@{m}"])
-            rows.append(row)
-    return rows

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
+from recommender.datasets.citeulike import RECALL_CUTOFFS
 from recommender.evaluation import metrics as mt
 from recommender.evaluation.splits import Split
 from recommender.evaluation.stats import bootstrap_ci, paired_test
@@ -26,7 +27,6 @@ from recommender.models.base import Recommender
 
 __all__ = [
     "ACTIVITY_BINS",
-    "CUTOFFS",
     "ModelResult",
     "activity_breakdown",
     "evaluate_model",
@@ -39,8 +39,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: recall@M cut-offs of the published protocol; the list length is the largest.
-CUTOFFS = (50, 100, 150, 200, 250, 300)
 #: Cut-off of the top-of-list metrics.
 K_SMALL = 10
 #: Buckets of users by number of training likes: ``(low, high)`` inclusive.
@@ -122,7 +120,7 @@ def evaluate_topk(
     test: sp.csr_matrix,
     train: sp.csr_matrix,
     *,
-    cutoffs: Sequence[int] = CUTOFFS,
+    cutoffs: Sequence[int] = RECALL_CUTOFFS,
     k_small: int = K_SMALL,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Metrics of recommendations ``topk`` against ``test`` (rows aligned: the evaluated users).
@@ -172,7 +170,7 @@ def evaluate_model(
     users: np.ndarray,
     *,
     params: Mapping[str, Any] | None = None,
-    k: int = max(CUTOFFS),
+    k: int = max(RECALL_CUTOFFS),
     batch_size: int = 256,
     progress: bool = False,
     n_boot: int = 1000,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from recommender.io.files import READABLE_BY_ALL, write_atomic  # noqa: E402
 
 __all__ = ["plot_recall_curves"]
 
@@ -26,7 +26,8 @@ def plot_recall_curves(
 ) -> Path:
     """Write a PNG of recall@M against M: one solid line per model of ``curves`` (name -> metrics
     holding ``recall@M``) and a dashed line per ``reference`` row (published, with ``method``).
-    Written atomically (temp file, then rename)."""
+    Written atomically (:func:`~recommender.io.files.write_atomic`), readable by everyone like
+    the tables beside it."""
     path = Path(path)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, m in curves.items():
@@ -43,14 +44,9 @@ def plot_recall_curves(
         ax.set_title(title)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
+        return write_atomic(
+            path, lambda fh: fig.savefig(fh, format="png", dpi=110), mode=READABLE_BY_ALL
+        )
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

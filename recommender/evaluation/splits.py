@@ -74,7 +74,7 @@ def _from_mask(likes: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
 
 def published_split(name: str, p: int, data_dir: str | Path) -> Split:
     """The published CiteULike split with ``p`` training papers per user (1 or 10)."""
-    from recommender.loaders import load_split  # loaders own every data path
+    from recommender.datasets.citeulike import load_split  # datasets own every data path
 
     train, test = load_split(name, p, data_dir)
     train, test = binarize(train), binarize(test)

@@ -1,0 +1,107 @@
+"""What the experiment scripts share: where the data is, how results are written, and the
+validation split and objective of tuning (which ``new_papers`` prices its variants on too)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from recommender.datasets import DataDirUnknown, default_data_dir
+from recommender.datasets.citeulike import RECALL_CUTOFFS
+from recommender.evaluation.datasets import ExperimentData, load_experiment_data
+from recommender.evaluation.splits import Split, published_split, validation_from_train
+from recommender.io.files import READABLE_BY_ALL, write_atomic
+
+__all__ = [
+    "DATASETS_DIR_ENV",
+    "METRIC",
+    "ORDERED",
+    "OTHER",
+    "add_data_dir_argument",
+    "data_dir",
+    "mean_recall",
+    "validation_setup",
+    "write_json",
+    "write_text",
+]
+
+#: The service's setting for the datasets folder (``Settings.datasets_dir``); the scripts take
+#: the same variable so that one setting serves both.
+DATASETS_DIR_ENV = "PAPERREC_DATASETS_DIR"
+
+#: What tuning maximises: the recall curve's mean over the published cut-offs.
+METRIC = "mean recall@50..300"
+#: Published splits that are "older papers in, newer out" (DATASETS.md).
+ORDERED = {("citeulike-a", 10), ("citeulike-t", 1)}
+OTHER = {"citeulike-a": "citeulike-t", "citeulike-t": "citeulike-a"}
+
+
+# ------------------------------------------------------------------ the data folder
+def add_data_dir_argument(ap: argparse.ArgumentParser) -> None:
+    """``--data-dir``, read by :func:`data_dir`."""
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"folder of the dataset folders (default: ${DATASETS_DIR_ENV} if set, else"
+        " ../shared/datasets beside the checkout)",
+    )
+
+
+def data_dir(ap: argparse.ArgumentParser, given: Path | None) -> Path:
+    """The datasets folder: ``given`` (``--data-dir``), else ``$PAPERREC_DATASETS_DIR``, else
+    the checkout's ``../shared/datasets``; outside a checkout with neither, a usage error."""
+    if given is not None:
+        return given
+    if os.environ.get(DATASETS_DIR_ENV):
+        return Path(os.environ[DATASETS_DIR_ENV])
+    try:
+        return default_data_dir()
+    except DataDirUnknown as exc:
+        ap.error(str(exc))
+
+
+# ------------------------------------------------------------------ outputs
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON, written atomically, readable by everyone (results and
+    recommender/tuned.json, which the service reads)."""
+    write_atomic(path, json.dumps(data, indent=2) + "\n", mode=READABLE_BY_ALL)
+
+
+def write_text(path: Path, text: str) -> None:
+    """``text`` written atomically, readable by everyone (tables, the README section)."""
+    write_atomic(path, text, mode=READABLE_BY_ALL)
+
+
+# ------------------------------------------------------------------ tuning's validation
+def mean_recall(metrics: Mapping[str, float]) -> float:
+    """:data:`METRIC` of a result's ``metrics`` (``recall@M`` for every published M)."""
+    return float(sum(metrics[f"recall@{m}"] for m in RECALL_CUTOFFS) / len(RECALL_CUTOFFS))
+
+
+def validation_setup(
+    dataset: str, split: int, data_dir: Path, features: str = "text"
+) -> tuple[Split, ExperimentData, str]:
+    """``(validation split, data with its features, description)`` for tuning ``dataset`` at
+    ``split``."""
+    if split == 1:
+        source = OTHER[dataset]
+        ordered = (dataset, 1) in ORDERED
+        train = published_split(source, 10, data_dir).train
+        val = validation_from_train(train, fraction=0.9, min_keep=1, ordered=ordered)
+        desc = (
+            f"P=1 simulated on {source} P=10 training file: 1 kept per user, the rest validation"
+            f" ({'lowest row kept' if ordered else 'random'})"
+        )
+        return val, load_experiment_data(source, data_dir, features), desc
+    ordered = (dataset, split) in ORDERED
+    train = published_split(dataset, split, data_dir).train
+    val = validation_from_train(train, fraction=0.3, min_keep=1, ordered=ordered)
+    desc = f"{dataset} P={split} training file: 30% of each user's papers held out" + (
+        " (newest)" if ordered else " (random)"
+    )
+    return val, load_experiment_data(dataset, data_dir, features), desc
