@@ -6,7 +6,7 @@ dislikes)`` takes ``(users, papers)`` binary CSR matrices (``dislikes`` may be N
 ``(users, papers)``; it is what offline evaluation and ``Hybrid.score_batch`` use. ``one(liked,
 disliked)`` takes one user's sorted rows and answers one row, gathered straight from the rows of
 the liked and disliked papers without building sparse matrices per request: the service's path.
-The two forms agree up to float rounding (tests/test_models_hybrid_parts.py). Each answer is a
+The two forms agree up to float rounding (tests/recommender/models/test_hybrid_parts.py). Each answer is a
 fresh array the caller may scale in place, or None when the part has nothing to say.
 
 A part holds references to the learned state and the hyperparameters it was made with; the

@@ -1,7 +1,7 @@
-"""The vector index: exact equals brute force, faiss finds nearly all of it, models that score by
-vectors say so correctly, and ranking through an index (IndexedModel) gives the model's own
-answer: papers added since the build included, exclusions honoured, candidates ranked exactly.
-The model contract itself is run against IndexedModel in test_models_contract.py."""
+"""IndexedModel, the model that ranks another model through a vector index: models that score by
+vectors say so correctly, and ranking through the index gives the model's own answer (papers added
+since the build included, exclusions honoured, candidates ranked exactly). The model contract
+itself is run against IndexedModel in models/test_contract.py."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.ann import VectorIndex, topk_neighbors
-from recommender.matrices import l2_normalize
+from recommender.ann import VectorIndex
 from recommender.models import create_model
 from recommender.models.base import NotFittedError
 from recommender.models.indexed import IndexedModel
 from recommender.ranking import rows_to_csr
-from recommender.similarity import topk_cosine
 from recommender.synthetic import block_dataset
 
 
@@ -27,47 +25,6 @@ def clustered(n: int = 3000, d: int = 16, clusters: int = 30, seed: int = 0) -> 
     centres = rng.normal(size=(clusters, d))
     V = centres[rng.integers(clusters, size=n)] + 0.5 * rng.normal(size=(n, d))
     return (V / np.linalg.norm(V, axis=1, keepdims=True)).astype(np.float32)
-
-
-def brute_force(V: np.ndarray, Q: np.ndarray, k: int) -> np.ndarray:
-    return np.argsort(-(Q @ V.T), axis=1, kind="stable")[:, :k]
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(
-        np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)])
-    )
-
-
-def test_exact_index_equals_brute_force():
-    V, Q = clustered(), clustered(50, seed=1)
-    rows, scores = VectorIndex("exact").build(V).search(Q, 20)
-    np.testing.assert_array_equal(rows, brute_force(V, Q, 20))
-    np.testing.assert_allclose(scores, np.take_along_axis(Q @ V.T, rows, axis=1), rtol=1e-5)
-
-
-def test_exact_index_pads_when_fewer_papers_than_k():
-    rows, scores = VectorIndex("exact").build(clustered(5)).search(clustered(2, seed=1), 8)
-    assert (rows[:, :5] >= 0).all() and (rows[:, 5:] == -1).all()
-    assert np.isneginf(scores[:, 5:]).all()
-
-
-@pytest.mark.parametrize("method", ["hnsw", "ivf"])
-def test_faiss_index_finds_nearly_all_of_the_exact_top_k(method):
-    V, Q = clustered(), clustered(100, seed=1)
-    rows, scores = VectorIndex(method, nlist=30, nprobe=8).build(V).search(Q, 10)
-    assert recall(rows, brute_force(V, Q, 10)) >= 0.95
-    # Scores are the true inner products, best first.
-    np.testing.assert_allclose(
-        scores, np.take_along_axis(Q @ V.T, rows, axis=1), rtol=1e-4, atol=1e-5
-    )
-    assert (np.diff(scores, axis=1) <= 1e-6).all()
-
-
-def test_ivf_visiting_every_cell_is_exact():
-    V, Q = clustered(), clustered(30, seed=1)
-    rows, _ = VectorIndex("ivf", nlist=20, nprobe=20).build(V).search(Q, 10)
-    assert recall(rows, brute_force(V, Q, 10)) == 1.0
 
 
 # ------------------------------------------------------------ models that score by vectors
@@ -87,6 +44,16 @@ VECTOR_MODELS = {
     "als": {"factors": 8, "iterations": 15, "regularization": 0.05},
     "bpr": {"factors": 8, "iterations": 200, "learning_rate": 0.05},
 }
+
+
+def clustered_content(n_users: int = 200) -> tuple[IndexedModel, np.ndarray, list[np.ndarray]]:
+    """The content profile on clustered dense vectors, a wrapper over it (IVF scanning 8 of 30
+    cells) and users who like 3 papers each."""
+    V = clustered()
+    rng = np.random.default_rng(2)
+    users = [np.sort(rng.choice(V.shape[0], 3, replace=False)) for _ in range(n_users)]
+    model = create_model("content").fit(rows_to_csr(users, V.shape[0]), V)
+    return IndexedModel(model, VectorIndex("ivf", nlist=30, nprobe=8)), V, users
 
 
 @pytest.mark.parametrize("name", list(VECTOR_MODELS))
@@ -124,16 +91,6 @@ def test_ranking_through_an_exact_index_is_the_models_own_ranking(name, data):
     np.testing.assert_array_equal(indexed.score(likes), model.score(likes))
     assert indexed.explain(likes, [1, 2]) == model.explain(likes, [1, 2])
     np.testing.assert_array_equal(indexed.similar_items(3, k=5)[0], model.similar_items(3, k=5)[0])
-
-
-def clustered_content(n_users: int = 200) -> tuple[IndexedModel, np.ndarray, list[np.ndarray]]:
-    """The content profile on clustered dense vectors, a wrapper over it (IVF scanning 8 of 30
-    cells) and users who like 3 papers each."""
-    V = clustered()
-    rng = np.random.default_rng(2)
-    users = [np.sort(rng.choice(V.shape[0], 3, replace=False)) for _ in range(n_users)]
-    model = create_model("content").fit(rows_to_csr(users, V.shape[0]), V)
-    return IndexedModel(model, VectorIndex("ivf", nlist=30, nprobe=8)), V, users
 
 
 def test_an_approximate_index_finds_nearly_all_of_the_models_own_top_k():
@@ -215,15 +172,6 @@ def test_fitting_through_the_wrapper_fits_the_model_and_builds_the_index(data):
     assert len(indexed.index) == indexed.n_items == data.n_items
     likes = data.likes[0].indices
     np.testing.assert_array_equal(indexed.recommend(likes)[0], indexed.model.recommend(likes)[0])
-
-
-def test_topk_neighbors_through_an_exact_index_equals_topk_cosine():
-    V = l2_normalize(clustered(500))
-    want = topk_cosine(V, 10)
-    got = topk_neighbors(V, 10, VectorIndex("exact"))
-    np.testing.assert_array_equal(got.indptr, want.indptr)
-    np.testing.assert_array_equal(got.indices, want.indices)
-    np.testing.assert_allclose(got.data, want.data, rtol=1e-5)
 
 
 # ------------------------------------------------------------------ the serving engine

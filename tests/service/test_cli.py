@@ -197,7 +197,7 @@ def test_serve_stops_its_embedded_redis_on_a_signal(tmp_path: Path, sig: signal.
     proc = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
         cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

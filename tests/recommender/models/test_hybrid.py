@@ -1,0 +1,265 @@
+"""The hybrid's known answers: one-user and batch paths agree, explanations, the ALS part, the
+popularity boost, pruned content neighbours, state after adding papers."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from model_helpers import csr
+
+from recommender.models.als import ALS
+from recommender.models.hybrid import Hybrid
+from recommender.ranking import rows_to_csr
+from recommender.synthetic import BlockData
+
+# ----------------------------------------------- hybrid: the one-user path with every part on
+HYBRID_PARTS: dict[str, dict] = {
+    "profile": {"profile_weight": 0.7},
+    "als": {"als_weight": 1.5},
+    "pop_boost": {"pop_boost": 3.0, "pop_weight": 0.3},
+    "all": {"profile_weight": 0.7, "als_weight": 1.5, "pop_boost": 3.0, "pop_weight": 0.3},
+}
+HYBRID_SMALL = {"cf_neighbors": 10, "content_neighbors": 10, "als_factors": 8, "als_alpha": 5.0}
+
+
+def _feature_kind(features, kind: str):
+    """The TF-IDF features as they are, stacked beside a dense block (as sentence embeddings are
+    stacked beside TF-IDF: a CSR matrix with columns every paper uses), or as a dense array."""
+    if kind == "sparse":
+        return features
+    if kind == "stacked":
+        block = np.random.default_rng(5).normal(size=(features.shape[0], 6)).astype(np.float32)
+        return sp.hstack([features, sp.csr_matrix(block)], format="csr")
+    return features.toarray()
+
+
+def _assert_one_user_path_equals_batch(model, likes: sp.csr_matrix, n_users: int) -> None:
+    """``model.score`` equals the ``score_batch`` row for users with likes and random dislikes,
+    a paper both liked and disliked, dislikes only, and no likes at all."""
+    n = model.n_items
+    rng = np.random.default_rng(0)
+    cases: list[tuple[np.ndarray, np.ndarray]] = []
+    for u in range(0, n_users, 5):
+        L = likes[u].indices
+        D = np.setdiff1d(rng.choice(n, size=u % 4, replace=False), L)
+        cases.append((L, D))
+    L0 = likes[1].indices
+    cases += [(L0, np.array([L0[0], (L0[-1] + 1) % n])), (np.array([], np.int64), L0[:2])]
+    cases += [(np.array([], np.int64), np.array([], np.int64))]
+    for L, D in cases:
+        batch = model.score_batch(csr([list(L)], n), csr([list(D)], n))[0]
+        np.testing.assert_allclose(model.score(L, D), batch, rtol=1e-5, atol=1e-6)
+        if not D.size:
+            np.testing.assert_allclose(model.score(L), batch, rtol=1e-5, atol=1e-6)
+
+
+def test_hybrid_content_knn_pruned_from_the_threshold_on(data: BlockData, features, monkeypatch):
+    from recommender.models import hybrid
+
+    exact = Hybrid(content_knn="exact").fit(data.likes, features)
+    auto = Hybrid().fit(data.likes, features)  # below PRUNED_FROM: exact
+    assert (auto.content_knn_ != exact.content_knn_).nnz == 0
+    monkeypatch.setattr(hybrid, "PRUNED_FROM", 10)
+    pruned = Hybrid().fit(data.likes, features)
+    forced = Hybrid(content_knn="pruned").fit(data.likes, features)
+    assert (pruned.content_knn_ != forced.content_knn_).nnz == 0
+    assert (pruned.content_knn_ != exact.content_knn_).nnz > 0
+    # Still the right answer on the block data: the user's own topic.
+    rows, _ = pruned.recommend_batch(data.likes, k=10)
+    assert (data.item_block[rows] == data.user_block[:, None]).mean() >= 0.9
+    # Dense blocks stacked beside the text (embeddings) keep the exact pass under "auto".
+    dense_block = np.random.default_rng(0).random((data.n_items, 250), dtype=np.float32)
+    stacked = sp.hstack([sp.csr_matrix(features), sp.csr_matrix(dense_block)], format="csr")
+    auto_stacked = Hybrid().fit(data.likes, stacked)
+    exact_stacked = Hybrid(content_knn="exact").fit(data.likes, stacked)
+    assert (auto_stacked.content_knn_ != exact_stacked.content_knn_).nnz == 0
+    with pytest.raises(ValueError, match="content_knn"):
+        Hybrid(content_knn="fast")
+
+
+# ------------------------------------------------------------------------------ hybrid
+@pytest.mark.parametrize("cold_impute", [0.0, 0.5])
+def test_hybrid_one_user_path_equals_the_batch_path(data: BlockData, features, cold_impute: float):
+    """``Hybrid.score`` (one user, gathered rows) and ``score_batch`` (sparse products) are two
+    routes to the same sums."""
+    from recommender.models.hybrid import Hybrid
+
+    model = Hybrid(cold_impute=cold_impute, cf_neighbors=10, content_neighbors=10)
+    model.fit(data.likes, features)
+    rng = np.random.default_rng(0)
+    for u in range(0, data.n_users, 7):
+        likes = data.likes[u].indices
+        dislikes = rng.choice(data.n_items, size=u % 4, replace=False)
+        dislikes = np.setdiff1d(dislikes, likes)
+        batch = model.score_batch(
+            csr([list(likes)], data.n_items), csr([list(dislikes)], data.n_items)
+        )
+        np.testing.assert_allclose(model.score(likes, dislikes), batch[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.score([]), model.pop_weight * model.prior_, rtol=1e-6)
+    with pytest.raises(IndexError, match="out of range"):
+        model.score([data.n_items])
+
+
+def test_hybrid_explains_by_the_likes_that_added_most(data: BlockData, features):
+    from recommender.models.hybrid import Hybrid
+
+    model = Hybrid(cf_neighbors=10, content_neighbors=10).fit(data.likes, features)
+    likes = data.likes[0].indices
+    rows, _ = model.recommend(likes, k=5)
+    because = model.explain(likes, rows, n=2)
+    S = model.content_weight * model.content_sim_ + model.cf_weight * model.cf_sim_
+    for item, chosen in zip(rows, because, strict=True):
+        contrib = S[likes][:, item].toarray().ravel()
+        assert chosen, "every suggestion of a user with likes has a reason"
+        # the chosen likes are the ones with the largest contribution, largest first
+        expect = likes[np.argsort(-contrib, kind="stable")[: len(chosen)]]
+        assert chosen == [int(x) for x in expect]
+        assert contrib[list(likes).index(chosen[0])] > 0
+    assert model.explain([], rows) == [[] for _ in rows]
+
+
+def test_hybrid_als_part_is_the_folded_in_als_score_over_its_maximum(data: BlockData, features):
+    """The optional factor part adds ``als_weight`` times the standalone ALS model's scores of the
+    folded-in user divided by their maximum; off (the default) it adds nothing and stores nothing."""
+    from recommender.models.hybrid import Hybrid
+
+    common = {"cf_neighbors": 10, "content_neighbors": 10}
+    als_params = {"factors": 8, "regularization": 0.1, "alpha": 5.0}
+    base = Hybrid(**common).fit(data.likes, features)
+    assert base.als_factors_ is None and "als_factors" not in base.state()
+    model = Hybrid(
+        **common,
+        als_weight=1.5,
+        als_factors=8,
+        als_regularization=0.1,
+        als_alpha=5.0,
+    ).fit(data.likes, features)
+    als = ALS(**als_params, dislike_confidence=5.0, num_threads=1).fit(data.likes)
+    L = data.likes[::9]
+    D = rows_to_csr([[3] if i % 2 else [] for i in range(L.shape[0])], data.n_items)
+    raw = als.score_batch(L, D)
+    expect = base.score_batch(L, D) + 1.5 * raw / raw.max(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.score_batch(L, D), expect, rtol=1e-4, atol=1e-5)
+    # One user goes through the same sums; papers added later get a neutral factor score.
+    u = data.likes[0].indices
+    np.testing.assert_allclose(
+        model.score(u), model.score_batch(csr([list(u)], data.n_items))[0], rtol=1e-5
+    )
+    model.add_items(features[:2], n=2)
+    assert model.als_factors_ is not None and not model.als_factors_[-2:].any()
+    loaded = Hybrid(**model.get_params()).load_state(model.state())
+    L3 = rows_to_csr([data.likes[i].indices for i in range(3)], model.n_items)
+    np.testing.assert_allclose(loaded.score_batch(L3), model.score_batch(L3), rtol=1e-5)
+
+
+def test_hybrid_pop_boost_scales_the_evidence_by_popularity(data: BlockData, features):
+    """``pop_boost`` multiplies the summed evidence by ``1 + pop_boost * prior`` before the
+    additive prior; papers nothing points to gain nothing from it."""
+    from recommender.models.hybrid import Hybrid
+
+    common = {"cf_neighbors": 10, "content_neighbors": 10, "profile_weight": 0.5}
+    plain = Hybrid(**common, pop_weight=0.0).fit(data.likes, features)
+    boosted = Hybrid(**common, pop_weight=0.3, pop_boost=4.0, cold_boost=0.0)
+    boosted.fit(data.likes, features)
+    L = data.likes[::11]
+    expect = plain.score_batch(L) * (1.0 + 4.0 * plain.prior_) + 0.3 * plain.prior_
+    np.testing.assert_allclose(boosted.score_batch(L), expect, rtol=1e-5, atol=1e-6)
+    u = data.likes[0].indices
+    np.testing.assert_allclose(boosted.score(u), boosted.score_batch(L[:1])[0], rtol=1e-6)
+
+
+def test_hybrid_pop_boost_treats_unliked_papers_as_typical(data: BlockData, features):
+    """A paper nobody liked (here: papers added after the fit, and a paper whose likes were
+    removed before it) is boosted as ``cold_boost`` times the median prior of the liked papers,
+    not as the least popular paper; in both scoring paths, and after a save and load."""
+    from recommender.models.hybrid import Hybrid
+
+    likes = data.likes.tolil()
+    likes[:, 3] = 0  # paper 3: nobody likes it
+    likes = sp.csr_matrix(likes)
+    likes.eliminate_zeros()
+    common = {"cf_neighbors": 10, "content_neighbors": 10, "pop_weight": 0.0, "pop_boost": 4.0}
+    plain = Hybrid(**{**common, "pop_boost": 0.0}).fit(likes, features)
+    typical = float(np.median(plain.prior_[plain.prior_ > 0]))
+    assert plain.prior_[3] == 0 and typical > 0
+    for cold_boost in (0.0, 1.0, 0.5):
+        model = Hybrid(**common, cold_boost=cold_boost).fit(likes, features)
+        want = 1.0 + 4.0 * plain.prior_
+        want[3] = 1.0 + 4.0 * cold_boost * typical
+        L = likes[::7]
+        np.testing.assert_allclose(model.score_batch(L), plain.score_batch(L) * want, rtol=1e-5)
+        model.add_items(features[:2], n=2)  # two new papers, as copies of papers 0 and 1
+        plain_new = Hybrid(**{**common, "pop_boost": 0.0}).fit(likes, features)
+        plain_new.add_items(features[:2], n=2)
+        want = np.concatenate([want, np.full(2, 1.0 + 4.0 * cold_boost * typical)])
+        u = likes[0].indices
+        np.testing.assert_allclose(model.score(u), plain_new.score(u) * want, rtol=1e-5)
+        loaded = Hybrid(**model.get_params()).load_state(model.state())
+        np.testing.assert_allclose(loaded.score(u), model.score(u), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "stacked", "dense"])
+@pytest.mark.parametrize("parts", list(HYBRID_PARTS))
+def test_hybrid_one_user_path_equals_the_batch_path_with_profile_als_and_boost(
+    data: BlockData, features, parts: str, kind: str
+):
+    """The fast one-user path also computes the profile, the folded-in factors and the
+    popularity boost: the same scores as ``score_batch``, dislikes included."""
+    from recommender.models.hybrid import Hybrid
+
+    model = Hybrid(**HYBRID_SMALL, **HYBRID_PARTS[parts])
+    model.fit(data.likes, _feature_kind(features, kind))
+    _assert_one_user_path_equals_batch(model, data.likes, data.n_users)
+
+
+@pytest.mark.parametrize("slice_cost", [0, 10**9])
+def test_hybrid_profile_by_either_product_gives_the_same_scores(
+    data: BlockData, features, slice_cost: int, monkeypatch: pytest.MonkeyPatch
+):
+    """Whichever way the profile product goes (over the inverted index's rows of the profile's
+    features, or over all papers), the scores are those of the batch path."""
+    from recommender import similarity
+    from recommender.models.hybrid import Hybrid
+
+    monkeypatch.setattr(similarity, "_SLICE_COST", slice_cost)
+    monkeypatch.setattr(similarity, "_SLICE_OVERHEAD", -1 if slice_cost == 0 else 0)
+    model = Hybrid(**HYBRID_SMALL, **HYBRID_PARTS["all"])
+    model.fit(data.likes, _feature_kind(features, "stacked"))
+    _assert_one_user_path_equals_batch(model, data.likes, data.n_users)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "stacked", "dense"])
+def test_hybrid_one_user_path_after_adding_papers_and_a_state_round_trip(
+    data: BlockData, featurizer, features, kind: str
+):
+    """What the one-user path derives from the paper vectors is rebuilt when papers are added or
+    the state is loaded, and is not part of the saved state."""
+    from recommender.models.hybrid import Hybrid
+
+    X = _feature_kind(features, kind)
+    model = Hybrid(**HYBRID_SMALL, **HYBRID_PARTS["all"]).fit(data.likes, X)
+    _assert_one_user_path_equals_batch(model, data.likes, data.n_users)  # builds the index
+    assert model._profile_part is not None and model._profile_part.index is not None
+    copied = copy.deepcopy(model)  # as the service copies a model to add papers
+    assert copied._profile_part is None
+    _assert_one_user_path_equals_batch(copied, data.likes, data.n_users)
+    state_keys = set(model.state())
+    new = featurizer.transform(["topic2word1 topic2word3 topic2word5", "topic0word2 topic0word4"])
+    new_x = _feature_kind(new, kind)
+    if kind == "stacked":
+        new_x = sp.hstack([new, sp.csr_matrix(np.ones((2, 6), np.float32))], format="csr")
+    model.add_items(new_x)
+    assert model._profile_part is None
+    likes = sp.hstack([data.likes, sp.csr_matrix((data.n_users, 2))], format="csr")
+    _assert_one_user_path_equals_batch(model, likes, data.n_users)
+    # A new paper gets a profile score (the only part that reaches it beside content).
+    u = data.likes[0].indices
+    assert model.score(u)[-2:].any()
+    assert set(model.state()) == state_keys
+    loaded = Hybrid(**model.get_params()).load_state(model.state())
+    assert loaded._profile_part is None
+    _assert_one_user_path_equals_batch(loaded, likes, data.n_users)
+    np.testing.assert_allclose(loaded.score(u, [81]), model.score(u, [81]), rtol=1e-5, atol=1e-6)
