@@ -18,6 +18,7 @@ from recommender.io.files import READABLE_BY_ALL, write_atomic
 
 __all__ = [
     "DATASETS_DIR_ENV",
+    "EMBED_CACHE",
     "METRIC",
     "ORDERED",
     "OTHER",
@@ -33,6 +34,8 @@ __all__ = [
 #: the same variable so that one setting serves both.
 DATASETS_DIR_ENV = "PAPERREC_DATASETS_DIR"
 
+#: Where the experiments cache sentence embeddings of the datasets' texts (the checkout's out/).
+EMBED_CACHE = Path(__file__).resolve().parents[1] / "out" / "embeddings-cache"
 #: What tuning maximises: the recall curve's mean over the published cut-offs.
 METRIC = "mean recall@50..300"
 #: Published splits that are "older papers in, newer out" (DATASETS.md).
@@ -97,11 +100,11 @@ def validation_setup(
             f"P=1 simulated on {source} P=10 training file: 1 kept per user, the rest validation"
             f" ({'lowest row kept' if ordered else 'random'})"
         )
-        return val, load_experiment_data(source, data_dir, features), desc
+        return val, load_experiment_data(source, data_dir, features, embed_cache=EMBED_CACHE), desc
     ordered = (dataset, split) in ORDERED
     train = published_split(dataset, split, data_dir).train
     val = validation_from_train(train, fraction=0.3, min_keep=1, ordered=ordered)
     desc = f"{dataset} P={split} training file: 30% of each user's papers held out" + (
         " (newest)" if ordered else " (random)"
     )
-    return val, load_experiment_data(dataset, data_dir, features), desc
+    return val, load_experiment_data(dataset, data_dir, features, embed_cache=EMBED_CACHE), desc

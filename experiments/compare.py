@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.common import add_data_dir_argument, data_dir, write_json, write_text
+from experiments.common import EMBED_CACHE, add_data_dir_argument, data_dir, write_json, write_text
 from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS, published_rows
 from recommender.evaluation.datasets import FeatureSetUnavailable, load_experiment_data
 from recommender.evaluation.experiment import (
@@ -44,6 +44,7 @@ from recommender.evaluation.splits import (
     published_split,
     random_holdout,
 )
+from recommender.features import FEATURE_SETS, FeatureSet
 from recommender.io.files import READABLE_BY_ALL, write_atomic
 from recommender.io.interactions import read_user_items
 from recommender.models import MODELS, model_class
@@ -166,7 +167,7 @@ def dump_topk(dir_: Path, result: ModelResult, n_users: int) -> Path:
 def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Evaluate ``args.models`` on one dataset and split; write the outputs into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    data = load_experiment_data(args.dataset, args.data_dir, args.features)
+    data = load_experiment_data(args.dataset, args.data_dir, args.features, embed_cache=EMBED_CACHE)
     split = build_split(args, data.likes, data.n_items)
     users = select_users(split, args.users, seed=args.seed)
     n_with_test = int(split.test_users().size)
@@ -254,13 +255,11 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ all settings
-#: How the README names a feature set beside a model ("text" is the published rows' own).
-FEATURE_LABELS = {
-    "text": "",
-    "text+citations": " (text + citations)",
-    "text+embed": " (text + embed)",
-    "text+embed+citations": " (text + embed + citations)",
-}
+def feature_label(features: str) -> str:
+    """How the README names a feature set beside a model: nothing for ``text`` (the published
+    rows' own), else its blocks, e.g. `` (text + citations)``."""
+    blocks = FeatureSet.parse(features).blocks
+    return "" if blocks == ("text",) else f" ({' + '.join(blocks)})"
 
 
 def best_published_curve(published: list[dict[str, Any]]) -> dict[str, Any]:
@@ -313,7 +312,7 @@ def readme_section(all_res: list[dict[str, Any]], command: str) -> str:
                 + " | ".join(f"{best[c]:.4f}" for c in cols)
                 + " | – | – | – | – |"
             )
-        suffix = FEATURE_LABELS.get(res.get("features", "text"), f" ({res.get('features')})")
+        suffix = feature_label(res.get("features", "text"))
         for name, m in res["models"].items():
             lines.append(
                 f"| {setting} | {name}{suffix} | "
@@ -402,8 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--features",
         default="text",
-        help="content features: text (as the published rows), text+citations (adds citation"
-        " links), text+embed, text+embed+citations (sentence embeddings: the [embed] extra,"
+        help=f"content features, one of {', '.join(FEATURE_SETS)}: text as the published rows,"
+        " +citations adds citation links, +embed sentence embeddings (the [embed] extra,"
         " citeulike-a only); with --all a comma list (sets a dataset cannot provide are skipped)",
     )
     ap.add_argument("--batch-size", type=int, default=256)

@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.common import add_data_dir_argument, data_dir, mean_recall, validation_setup
+from experiments.common import (
+    EMBED_CACHE,
+    add_data_dir_argument,
+    data_dir,
+    mean_recall,
+    validation_setup,
+)
 from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS
 from recommender.evaluation import metrics as mt
 from recommender.evaluation.datasets import FEATURE_SETS, load_experiment_data, stack_blocks
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--cold-impute must be a comma list of numbers, got {args.cold_impute!r}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     folder = data_dir(ap, args.data_dir)
-    data = load_experiment_data(args.dataset, folder, args.features)
+    data = load_experiment_data(args.dataset, folder, args.features, embed_cache=EMBED_CACHE)
     likes = published_split(args.dataset, 10, folder).train
     split = cold_start_split(likes, item_fraction=args.newest, newest=True)
     n_items = likes.shape[1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
@@ -91,6 +91,18 @@ class ScoredPaper(BaseModel):
     title: str
     score: float
     published: date | None = Field(None, description="The day the paper appeared, if known.")
+
+    @classmethod
+    def of(cls, paper_id: str, score: float, paper: Paper | None, **extra: Any) -> Self:
+        """The item of a ranked list: the paper's title and date (empty where the paper is no
+        longer known) beside its score, and ``extra`` fields of a subclass."""
+        return cls(
+            paper_id=paper_id,
+            title=paper.title if paper else "",
+            score=score,
+            published=paper.published_date if paper else None,
+            **extra,
+        )
 
 
 class PaperList(BaseModel):

@@ -21,6 +21,7 @@ from recommender.features import (
     FEATURE_SETS,
     FEATURE_WEIGHTS,
     CitationFeaturizer,
+    FeatureSet,
     TfidfFeaturizer,
     check_feature_weights,
     stack_features,
@@ -61,9 +62,8 @@ class ExperimentData:
 # Content feature sets an experiment can use are the service's (FEATURE_SETS). "text" is what
 # the published content rows used; "+citations" adds the papers' citation links (paper metadata,
 # no user information); "+embed" adds sentence embeddings of the paper text (the optional
-# ``[embed]`` extra; datasets with raw text only, i.e. citeulike-a), cached on disk in
-# EMBED_CACHE.
-EMBED_CACHE = Path(__file__).resolve().parents[2] / "out" / "embeddings-cache"
+# ``[embed]`` extra; datasets with raw text only, i.e. citeulike-a), cached on disk in the folder
+# the caller names (the experiments: out/embeddings-cache of the checkout).
 
 
 class FeatureSetUnavailable(ValueError):
@@ -80,25 +80,27 @@ def text_features(dataset: Any) -> Features:
     return TfidfFeaturizer().fit(texts).transform(texts)
 
 
-def feature_blocks(dataset: Any, features: str = "text") -> dict[str, Features]:
+def feature_blocks(
+    dataset: Any, features: FeatureSet | str = "text", *, embed_cache: Path | None = None
+) -> dict[str, Features]:
     """The unweighted blocks of the ``features`` set (one of :data:`FEATURE_SETS`) of every paper
-    of a loaded dataset: ``text``, and ``embed`` and/or ``citations`` when the set names them."""
-    if features not in FEATURE_SETS:
-        raise ValueError(f"unknown feature set {features!r}; known: {', '.join(FEATURE_SETS)}")
+    of a loaded dataset: ``text``, and ``embed`` and/or ``citations`` when the set names them.
+    Sentence embeddings are cached in ``embed_cache`` (None: not on disk)."""
+    fs = FeatureSet.parse(features)
     blocks: dict[str, Features] = {"text": text_features(dataset)}
-    if "embed" in features:
+    if fs.embed:
         if getattr(dataset, "counts", None) is not None:
             raise FeatureSetUnavailable(
                 f"{dataset.name} has word counts, not text: nothing to embed"
             )
         from recommender.embeddings import SentenceEmbedder
 
-        embedder = SentenceEmbedder(cache_dir=EMBED_CACHE)
+        embedder = SentenceEmbedder(cache_dir=embed_cache)
         try:
             blocks["embed"] = embedder.transform(dataset.catalog.texts())
         except ImportError as exc:  # the [embed] extra is missing and the cache lacks texts
             raise FeatureSetUnavailable(str(exc)) from exc
-    if "citations" in features:
+    if fs.citations:
         papers = list(dataset.catalog)
         if not any(p.references for p in papers):
             raise ValueError(
@@ -119,20 +121,29 @@ def stack_blocks(blocks: Mapping[str, Features], weights: Mapping[str, float] | 
 
 
 def content_features(
-    dataset: Any, features: str = "text", weights: Mapping[str, float] | None = None
+    dataset: Any,
+    features: FeatureSet | str = "text",
+    weights: Mapping[str, float] | None = None,
+    *,
+    embed_cache: Path | None = None,
 ) -> Features:
     """The ``features`` set (one of :data:`FEATURE_SETS`) of every paper of a loaded dataset,
     its blocks weighted by ``weights`` (see :func:`stack_blocks`)."""
-    return stack_blocks(feature_blocks(dataset, features), weights)
+    return stack_blocks(feature_blocks(dataset, features, embed_cache=embed_cache), weights)
 
 
 def load_experiment_data(
-    name: str, data_dir: str | Path | None = None, features: str = "text"
+    name: str,
+    data_dir: str | Path | None = None,
+    features: FeatureSet | str = "text",
+    *,
+    embed_cache: Path | None = None,
 ) -> ExperimentData:
     """Load ``name`` (``citeulike-a`` or ``citeulike-t``) from ``data_dir`` (``None``:
-    :func:`~recommender.datasets.default_data_dir`) with its content ``features`` set."""
+    :func:`~recommender.datasets.default_data_dir`) with its content ``features`` set
+    (embeddings cached in ``embed_cache``)."""
     ds = load_citeulike(name, data_dir)
-    blocks = feature_blocks(ds, features)
+    blocks = feature_blocks(ds, features, embed_cache=embed_cache)
     feats = stack_blocks(blocks, None)
     likes = sp.csr_matrix(ds.likes, dtype="float32")
     log.info(
@@ -143,4 +154,6 @@ def load_experiment_data(
         likes.nnz,
         feats.shape,
     )
-    return ExperimentData(name, likes, feats, int(feats.shape[0]), features, blocks)
+    return ExperimentData(
+        name, likes, feats, int(feats.shape[0]), FeatureSet.parse(features).name, blocks
+    )

@@ -34,18 +34,7 @@ _404: dict[int | str, dict[str, Any]] = {
 
 
 def scored(engine: Engine, suggestions: list[Suggestion]) -> list[ScoredPaper]:
-    out = []
-    for s in suggestions:
-        paper = engine.paper(s.paper_id)
-        out.append(
-            ScoredPaper(
-                paper_id=s.paper_id,
-                title=paper.title if paper else "",
-                score=s.score,
-                published=paper.published_date if paper else None,
-            )
-        )
-    return out
+    return [ScoredPaper.of(s.paper_id, s.score, engine.paper(s.paper_id)) for s in suggestions]
 
 
 @router.post(

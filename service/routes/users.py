@@ -123,18 +123,10 @@ async def recommendations(
     only papers published on or after that day, ranked as in the full list."""
     # Scored on the event loop: about half a millisecond of numpy, less than a thread hop costs.
     suggestions = engine.recommend(user.likes, user.dislikes, k, since=since)
-    items = []
-    for s in suggestions:
-        paper = engine.paper(s.paper_id)
-        items.append(
-            Recommendation(
-                paper_id=s.paper_id,
-                title=paper.title if paper else "",
-                score=s.score,
-                published=paper.published_date if paper else None,
-                because=list(s.because),
-            )
-        )
+    items = [
+        Recommendation.of(s.paper_id, s.score, engine.paper(s.paper_id), because=list(s.because))
+        for s in suggestions
+    ]
     body = RecommendationsPublic(user_id=user.user_id, model_version=engine.version, items=items)
     # Validated once by the model above and serialised by pydantic directly (FastAPI would
     # validate the returned model again against response_model, which documents the answer).

@@ -87,7 +87,6 @@ def test_embeddings_without_the_extra_are_an_unavailable_feature_set(
         raise ImportError(embeddings._INSTALL_HINT)
 
     monkeypatch.setattr(embeddings, "_load_model", missing)
-    monkeypatch.setattr(datasets, "EMBED_CACHE", tmp_path / "empty-cache")
     ds = CiteULike(
         name="tiny-a",
         catalog=Catalog([Paper("0", "graph networks"), Paper("1", "protein folding")]),
@@ -95,4 +94,4 @@ def test_embeddings_without_the_extra_are_an_unavailable_feature_set(
         tags=[[], []],
     )
     with pytest.raises(datasets.FeatureSetUnavailable, match=r"pip install 'paperrec\[embed\]'"):
-        datasets.feature_blocks(ds, "text+embed+citations")
+        datasets.feature_blocks(ds, "text+embed+citations", embed_cache=tmp_path / "empty-cache")
