@@ -59,32 +59,28 @@ def write_users_dat(path: Path, rows: Sequence[Sequence[int]]) -> None:
 
 
 def protocol_files(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
-    """``(train, test)`` users.dat files of the protocol."""
+    """``(train, test)`` users.dat files of the protocol: the published files, or the split
+    ``experiments.compare --protocol`` makes of all the dataset's likes with the same seed (the
+    library's split functions; the recall is still computed here)."""
     folder = Path(args.data_dir) / args.dataset
     if args.protocol == "published":
         base = folder / "splits-cvae"
         return base / f"cf-train-{args.split}-users.dat", base / f"cf-test-{args.split}-users.dat"
-    # The other protocols split all of the dataset's likes with a fixed seed.
-    likes = read_users_dat(folder / "users.dat")
-    rng = random.Random(args.seed)
-    train: list[list[int]] = []
-    test: list[list[int]] = []
+    from recommender.evaluation.splits import binarize, cold_start_split, random_holdout
+    from recommender.io import read_user_items
+
+    likes = read_user_items(folder / "users.dat")
     if args.protocol == "cold-start":
-        items = sorted({i for r in likes for i in r})
-        cold = set(rng.sample(items, len(items) // 5))
-        for r in likes:
-            train.append([i for i in r if i not in cold])
-            test.append([i for i in r if i in cold] if any(i not in cold for i in r) else [])
-    else:  # holdout: 20% of each user's likes, at least one kept
-        for r in likes:
-            r = list(r)
-            rng.shuffle(r)
-            n_test = min(len(r) - 1, round(0.2 * len(r))) if len(r) > 1 else 0
-            test.append(sorted(r[:n_test]))
-            train.append(sorted(r[n_test:]))
+        split = cold_start_split(likes, seed=args.seed)
+        train_m, test_m = split.train, split.test
+    else:  # holdout: the model learns from training + validation, as compare's does
+        split = random_holdout(likes, seed=args.seed)
+        assert split.validation is not None
+        train_m, test_m = binarize(split.train + split.validation), split.test
     train_path, test_path = work / "train.dat", work / "test.dat"
-    write_users_dat(train_path, train)
-    write_users_dat(test_path, test)
+    for path, m in ((train_path, train_m), (test_path, test_m)):
+        rows = [m.indices[m.indptr[u] : m.indptr[u + 1]].tolist() for u in range(m.shape[0])]
+        write_users_dat(path, rows)
     return train_path, test_path
 
 

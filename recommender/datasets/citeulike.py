@@ -263,15 +263,19 @@ def _word_titles(
     name: str, counts: sp.csr_matrix, vocabulary: list[str], n_words: int = 5
 ) -> list[Paper]:
     """Papers titled from their most frequent words (ties: the rarer word in the corpus first,
-    then the lower word id), since citeulike-t publishes no titles."""
+    then the lower word id), since citeulike-t publishes no titles, and with their whole bag of
+    words as the abstract (each word as often as it is counted, most frequent first): the text
+    is what the service's featurizer reads, so a catalog imported into the service has the
+    content the experiments give the models (TF-IDF of the counts), not five title words."""
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     papers = []
     for i in range(counts.shape[0]):
         lo, hi = counts.indptr[i], counts.indptr[i + 1]
         cols, vals = counts.indices[lo:hi], counts.data[lo:hi]
-        order = np.lexsort((cols, df[cols], -vals))[:n_words]
-        words = " ".join(vocabulary[c] for c in cols[order]) or "(no words)"
-        papers.append(Paper(paper_id=str(i), title=f"{name} #{i}: {words}"))
+        order = np.lexsort((cols, df[cols], -vals))
+        words = " ".join(vocabulary[c] for c in cols[order[:n_words]]) or "(no words)"
+        bag = " ".join(" ".join([vocabulary[c]] * int(v)) for c, v in zip(cols[order], vals[order]))
+        papers.append(Paper(paper_id=str(i), title=f"{name} #{i}: {words}", abstract=bag))
     return papers
 
 

@@ -105,6 +105,8 @@ class Hybrid(Recommender):
         pop_boost: float = 0.0,
         cold_boost: float = 1.0,
         content_knn: str = "auto",
+        evidence_ramp: bool = False,
+        few_profile_weight: float = 1.0,
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
@@ -125,6 +127,8 @@ class Hybrid(Recommender):
         if content_knn not in ("auto", "exact", "pruned"):
             raise ValueError(f"content_knn must be auto, exact or pruned, got {content_knn!r}")
         self.content_knn = content_knn
+        self.evidence_ramp = evidence_ramp
+        self.few_profile_weight = few_profile_weight
 
     # ------------------------------------------------------------------ fitting
     def _fit(
@@ -245,7 +249,8 @@ class Hybrid(Recommender):
         # the float sums, so rankings of existing settings do not move by rounding).
         prior = 0.0 if self.pop_boost else self.pop_weight * self.prior_
         scores = np.array(np.broadcast_to(prior, (likes.shape[0], self.n_items)), dtype=np.float32)
-        return self._weigh_and_sum(scores, lambda part: part.batch(likes, dislikes))
+        ramp = self._ramp_batch(likes)
+        return self._weigh_and_sum(scores, lambda part: part.batch(likes, dislikes), ramp)
 
     def score(
         self, likes: Iterable[int] | np.ndarray, dislikes: Iterable[int] | np.ndarray | None = None
@@ -262,7 +267,34 @@ class Hybrid(Recommender):
             scores = np.zeros(self.n_items, dtype=np.float32)
         else:
             scores = self.pop_weight * self.prior_
-        return self._weigh_and_sum(scores, lambda part: part.one(L, D))
+        ramp = self._ramp_one(L)
+        return self._weigh_and_sum(scores, lambda part: part.one(L, D), ramp)
+
+    def _ramp_one(self, liked: np.ndarray) -> float | None:
+        """With ``evidence_ramp``: the share of the user's liked papers that have co-likes (the
+        evidence the collaborative parts stand on), which scales the parts' weights; the rest
+        goes to the content profile at ``few_profile_weight``. None when the ramp is off.
+
+        Without co-likes (a researcher's own papers that nobody else has read, a catalog whose
+        users each have one like) the neighbour lists reach a few hundred papers and the factors
+        know nothing of the papers, so the list would fall back on popularity beyond them; the
+        profile ranks every paper by its content instead. With co-likes for every liked paper
+        the parts' weights hold as tuned."""
+        if not self.evidence_ramp:
+            return None
+        if liked.size == 0:
+            return 1.0
+        return float(np.count_nonzero(~self.cold_[liked])) / liked.size
+
+    def _ramp_batch(self, likes: sp.csr_matrix) -> np.ndarray | None:
+        """:meth:`_ramp_one` of each user (row), as a column."""
+        if not self.evidence_ramp:
+            return None
+        likes = sp.csr_matrix(likes)
+        n = np.diff(likes.indptr).astype(np.float64)
+        warm = np.asarray(likes @ (~self.cold_).astype(np.float64)).ravel()
+        share = np.divide(warm, n, out=np.ones_like(n), where=n > 0)
+        return share.astype(np.float32)[:, None]
 
     def _parts(self) -> list[tuple[float | np.ndarray, EvidencePart]]:
         """The evidence parts that are on, each with its weight, in the order they are summed
@@ -289,18 +321,52 @@ class Hybrid(Recommender):
         return parts
 
     def _weigh_and_sum(
-        self, scores: np.ndarray, evidence: Callable[[EvidencePart], np.ndarray | None]
+        self,
+        scores: np.ndarray,
+        evidence: Callable[[EvidencePart], np.ndarray | None],
+        ramp: float | np.ndarray | None = None,
     ) -> np.ndarray:
         """``scores`` (the prior, or zeros under ``pop_boost``) plus each part's ``evidence``
         times its weight, in place; then the popularity boost and prior when ``pop_boost`` is on.
-        One part at a time: a batch holds one ``users x papers`` array of evidence, not four."""
+        One part at a time: a batch holds one ``users x papers`` array of evidence, not four.
+
+        ``ramp`` (:meth:`_ramp`: a number for one user, a column for a batch) scales the parts'
+        weights and the boost, and gives the rest to the profile at ``few_profile_weight``."""
+        if ramp is None:
+            for weight, part in self._parts():
+                e = evidence(part)
+                if e is not None:
+                    e *= weight
+                    scores += e
+            if self.pop_boost:
+                scores *= self._boost()
+                scores += self.pop_weight * self.prior_
+            return scores
+        rest = 1.0 - ramp
+        few = self.few_profile_weight * rest
+        profile = self._profile()
         for weight, part in self._parts():
             e = evidence(part)
-            if e is not None:
+            if e is None:
+                continue
+            if part is profile and self.few_profile_weight:
+                # One profile product serves both weights.
+                e *= weight * ramp + few
+                few = 0.0
+            else:
                 e *= weight
+                e *= ramp
+            scores += e
+        if self.few_profile_weight and np.any(few):
+            e = evidence(profile)
+            if e is not None:
+                e *= few
                 scores += e
         if self.pop_boost:
-            scores *= self._boost()
+            boost = self._boost() - 1.0
+            boost = boost * ramp
+            boost += 1.0
+            scores *= boost
             scores += self.pop_weight * self.prior_
         return scores
 

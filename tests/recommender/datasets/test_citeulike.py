@@ -95,6 +95,12 @@ def test_load_citeulike_t_tiny(tmp_path: Path) -> None:
         "citeulike-t #1: protein",
         "citeulike-t #2: (no words)",
     ]
+    # The whole bag of words is the paper's text (what the service's featurizer reads).
+    assert [p.abstract for p in d.catalog] == [
+        "energy energy energy folding protein",
+        "protein protein",
+        "",
+    ]
     assert d.tags == [["bio", "physics"], ["bio"], []]
     assert d.likes.shape == (2, 3)
 

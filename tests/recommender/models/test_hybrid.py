@@ -21,6 +21,8 @@ HYBRID_PARTS: dict[str, dict] = {
     "als": {"als_weight": 1.5},
     "pop_boost": {"pop_boost": 3.0, "pop_weight": 0.3},
     "all": {"profile_weight": 0.7, "als_weight": 1.5, "pop_boost": 3.0, "pop_weight": 0.3},
+    "ramp": {"evidence_ramp": True, "few_profile_weight": 1.5, "pop_boost": 2.0},
+    "ramp+profile": {"evidence_ramp": True, "profile_weight": 0.7, "als_weight": 1.5},
 }
 HYBRID_SMALL = {"cf_neighbors": 10, "content_neighbors": 10, "als_factors": 8, "als_alpha": 5.0}
 
@@ -263,3 +265,38 @@ def test_hybrid_one_user_path_after_adding_papers_and_a_state_round_trip(
     assert loaded._profile_part is None
     _assert_one_user_path_equals_batch(loaded, likes, data.n_users)
     np.testing.assert_allclose(loaded.score(u, [81]), model.score(u, [81]), rtol=1e-5, atol=1e-6)
+
+
+def test_hybrid_evidence_ramp_ranks_by_the_profile_where_no_liked_paper_has_co_likes(
+    data: BlockData, features
+):
+    """With ``evidence_ramp``, a user whose liked papers nobody else liked gets the content
+    profile (at ``few_profile_weight``) plus the popularity prior and nothing of the other
+    parts; a user whose liked papers all have co-likes gets the parts' own weights, as without
+    the ramp; one with half of each gets half of each."""
+    from recommender.models.content import ContentProfile
+    from recommender.models.hybrid import Hybrid
+
+    likes = data.likes.tolil()
+    lonely = [int(c) for c in likes.rows[0][:2]]
+    for u in range(likes.shape[0]):  # nobody liked these two papers at fit time
+        for c in lonely:
+            likes[u, c] = 0
+    likes = sp.csr_matrix(likes)
+    likes.eliminate_zeros()
+    params = {**HYBRID_SMALL, "cf_weight": 3.0, "content_weight": 2.0, "pop_boost": 1.0}
+    ramped = Hybrid(**params, evidence_ramp=True, few_profile_weight=2.0).fit(likes, features)
+    plain = Hybrid(**params).fit(likes, features)
+    profile = ContentProfile(dislike_weight=ramped.dislike_weight).fit(likes, features)
+    assert ramped.cold_[lonely].all()
+    prior = ramped.pop_weight * ramped.prior_
+    np.testing.assert_allclose(
+        ramped.score(lonely), 2.0 * profile.score(lonely) + prior, rtol=1e-5, atol=1e-6
+    )
+    warm = [int(c) for c in likes[5].indices[:3]]
+    assert not ramped.cold_[warm].any()
+    np.testing.assert_allclose(ramped.score(warm), plain.score(warm), rtol=1e-5, atol=1e-6)
+    mixed = sorted([lonely[0], warm[0]])
+    assert ramped._ramp_one(np.asarray(mixed)) == 0.5
+    for other in (plain.score(mixed), 2.0 * profile.score(mixed) + prior):
+        assert not np.allclose(ramped.score(mixed), other)
