@@ -274,7 +274,10 @@ def _word_titles(
         cols, vals = counts.indices[lo:hi], counts.data[lo:hi]
         order = np.lexsort((cols, df[cols], -vals))
         words = " ".join(vocabulary[c] for c in cols[order[:n_words]]) or "(no words)"
-        bag = " ".join(" ".join([vocabulary[c]] * int(v)) for c, v in zip(cols[order], vals[order]))
+        bag = " ".join(
+            " ".join([vocabulary[c]] * int(v))
+            for c, v in zip(cols[order], vals[order], strict=True)
+        )
         papers.append(Paper(paper_id=str(i), title=f"{name} #{i}: {words}", abstract=bag))
     return papers
 
