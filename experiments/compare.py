@@ -48,6 +48,7 @@ from recommender.features import FEATURE_SETS, FeatureSet
 from recommender.io.files import READABLE_BY_ALL, write_atomic
 from recommender.io.interactions import read_user_items
 from recommender.models import MODELS, model_class
+from recommender.training import TrainingPlan
 from recommender.tuned import TUNED_PATH, settings_key, tuned_choice
 
 log = logging.getLogger("experiments.compare")
@@ -164,10 +165,23 @@ def dump_topk(dir_: Path, result: ModelResult, n_users: int) -> Path:
 
 
 # ------------------------------------------------------------------ one setting
-def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """Evaluate ``args.models`` on one dataset and split; write the outputs into ``out``."""
+def run_setting(
+    args: argparse.Namespace, out: Path, *, plan: TrainingPlan | None = None
+) -> dict[str, Any]:
+    """Evaluate ``args.models`` on one dataset and split; write the outputs into ``out``.
+
+    With ``plan`` (what ``paperrec serve`` trains, :func:`recommender.training.training_plan`),
+    a model ``served`` is evaluated first, exactly as planned: the plan's model, hyperparameters
+    and feature weights, on content features built from the catalog's text as the service's
+    featurizer builds them; the other models get the same features, with their defaults."""
     out.mkdir(parents=True, exist_ok=True)
-    data = load_experiment_data(args.dataset, args.data_dir, args.features, embed_cache=EMBED_CACHE)
+    data = load_experiment_data(
+        args.dataset,
+        args.data_dir,
+        args.features,
+        embed_cache=EMBED_CACHE,
+        text_from_catalog=plan is not None,
+    )
     split = build_split(args, data.likes, data.n_items)
     users = select_users(split, args.users, seed=args.seed)
     n_with_test = int(split.test_users().size)
@@ -182,16 +196,23 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     )
     results: list[ModelResult] = []
     skipped: dict[str, str] = {}
-    for name in resolve_models(args.models):
+    names = resolve_models(args.models)
+    for name in (["served"] if plan is not None else []) + names:
         key = settings_key(name, args.features)
         tuned = split.info.get("protocol") in ("published", "files")
-        params, weights = (
-            tuned_choice(args.dataset, args.split, key, args.settings) if tuned else ({}, {})
-        )
+        if plan is not None:
+            model = plan.model if name == "served" else name
+            params = plan.params if name == "served" else {}
+            weights = plan.feature_weights
+        else:
+            model = name
+            params, weights = (
+                tuned_choice(args.dataset, args.split, key, args.settings) if tuned else ({}, {})
+            )
         t0 = time.perf_counter()
         try:
             r = evaluate_model(
-                name,
+                model,
                 split,
                 data.weighted(weights),
                 users,
@@ -200,6 +221,7 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 batch_size=args.batch_size,
                 n_boot=args.n_boot,
                 seed=args.seed,
+                label=name,
             )
         except (ImportError, AttributeError) as exc:
             # A model whose file has not landed yet: report it and go on with the others.
@@ -251,6 +273,8 @@ def run_setting(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         title=f"{args.dataset}, {label}",
     )
     print(f"wrote {out / 'results.json'}, results.md, recall.png")
+    # For callers that need more than the table (experiments.served): never written out.
+    res["_results"], res["_train_counts"] = results, np.diff(split.train.indptr)
     return res
 
 

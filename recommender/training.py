@@ -34,6 +34,7 @@ from recommender.models import create_model
 from recommender.tuned import TUNED_PATH, serving_defaults
 
 __all__ = [
+    "DEFAULT_FEATURES",
     "DEFAULT_MODEL",
     "TrainingPlan",
     "bundle_differences",
@@ -44,7 +45,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: What the service trains unless its settings say otherwise (``PAPERREC_MODEL``,
+#: ``PAPERREC_FEATURES``); ``experiments.compare --served`` evaluates exactly this.
 DEFAULT_MODEL = "hybrid"
+DEFAULT_FEATURES = FeatureSet(citations=True)
 
 
 def feedback_matrix(

@@ -11,10 +11,14 @@ blocks beyond the text (``citation_weight``, ``embedding_weight``, as
 choice made on the same validation with the parts that cost most per request held off
 (``experiments.tune --serving``).
 
-The service starts from the choice made on :data:`SERVING_SETTING` for its model and feature
-set (its ``serving`` choice where there is one): citeulike-a with 10 training papers per user,
-the published split that keeps each user's older papers and asks for the newer ones, which is
-what a feed does, on papers described by title and abstract, as the service's catalog is.
+The service starts from the ``"served"`` section where it has an entry for its model and feature
+set: one choice made jointly on validation carved from several training files at once
+(``experiments.tune --served``: every user regime the service meets, one configuration), stored
+as ``{"served": {key: {"params", "feature_weights"?, "validation"}}}``. Without one, it starts
+from the choice made on :data:`SERVING_SETTING` (its ``serving`` choice where there is one):
+citeulike-a with 10 training papers per user, the published split that keeps each user's older
+papers and asks for the newer ones, which is what a feed does, on papers described by title and
+abstract, as the service's catalog is.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "SERVED",
     "SERVING_SETTING",
     "TUNED_PATH",
     "load_settings",
@@ -34,8 +39,11 @@ __all__ = [
 ]
 
 TUNED_PATH = Path(__file__).with_name("tuned.json")
-#: ``(dataset, split)`` whose tuned settings are the service's defaults (see the module text).
+#: ``(dataset, split)`` whose tuned settings are the service's defaults where the ``"served"``
+#: section has no entry (see the module text).
 SERVING_SETTING = ("citeulike-a", 10)
+#: The section of the settings file holding the jointly tuned served choices.
+SERVED = "served"
 
 
 def load_settings(path: Path = TUNED_PATH) -> dict[str, Any]:
@@ -82,10 +90,15 @@ def tuned_params(dataset: str, split: int, key: str, path: Path = TUNED_PATH) ->
 def serving_defaults(
     model: str, features: str, path: Path = TUNED_PATH
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """``(hyperparameters, feature weights)`` chosen for ``model`` with ``features`` on
-    :data:`SERVING_SETTING`: the entry's ``serving`` choice where there is one (tuned with the
-    parts that cost most per request held off, ``experiments.tune --serving``), else the entry's
-    own; ``({}, {})`` (the model's own defaults) where nothing was tuned."""
+    """``(hyperparameters, feature weights)`` the service trains ``model`` with ``features`` by:
+    the ``"served"`` section's entry (chosen jointly on several validation splits,
+    ``experiments.tune --served``) where there is one; else the choice made on
+    :data:`SERVING_SETTING` (the entry's ``serving`` choice where there is one, tuned with the
+    parts that cost most per request held off, ``experiments.tune --serving``, else the entry's
+    own); ``({}, {})`` (the model's own defaults) where nothing was tuned."""
+    served = load_settings(path).get(SERVED, {}).get(settings_key(model, features))
+    if isinstance(served, dict):
+        return _choice(served)
     dataset, split = SERVING_SETTING
     entry = _entry(dataset, split, settings_key(model, features), path)
     return _choice(entry if entry is None else entry.get("serving", entry))

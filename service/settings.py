@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recommender.features import FEATURE_SETS, FeatureSet
+from recommender.training import DEFAULT_FEATURES, DEFAULT_MODEL
 
 #: Paper and user ids: 1-128 characters from letters, digits and ``. _ : / -`` (user ids: no
 #: ``/``, since they sit in the middle of URL paths).
@@ -77,9 +78,9 @@ class Settings(BaseSettings):
         description="Bearer token of the admin. Unset: one is generated on first start and kept "
         "in <data_dir>/admin_token (mode 0600).",
     )
-    model: str = Field(default="hybrid", description="Ranking model trained by retrains.")
+    model: str = Field(default=DEFAULT_MODEL, description="Ranking model trained by retrains.")
     features: FeatureSetSetting = Field(
-        default=FeatureSet.parse("text+citations"),
+        default=DEFAULT_FEATURES,
         description=f"Content features of the papers, one of {', '.join(FEATURE_SETS)}: TF-IDF "
         "of title and abstract, plus their citation links (papers' `references`; left out when "
         "no paper has any) and/or sentence embeddings (needs the [embed] extra: pip install -e "

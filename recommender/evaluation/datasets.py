@@ -71,9 +71,12 @@ class FeatureSetUnavailable(ValueError):
     counts)."""
 
 
-def text_features(dataset: Any) -> Features:
-    """TF-IDF features of every paper of a loaded CiteULike dataset (see the module docstring)."""
-    if getattr(dataset, "counts", None) is not None and getattr(dataset, "vocabulary", None):
+def text_features(dataset: Any, *, from_catalog: bool = False) -> Features:
+    """TF-IDF features of every paper of a loaded CiteULike dataset (see the module docstring);
+    with ``from_catalog``, of the catalog's text even where the dataset has word counts (what
+    the service's featurizer reads of an imported catalog)."""
+    counts = getattr(dataset, "counts", None)
+    if not from_catalog and counts is not None and getattr(dataset, "vocabulary", None):
         f = TfidfFeaturizer().fit_counts(dataset.counts, dataset.vocabulary)
         return f.transform_counts(dataset.counts)
     texts = dataset.catalog.texts()
@@ -81,13 +84,18 @@ def text_features(dataset: Any) -> Features:
 
 
 def feature_blocks(
-    dataset: Any, features: FeatureSet | str = "text", *, embed_cache: Path | None = None
+    dataset: Any,
+    features: FeatureSet | str = "text",
+    *,
+    embed_cache: Path | None = None,
+    text_from_catalog: bool = False,
 ) -> dict[str, Features]:
     """The unweighted blocks of the ``features`` set (one of :data:`FEATURE_SETS`) of every paper
     of a loaded dataset: ``text``, and ``embed`` and/or ``citations`` when the set names them.
-    Sentence embeddings are cached in ``embed_cache`` (None: not on disk)."""
+    Sentence embeddings are cached in ``embed_cache`` (None: not on disk); ``text_from_catalog``:
+    see :func:`text_features`."""
     fs = FeatureSet.parse(features)
-    blocks: dict[str, Features] = {"text": text_features(dataset)}
+    blocks: dict[str, Features] = {"text": text_features(dataset, from_catalog=text_from_catalog)}
     if fs.embed:
         if getattr(dataset, "counts", None) is not None:
             raise FeatureSetUnavailable(
@@ -138,12 +146,16 @@ def load_experiment_data(
     features: FeatureSet | str = "text",
     *,
     embed_cache: Path | None = None,
+    text_from_catalog: bool = False,
 ) -> ExperimentData:
     """Load ``name`` (``citeulike-a`` or ``citeulike-t``) from ``data_dir`` (``None``:
     :func:`~recommender.datasets.default_data_dir`) with its content ``features`` set
-    (embeddings cached in ``embed_cache``)."""
+    (embeddings cached in ``embed_cache``; ``text_from_catalog``: the text block as the service's
+    featurizer builds it from the imported catalog, see :func:`text_features`)."""
     ds = load_citeulike(name, data_dir)
-    blocks = feature_blocks(ds, features, embed_cache=embed_cache)
+    blocks = feature_blocks(
+        ds, features, embed_cache=embed_cache, text_from_catalog=text_from_catalog
+    )
     feats = stack_blocks(blocks, None)
     likes = sp.csr_matrix(ds.likes, dtype="float32")
     log.info(

@@ -175,9 +175,10 @@ def evaluate_model(
     progress: bool = False,
     n_boot: int = 1000,
     seed: int = 0,
+    label: str | None = None,
 ) -> ModelResult:
     """Fit model ``name`` with ``params`` on ``split.train`` and evaluate it on ``split.test`` for
-    ``users``."""
+    ``users``; the result is called ``label`` (default: ``name``)."""
     params = dict(params or {})
     model = create_model(name, **params)
     t0 = time.perf_counter()
@@ -199,9 +200,10 @@ def evaluate_model(
         else {},
         "by_train_likes": {"recall@100": activity_breakdown(per_user["recall@100"], train_counts)},
     }
+    label = label or name
     log.info(
         "%s: recall@50 %.4f recall@300 %.4f (fit %.1fs, score %.1fs, %d users)",
-        name,
+        label,
         means["recall@50"],
         means["recall@300"],
         fit_seconds,
@@ -209,7 +211,7 @@ def evaluate_model(
         users.size,
     )
     return ModelResult(
-        name, params, users, topk, means, per_user, fit_seconds, score_seconds, extra
+        label, params, users, topk, means, per_user, fit_seconds, score_seconds, extra
     )
 
 
