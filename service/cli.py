@@ -178,8 +178,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         data = load_citeulike(args.source, folder)
         papers, likes = prefixed_records(data, likes=args.likes)
     with _open(settings) as store:
-        created, updated = store.put_papers(papers)
-        print(f"papers: {created} new, {updated} updated ({store.count_papers()} in the store)")
+        put = store.put_papers(papers)
+        print(
+            f"papers: {put.created} new, {put.updated} updated ({store.count_papers()} in the store)"
+        )
+        if put.removed:
+            print(f"the {len(put.removed)} sample papers left the catalog (real papers came)")
         if likes:
             n = store.import_likes(likes, source=args.source)
             print(f"likes: {n} from {len(likes)} users")

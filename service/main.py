@@ -51,8 +51,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             token, _created = admin_token(settings)
             app.state.admin_token_hash = hash_token(token)
             if settings.seed_sample and store.count_papers() == 0:
-                n, _ = store.put_papers(sample_papers())
-                log.info("empty catalog: loaded %d sample papers", n)
+                n = store.put_papers(sample_papers(), sample=True).created
+                log.info(
+                    "empty catalog: loaded %d sample papers (they leave the catalog once real "
+                    "papers are imported; PAPERREC_SEED_SAMPLE=false starts without them)",
+                    n,
+                )
             models = ModelManager(settings, store)
             models.startup()
             models.start_watching()

@@ -297,26 +297,31 @@ class ModelManager:
             engine = self._engine
             if engine is None:
                 return 0
-            last, papers = self.store.paper_changes(self._papers_seen)
+            last, papers, removed = self.store.paper_changes(self._papers_seen)
             if papers is None:  # the stream was trimmed past us: re-read everything
                 log.warning("catalog changes trimmed beyond this process: re-reading the catalog")
                 papers = list(self.store.catalog())
+                stored = {p.paper_id for p in papers}
+                removed = [pid for pid in engine.paper_ids if pid not in stored]
             if papers:
                 engine.add_papers(papers)
+            if removed:
+                engine.remove_papers(removed)
             self._papers_seen = last
-        return len(papers)
+        return len(papers) + len(removed)
 
     def add_papers(self, papers: Sequence[Paper]) -> tuple[int, int]:
-        """Store papers in Redis (durable first), then make them recommendable at once.
-        ``(created, updated)``."""
+        """Store papers in Redis (durable first), then make them recommendable at once (and the
+        sample papers they push out of the catalog no longer). ``(created, updated)``."""
         with self._papers_lock:
-            created, updated = self.store.put_papers(papers)
+            put = self.store.put_papers(papers)
             engine = self._engine
             if engine is not None:
                 engine.add_papers(papers)
-        if engine is None:  # first papers of an empty service: train a first model
+                engine.remove_papers(put.removed)
+        if engine is None and papers:  # first papers of an empty service: train a first model
             self.start_retrain()
-        return created, updated
+        return put.created, put.updated
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:

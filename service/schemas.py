@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -13,6 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from recommender import identifiers
 from recommender.catalog import Paper, parse_date
 from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN
 
@@ -32,6 +34,21 @@ def _day(value: object) -> date:
 
 #: A day written ``YYYY-MM-DD`` and nothing else.
 Day = Annotated[date, BeforeValidator(_day)]
+#: An arXiv id and a DOI in any common spelling, kept in the library's normal form.
+ArxivId = Annotated[
+    str,
+    StringConstraints(
+        max_length=200,
+        pattern=r"^(?:[Aa][Rr][Xx][Ii][Vv]:)?(?:[0-9]{4}\.[0-9]{4,5}"
+        r"|[A-Za-z][A-Za-z-]*(?:\.[A-Za-z]{2})?/[0-9]{7})(?:v[0-9]+)?$",
+    ),
+    AfterValidator(identifiers.arxiv_id),
+]
+Doi = Annotated[
+    str,
+    StringConstraints(max_length=500, pattern=r"^(?:[Dd][Oo][Ii]:)?10\.[0-9]{4,9}/[!-~]+$"),
+    AfterValidator(identifiers.doi),
+]
 
 
 class ErrorPublic(BaseModel):
@@ -56,6 +73,16 @@ class PaperBase(BaseModel):
         None,
         description="The day the paper appeared (YYYY-MM-DD): what `since` on recommendations "
         "filters on. Sets `year` when that is absent.",
+    )
+    arxiv_id: ArxivId | None = Field(
+        None,
+        description="arXiv id (2101.00001, hep-th/9901001; 'arXiv:' and a version are "
+        "accepted), stored without version: a library import matches by it.",
+    )
+    doi: Doi | None = Field(
+        None,
+        description="DOI (bare or after 'doi:'), stored in lower case: a library import "
+        "matches by it.",
     )
 
     def to_paper(self) -> Paper:

@@ -17,9 +17,10 @@ is only what is stored, where.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis
@@ -27,10 +28,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from recommender.catalog import Catalog, Paper
-from service import keys
+from service import keys, paper_index
 from service.scripts import ADD_FEEDBACK, REMOVE_FEEDBACK, SHA, TOKEN_BUCKET
 
-__all__ = ["Access", "Action", "Kind", "Store"]
+__all__ = ["Access", "Action", "Kind", "PapersPut", "Store"]
+
+log = logging.getLogger(__name__)
 
 Action = Literal["like", "unlike", "dislike", "undislike"]
 Kind = Literal["likes", "dislikes"]
@@ -43,6 +46,24 @@ _PAPER_CHANGES_KEPT = 10_000
 _OPPOSITE: dict[Kind, Kind] = {"likes": "dislikes", "dislikes": "likes"}
 _ADD_ACTION: dict[Kind, Action] = {"likes": "like", "dislikes": "dislike"}
 _REMOVE_ACTION: dict[Kind, Action] = {"likes": "unlike", "dislikes": "undislike"}
+
+
+#: The meta field saying the catalog's index (service.paper_index) covers every stored paper.
+_INDEX_BUILT = "paper-index"
+
+
+def _decode(raws: Any) -> list[Paper | None]:
+    return [None if r is None else Paper.from_dict(json.loads(r)) for r in raws]
+
+
+@dataclass(frozen=True)
+class PapersPut:
+    """What :meth:`Store.put_papers` did."""
+
+    created: int
+    updated: int
+    #: Ids of the sample papers that left the catalog because real ones came.
+    removed: list[str] = field(default_factory=list)
 
 
 def _set_key(kind: Kind, user_id: str) -> str:
@@ -94,34 +115,137 @@ class Store:
         }
 
     # ------------------------------------------------------------------ papers
-    def put_papers(self, papers: Iterable[Paper]) -> tuple[int, int]:
-        """Add or replace papers; returns ``(created, updated)``. Each chunk is stored with an
-        entry naming its papers in the change stream, in one transaction, so that every API
-        process can pick the papers up (:meth:`paper_changes`)."""
-        created = total = 0
-        batch: dict[str, str] = {}
+    def put_papers(
+        self,
+        papers: Iterable[Paper],
+        *,
+        sample: bool = False,
+        progress: Callable[[int], object] | None = None,
+    ) -> PapersPut:
+        """Add or replace papers. Each chunk is stored with its index entries (arXiv id, DOI,
+        title key; :mod:`service.paper_index`) and an entry naming its papers in the change
+        stream, in one transaction, so that every API process can pick the papers up
+        (:meth:`paper_changes`).
 
-        def flush() -> int:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hset(keys.PAPERS, mapping=batch)  # type: ignore[arg-type]
-            pipe.xadd(
-                keys.PAPER_CHANGES,
-                {"ids": json.dumps(list(batch), ensure_ascii=False)},
-                maxlen=_PAPER_CHANGES_KEPT,
-                approximate=True,
-            )
-            return int(pipe.execute()[0])
+        ``sample``: these are the bundled sample papers, remembered as such. Storing any other
+        paper removes the sample papers from the catalog, in the same transaction (a real
+        catalog is not to be mixed with invented papers); likes of them stay with their users.
+        ``progress`` is called with the number of papers of each chunk once it is stored."""
+        self.ensure_paper_index()
+        created = total = 0
+        removed: list[str] = []
+        batch: dict[str, Paper] = {}
+
+        def flush() -> None:
+            nonlocal created, total
+            n, gone = self._put_chunk(batch, sample=sample)
+            created += n
+            total += len(batch)
+            removed.extend(gone)
+            if progress is not None:
+                progress(len(batch))
 
         for p in papers:
-            batch[p.paper_id] = json.dumps(p.to_dict(), ensure_ascii=False)
+            batch[p.paper_id] = p
             if len(batch) >= _CHUNK:
-                created += flush()
-                total += len(batch)
+                flush()
                 batch = {}
         if batch:
-            created += flush()
-            total += len(batch)
-        return created, total - created
+            flush()
+        if removed:
+            log.info("real papers stored: %d sample papers left the catalog", len(removed))
+        return PapersPut(created, total - created, removed)
+
+    def _put_chunk(self, batch: dict[str, Paper], *, sample: bool) -> tuple[int, list[str]]:
+        """Store one chunk (see :meth:`put_papers`); ``(created, sample ids removed)``."""
+        ids = list(batch)
+        encoded = {pid: json.dumps(p.to_dict(), ensure_ascii=False) for pid, p in batch.items()}
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    # What the index update reads cannot change before the MULTI runs.
+                    pipe.watch(keys.PAPERS, keys.SAMPLE_PAPERS, *paper_index.KEYS)
+                    old = dict(zip(ids, _decode(pipe.hmget(keys.PAPERS, ids)), strict=True))
+                    retire: list[str] = []
+                    retired: list[Paper] = []
+                    if not sample:
+                        samples = {str(x) for x in pipe.smembers(keys.SAMPLE_PAPERS)}
+                        if samples and any(pid not in samples for pid in ids):
+                            retire = sorted(samples - set(ids))
+                            found = _decode(pipe.hmget(keys.PAPERS, retire)) if retire else []
+                            retired = [p for p in found if p is not None]
+                    update = paper_index.IndexUpdate.compute(pipe, old, batch.values(), retired)
+                    pipe.multi()
+                    pipe.hset(keys.PAPERS, mapping=encoded)  # type: ignore[arg-type]
+                    if sample:
+                        pipe.sadd(keys.SAMPLE_PAPERS, *ids)
+                    if retire:
+                        pipe.hdel(keys.PAPERS, *retire)
+                        pipe.delete(keys.SAMPLE_PAPERS)
+                    update.apply(pipe)
+                    pipe.xadd(
+                        keys.PAPER_CHANGES,
+                        {"ids": json.dumps(ids + retire, ensure_ascii=False)},
+                        maxlen=_PAPER_CHANGES_KEPT,
+                        approximate=True,
+                    )
+                    return int(pipe.execute()[0]), retire
+                except redis.WatchError:
+                    continue  # another writer changed the catalog meanwhile: read again
+
+    def ensure_paper_index(self) -> None:
+        """Build the arXiv id / DOI / title index over the stored papers if this store has none
+        yet (a store written before the index existed); a no-op afterwards."""
+        if self.redis.hexists(keys.META, _INDEX_BUILT):
+            return
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(keys.PAPERS, keys.META)
+                    if pipe.hexists(keys.META, _INDEX_BUILT):
+                        return
+                    index = paper_index.full_index(self.iter_papers())
+                    pipe.multi()
+                    pipe.delete(*paper_index.KEYS)
+                    for hash_key, fields in index.items():
+                        items = list(fields.items())
+                        for i in range(0, len(items), _CHUNK):
+                            pipe.hset(hash_key, mapping=dict(items[i : i + _CHUNK]))
+                    pipe.hset(keys.META, _INDEX_BUILT, f"{time.time():.0f}")
+                    pipe.execute()
+                    n = len(index[keys.PAPER_BY_TITLE])
+                    if n:
+                        log.info("indexed the stored papers by arXiv id, DOI and title (%d)", n)
+                    return
+                except redis.WatchError:
+                    continue
+
+    # ----------------------------------------------- the index (recommender.library.PaperLookup)
+    def by_arxiv(self, arxiv_ids: list[str]) -> dict[str, str]:
+        return self._lookup(keys.PAPER_BY_ARXIV, arxiv_ids)
+
+    def by_doi(self, dois: list[str]) -> dict[str, str]:
+        return self._lookup(keys.PAPER_BY_DOI, dois)
+
+    def by_title(self, title_keys: list[str]) -> dict[str, list[str]]:
+        return {
+            t: json.loads(ids) for t, ids in self._lookup(keys.PAPER_BY_TITLE, title_keys).items()
+        }
+
+    def years(self, paper_ids: list[str]) -> dict[str, int | None]:
+        return {p.paper_id: p.year for p in self.get_papers(paper_ids)}
+
+    def known(self, paper_ids: list[str]) -> set[str]:
+        return self.known_papers(paper_ids)
+
+    def _lookup(self, hash_key: str, fields: list[str]) -> dict[str, str]:
+        self.ensure_paper_index()
+        out: dict[str, str] = {}
+        for i in range(0, len(fields), _CHUNK):
+            chunk = fields[i : i + _CHUNK]
+            values: Any = self.redis.hmget(hash_key, chunk)
+            out.update({f: v for f, v in zip(chunk, values, strict=True) if v is not None})
+        return out
 
     def last_paper_change(self) -> str:
         """Id of the newest entry of the change stream (``"0-0"`` when there is none): read it
@@ -129,26 +253,29 @@ class Store:
         rows: Any = self.redis.xrevrange(keys.PAPER_CHANGES, count=1)
         return str(rows[0][0]) if rows else "0-0"
 
-    def paper_changes(self, after: str) -> tuple[str, list[Paper] | None]:
-        """``(newest change id, papers added or changed after the change ``after``)``, the papers
-        as stored now. ``None`` instead of the papers when the stream no longer reaches back to
-        ``after`` (trimmed): the caller must re-read the whole catalog."""
+    def paper_changes(self, after: str) -> tuple[str, list[Paper] | None, list[str]]:
+        """``(newest change id, papers added or changed after the change ``after``, ids of
+        papers removed since)``, the papers as stored now. ``None`` instead of the papers when
+        the stream no longer reaches back to ``after`` (trimmed): the caller must re-read the
+        whole catalog (and drop what it holds that is no longer there)."""
         last = self.last_paper_change()
         if last == after:
-            return last, []
+            return last, [], []
         # ``after`` was an entry (still there unless trimmed) or "0-0", the empty stream.
         if after == "0-0":
             if int(self.redis.xlen(keys.PAPER_CHANGES)) >= _PAPER_CHANGES_KEPT:
-                return last, None
+                return last, None, []
         else:
             first: Any = self.redis.xrange(keys.PAPER_CHANGES, count=1)
             if not first or _stream_id(str(first[0][0])) > _stream_id(after):
-                return last, None
+                return last, None, []
         ids: dict[str, None] = {}
         entries: Any = self.redis.xrange(keys.PAPER_CHANGES, min=f"({after}", max=last)
         for _, fields in entries:
             ids.update(dict.fromkeys(json.loads(fields["ids"])))
-        return last, self.get_papers(list(ids))
+        papers = self.get_papers(list(ids))
+        stored = {p.paper_id for p in papers}
+        return last, papers, [pid for pid in ids if pid not in stored]
 
     def get_papers(self, paper_ids: list[str]) -> list[Paper]:
         """The stored papers among ``paper_ids`` (unknown ids are skipped)."""
@@ -317,6 +444,26 @@ class Store:
                 n += len(new)
             pipe.execute()
         return n
+
+    def add_feedback_many(
+        self, kind: Kind, user_id: str, paper_ids: Iterable[str], *, source: str
+    ) -> list[bool]:
+        """Add each of ``paper_ids`` to the user's likes (or dislikes), removing it from the other
+        set, with the events of what changed: the same script as one ``PUT``, all of them in one
+        transaction (all stored, or none). Whether each was new, in order."""
+        ids = list(dict.fromkeys(paper_ids))
+        if not ids:
+            return []
+        self.redis.script_load(ADD_FEEDBACK)  # EVALSHA inside MULTI cannot load it itself
+        keys_ = [keys.USERS, _set_key(kind, user_id), _set_key(_OPPOSITE[kind], user_id)]
+        args = [user_id, "", _ADD_ACTION[kind], _REMOVE_ACTION[_OPPOSITE[kind]]]
+        pipe = self.redis.pipeline(transaction=True)
+        for pid in ids:
+            args[1] = pid
+            pipe.evalsha(
+                SHA[ADD_FEEDBACK], 4, *keys_, keys.EVENTS, *args, f"{time.time():.6f}", source
+            )
+        return [bool(x) for x in pipe.execute()]
 
     def _event(
         self,
