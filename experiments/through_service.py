@@ -37,6 +37,8 @@ from typing import Any
 
 import httpx
 
+from experiments.common import ArgumentParser, run_main
+
 ADMIN = "through-service-admin-token"
 CUTOFFS = (50, 100, 150, 200, 250, 300)
 BUCKETS = ((1, 1), (2, 5), (6, 20), (21, 100), (101, None))
@@ -149,7 +151,7 @@ def recall_table(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="python -m experiments.through_service", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--dataset", choices=("citeulike-a", "citeulike-t"), required=True)
@@ -274,4 +276,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from service.connection import open_store
 from service.model import ModelManager
-from service.routes import admin, health, papers, users
+from service.routes import admin, health, library, papers, users
 from service.sample import sample_papers
 from service.schemas import ErrorPublic
 from service.security import admin_token, hash_token, redact_access_log
@@ -171,6 +171,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
-    for module in (health, papers, users, admin):
+    for module in (health, papers, users, library, admin):
         app.include_router(module.router)
     return app

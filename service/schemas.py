@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -182,3 +182,41 @@ class HealthPublic(BaseModel):
         description="The last model bundle file that could not be loaded (the old model kept "
         "serving): path, error, time.",
     )
+
+
+class LibraryMatchPublic(BaseModel):
+    entry: str = Field(description="Where the entry is: 'line 12 (smith2020)' or 'entry key'.")
+    paper_id: str
+    by: Literal["arxiv", "doi", "title"] = Field(description="The key that matched.")
+
+
+class LibraryNewPaper(BaseModel):
+    entry: str
+    paper_id: str = Field(description="The id the new paper got (its arXiv id, doi:..., ref:...).")
+
+
+class LibrarySkipped(BaseModel):
+    entry: str
+    reason: str
+
+
+class LibraryImportPublic(BaseModel):
+    """What importing a library file did (or, with ``dry_run``, would do)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    user_id: str
+    as_: Literal["like", "dislike"] = Field(alias="as")
+    dry_run: bool
+    file: str
+    format: str = Field(description="The format the file was read as.")
+    read: int = Field(description="Entries in the file, usable or not.")
+    matched: int = Field(description="Entries found in the catalog.")
+    matched_by: dict[str, int] = Field(description="Matched entries by key: arxiv, doi, title.")
+    added: int = Field(description="Entries added to the catalog as new papers.")
+    skipped: int
+    matches: list[LibraryMatchPublic]
+    new_papers: list[LibraryNewPaper]
+    skipped_entries: list[LibrarySkipped]
+    new_feedback: int = Field(description="Papers that became the user's likes (dislikes) now.")
+    already: int = Field(description="Papers that already were.")

@@ -307,6 +307,11 @@ class Store:
     def count_papers(self) -> int:
         return int(self.redis.hlen(keys.PAPERS))
 
+    def iter_paper_ids(self) -> Iterator[str]:
+        """The ids of the stored papers, in no order (streamed)."""
+        for pid, _ in self.redis.hscan_iter(keys.PAPERS, count=_CHUNK):
+            yield str(pid)
+
     def iter_papers(self) -> Iterator[Paper]:
         for _, raw in self.redis.hscan_iter(keys.PAPERS, count=_CHUNK):
             yield Paper.from_dict(json.loads(raw))
@@ -418,9 +423,16 @@ class Store:
                     dislikes[u] = sorted(out[2 * j + 1])
         return likes, dislikes
 
-    def import_likes(self, likes: Mapping[str, Iterable[str]], *, source: str) -> int:
+    def import_likes(
+        self,
+        likes: Mapping[str, Iterable[str]],
+        *,
+        source: str,
+        progress: Callable[[int], object] | None = None,
+    ) -> int:
         """Bulk-add likes (from a dataset); returns how many were new. Each new like is also
-        an event with ``source`` set."""
+        an event with ``source`` set. ``progress`` is called with the number of users of each
+        chunk once it is stored."""
         n = 0
         items = list(likes.items())
         for i in range(0, len(items), _CHUNK):
@@ -443,6 +455,8 @@ class Store:
                         self._event(u, p, "like", source=source, pipe=pipe)
                 n += len(new)
             pipe.execute()
+            if progress is not None:
+                progress(len(items[i : i + _CHUNK]))
         return n
 
     def add_feedback_many(

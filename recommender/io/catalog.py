@@ -179,7 +179,11 @@ def _check_header(path: Path, lineno: int, header: list[str]) -> None:
     missing = [f for f in records.REQUIRED if f not in header]
     if missing:
         raise LoaderError(
-            path, lineno, f"header lacks required column(s) {', '.join(map(repr, missing))}"
+            path,
+            lineno,
+            f"header lacks required column(s) {', '.join(map(repr, missing))}: the first row "
+            f"of a catalog CSV names its columns, at least paper_id and title (a reference "
+            "library exported from Zotero is imported with paperrec import-library)",
         )
     unknown = [c for c in header if c not in records.FIELDS]
     if unknown:
