@@ -169,12 +169,17 @@ def _train_once(settings: Settings, store: Store) -> bool:
 
     models = ModelManager(settings, store)
     with progress("training", len(TRAINING_STEPS), " steps") as bar:
+        started: list[str] = []
 
         def step(name: str) -> None:
+            # A step is done when the next starts; the bar says which one runs.
+            if started:
+                bar.update(1)
+            started.append(name)
             bar.set_description(name)
-            bar.update(1)
 
         job = models.run_job(models._new_job(), on_step=step)
+        bar.update(1)
     if job.status == "succeeded":
         print(f"trained {job.model_version}; saved to {settings.bundle_path}")
         return True

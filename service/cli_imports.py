@@ -28,12 +28,14 @@ class CommandError(Exception):
 
 
 @contextmanager
-def progress(desc: str, total: int | None, unit: str) -> Iterator[tqdm]:
+def progress(desc: str, total: int | None, unit: str = "") -> Iterator[tqdm]:
     """A progress bar on the terminal (stderr); none when stderr is not a terminal (a log, a
-    pipe), so logs get no bar lines."""
+    pipe), so logs get no bar lines. With ``total`` ``None`` (work that cannot be counted, such
+    as reading a file) it only says what is being done."""
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=desc, unit=unit, disable=None, leave=False) as bar:
+    fmt = None if total is not None else "{desc} ..."
+    with tqdm(total=total, desc=desc, unit=unit, disable=None, leave=False, bar_format=fmt) as bar:
         yield bar
 
 
@@ -53,12 +55,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandError(
                 "paperrec import papers: name the FILE (or URL of an arXiv feed) to read"
             )
-        with progress("reading", None, " papers"):
+        with progress(f"reading {args.path}", None):
             papers = list(read_catalog(args.path, args.format))
         likes: dict[str, list[str]] = {}
     else:
         folder = args.path or settings.datasets_dir or default_data_dir()
-        with progress(f"reading {args.source}", None, " files"):
+        with progress(f"reading {args.source}", None):
             data = load_citeulike(args.source, folder)
         papers, likes = prefixed_records(data, likes=args.likes)
     with _open(settings) as store:
@@ -72,7 +74,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         if likes:
             with progress("likes", len(likes), " users") as bar:
                 n = store.import_likes(likes, source=args.source, progress=bar.update)
-            print(f"likes: {n} new from {len(likes)} users")
+            print(f"likes: {n} from {len(likes)} users")
     print(
         "A serving API recommends the new papers within PAPERREC_PAPERS_POLL_S seconds (by "
         "their content); a retrain (`paperrec train` or POST /admin/retrain) folds the likes in."
@@ -101,7 +103,7 @@ def _prefix_hint(store: Store, unknown: list[str]) -> tuple[str, int, int] | Non
 def cmd_import_likes(args: argparse.Namespace, settings: Settings) -> int:
     from recommender.io import read_likes
 
-    with progress("reading", None, " lines"):
+    with progress(f"reading {args.file}", None):
         likes = read_likes(args.file, user_prefix=args.user_prefix, paper_prefix=args.paper_prefix)
     named = [p for ps in likes.values() for p in ps]
     with _open(settings) as store:
@@ -123,7 +125,7 @@ def cmd_import_likes(args: argparse.Namespace, settings: Settings) -> int:
         with progress("likes", len(likes), " users") as bar:
             n = store.import_likes(likes, source=args.source, progress=bar.update)
     skipped = sum(p not in known for p in named)
-    print(f"likes: {n} new from {len(likes)} users; {skipped} skipped (paper not in the store)")
+    print(f"likes: {n} from {len(likes)} users; {skipped} skipped (paper not in the store)")
     if skipped:
         print(advice)
     return 0
@@ -140,10 +142,10 @@ def cmd_import_library(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(
             f"invalid user id {args.user!r}: use 1-128 of letters, digits and . _ : @ -"
         )
-    with progress("reading", None, " entries"):
+    with progress(f"reading {args.file}", None):
         library = read_library(args.file, args.format)
     kind: Kind = "likes" if args.as_ == "like" else "dislikes"
-    with _open(settings) as store, progress("matching", None, " entries"):
+    with _open(settings) as store, progress("matching and storing", None):
         report = import_library(
             store, library, args.user, kind=kind, dry_run=args.dry_run, source="library"
         )
