@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from recommender.datasets import DataDirUnknown, default_data_dir
+from recommender.datasets import DataDirUnknown, checkout_root, default_data_dir
 from recommender.datasets.citeulike import RECALL_CUTOFFS
 from recommender.evaluation.datasets import ExperimentData, load_experiment_data
 from recommender.evaluation.splits import Split, published_split, validation_from_train
@@ -38,8 +38,11 @@ __all__ = [
 #: the same variable so that one setting serves both.
 DATASETS_DIR_ENV = "PAPERREC_DATASETS_DIR"
 
-#: Where the experiments cache sentence embeddings of the datasets' texts (the checkout's out/).
-EMBED_CACHE = Path(__file__).resolve().parents[1] / "out" / "embeddings-cache"
+#: Where the experiments cache sentence embeddings of the datasets' texts: the checkout's out/,
+#: or the user's cache folder for an installed package (never inside site-packages).
+EMBED_CACHE = (
+    root / "out" if (root := checkout_root()) else Path.home() / ".cache" / "paperrec"
+) / "embeddings-cache"
 #: What tuning maximises: the recall curve's mean over the published cut-offs.
 METRIC = "mean recall@50..300"
 #: Published splits that are "older papers in, newer out" (DATASETS.md).

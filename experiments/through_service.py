@@ -159,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--protocol", choices=("published", "cold-start", "holdout"), default="published"
     )
-    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "datasets"))
+    ap.add_argument(
+        "--data-dir",
+        default=str(ROOT.parent / "shared" / "datasets"),
+        help="folder of the dataset folders (default: ../shared/datasets beside the checkout)",
+    )
     ap.add_argument("--out", type=Path, required=True, help="folder for results.json")
     ap.add_argument("--users", type=int, help="a random subset of N test users (quick runs)")
     ap.add_argument("--seed", type=int, default=0)

@@ -98,7 +98,8 @@ def parse_ris(text: str, name: str) -> LibraryFile:
                 Skipped(first, None, "the record has no 'ER  - ' line closing it before the next")
             )
             continue
-        parsed = rispy.loads("\n".join(record_lines) + "\n")
+        # The end line written the one way rispy takes it ("ER  - "; exports vary).
+        parsed = rispy.loads("\n".join([*record_lines[:-1], "ER  - "]) + "\n")
         if not parsed:
             out.skipped.append(Skipped(first, None, "the record does not parse as RIS"))
             continue

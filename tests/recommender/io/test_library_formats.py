@@ -96,25 +96,25 @@ PY  - 2020///
 DO  - https://doi.org/10.1000/GNN
 AB  - Message passing over atoms.
 ID  - smith2020
-ER  - 
+ER  -
 
 TY  - JOUR
 AU  - Nobody, A.
-ER  - 
+ER  -
 
 TY  - ELEC
 T1  - A preprint with a URL
 UR  - http://arxiv.org/abs/2101.00001v3
 Y1  - 2021/01/02
 N1  - arXiv:2101.00001 [cs.LG]
-ER  - 
+ER  -
 
 TY  - JOUR
 TI  - A record that never ends
 TY  - CHAP
 TI  - Proteins fold
 PY  - 2018
-ER  - 
+ER  -
 """
 
 
