@@ -50,6 +50,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             token, _created = admin_token(settings)
             app.state.admin_token_hash = hash_token(token)
+            if settings.seed_sample:
+                # A store whose sample papers came before they were remembered as such.
+                store.adopt_sample(p.paper_id for p in sample_papers())
             if settings.seed_sample and store.count_papers() == 0:
                 n = store.put_papers(sample_papers(), sample=True).created
                 log.info(

@@ -11,15 +11,25 @@ title, so that an ambiguous title can be reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import redis
 
 from recommender.catalog import Paper
 from recommender.library import paper_keys
 from service import keys
 
-__all__ = ["KEYS", "IndexUpdate", "full_index"]
+__all__ = ["BUILT", "KEYS", "IndexUpdate", "build", "full_index"]
+
+log = logging.getLogger(__name__)
+
+#: The meta field saying the index covers every stored paper.
+BUILT = "paper-index"
+_CHUNK = 1000
 
 #: The index's keys (all watched while an update is computed).
 KEYS = (keys.PAPER_BY_ARXIV, keys.PAPER_BY_DOI, keys.PAPER_BY_TITLE)
@@ -112,3 +122,28 @@ def full_index(papers: Iterable[Paper]) -> dict[str, dict[str, str]]:
         keys.PAPER_BY_DOI: doi,
         keys.PAPER_BY_TITLE: {t: json.dumps(ids, ensure_ascii=False) for t, ids in title.items()},
     }
+
+
+def build(client: Any, papers: Callable[[], Iterator[Paper]]) -> None:
+    """Build the whole index over the stored ``papers`` (read while the papers are watched, so
+    no paper stored meanwhile is missed) and mark it built."""
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(keys.PAPERS, keys.META)
+                if pipe.hexists(keys.META, BUILT):
+                    return
+                index = full_index(papers())
+                pipe.multi()
+                pipe.delete(*KEYS)
+                for hash_key, fields in index.items():
+                    items = list(fields.items())
+                    for i in range(0, len(items), _CHUNK):
+                        pipe.hset(hash_key, mapping=dict(items[i : i + _CHUNK]))
+                pipe.hset(keys.META, BUILT, f"{time.time():.0f}")
+                pipe.execute()
+                if index[keys.PAPER_BY_TITLE]:
+                    log.info("indexed the stored papers by arXiv id, DOI and title")
+                return
+            except redis.WatchError:
+                continue

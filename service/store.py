@@ -11,7 +11,9 @@ synchronous and runs on worker threads or in the command line.
 
 The clients and the embedded server's life are :mod:`service.connection`'s (``open_store``), the
 Lua scripts :mod:`service.scripts`'s, and minting tokens :mod:`service.security`'s: this module
-is only what is stored, where.
+is only what is stored, where. (It runs past 500 lines because every read and write of the
+service's data is here, which is the point of it; the index arithmetic is in
+:mod:`service.paper_index`.)
 """
 
 from __future__ import annotations
@@ -46,10 +48,6 @@ _PAPER_CHANGES_KEPT = 10_000
 _OPPOSITE: dict[Kind, Kind] = {"likes": "dislikes", "dislikes": "likes"}
 _ADD_ACTION: dict[Kind, Action] = {"likes": "like", "dislikes": "dislike"}
 _REMOVE_ACTION: dict[Kind, Action] = {"likes": "unlike", "dislikes": "undislike"}
-
-
-#: The meta field saying the catalog's index (service.paper_index) covers every stored paper.
-_INDEX_BUILT = "paper-index"
 
 
 def _decode(raws: Any) -> list[Paper | None]:
@@ -156,8 +154,11 @@ class Store:
             log.info("real papers stored: %d sample papers left the catalog", len(removed))
         return PapersPut(created, total - created, removed)
 
-    def _put_chunk(self, batch: dict[str, Paper], *, sample: bool) -> tuple[int, list[str]]:
-        """Store one chunk (see :meth:`put_papers`); ``(created, sample ids removed)``."""
+    def _put_chunk(
+        self, batch: dict[str, Paper], *, sample: bool, retire: bool = False
+    ) -> tuple[int, list[str]]:
+        """Store one chunk (see :meth:`put_papers`); ``(created, sample ids removed)``. With
+        ``retire`` the sample papers go even if the chunk is empty."""
         ids = list(batch)
         encoded = {pid: json.dumps(p.to_dict(), ensure_ascii=False) for pid, p in batch.items()}
         with self.redis.pipeline(transaction=True) as pipe:
@@ -165,60 +166,59 @@ class Store:
                 try:
                     # What the index update reads cannot change before the MULTI runs.
                     pipe.watch(keys.PAPERS, keys.SAMPLE_PAPERS, *paper_index.KEYS)
-                    old = dict(zip(ids, _decode(pipe.hmget(keys.PAPERS, ids)), strict=True))
-                    retire: list[str] = []
+                    old = dict(
+                        zip(ids, _decode(pipe.hmget(keys.PAPERS, ids) if ids else []), strict=True)
+                    )
+                    gone: list[str] = []
                     retired: list[Paper] = []
                     if not sample:
                         samples = {str(x) for x in pipe.smembers(keys.SAMPLE_PAPERS)}
-                        if samples and any(pid not in samples for pid in ids):
-                            retire = sorted(samples - set(ids))
-                            found = _decode(pipe.hmget(keys.PAPERS, retire)) if retire else []
+                        if samples and (retire or any(pid not in samples for pid in ids)):
+                            gone = sorted(samples - set(ids))
+                            found = _decode(pipe.hmget(keys.PAPERS, gone)) if gone else []
                             retired = [p for p in found if p is not None]
                     update = paper_index.IndexUpdate.compute(pipe, old, batch.values(), retired)
                     pipe.multi()
-                    pipe.hset(keys.PAPERS, mapping=encoded)  # type: ignore[arg-type]
+                    if encoded:
+                        pipe.hset(keys.PAPERS, mapping=encoded)  # type: ignore[arg-type]
                     if sample:
                         pipe.sadd(keys.SAMPLE_PAPERS, *ids)
-                    if retire:
-                        pipe.hdel(keys.PAPERS, *retire)
+                    if gone:
+                        pipe.hdel(keys.PAPERS, *gone)
                         pipe.delete(keys.SAMPLE_PAPERS)
                     update.apply(pipe)
                     pipe.xadd(
                         keys.PAPER_CHANGES,
-                        {"ids": json.dumps(ids + retire, ensure_ascii=False)},
+                        {"ids": json.dumps(ids + gone, ensure_ascii=False)},
                         maxlen=_PAPER_CHANGES_KEPT,
                         approximate=True,
                     )
-                    return int(pipe.execute()[0]), retire
+                    done = pipe.execute()
+                    return (int(done[0]) if encoded else 0), gone
                 except redis.WatchError:
                     continue  # another writer changed the catalog meanwhile: read again
 
     def ensure_paper_index(self) -> None:
         """Build the arXiv id / DOI / title index over the stored papers if this store has none
         yet (a store written before the index existed); a no-op afterwards."""
-        if self.redis.hexists(keys.META, _INDEX_BUILT):
-            return
-        with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(keys.PAPERS, keys.META)
-                    if pipe.hexists(keys.META, _INDEX_BUILT):
-                        return
-                    index = paper_index.full_index(self.iter_papers())
-                    pipe.multi()
-                    pipe.delete(*paper_index.KEYS)
-                    for hash_key, fields in index.items():
-                        items = list(fields.items())
-                        for i in range(0, len(items), _CHUNK):
-                            pipe.hset(hash_key, mapping=dict(items[i : i + _CHUNK]))
-                    pipe.hset(keys.META, _INDEX_BUILT, f"{time.time():.0f}")
-                    pipe.execute()
-                    n = len(index[keys.PAPER_BY_TITLE])
-                    if n:
-                        log.info("indexed the stored papers by arXiv id, DOI and title (%d)", n)
-                    return
-                except redis.WatchError:
-                    continue
+        if not self.redis.hexists(keys.META, paper_index.BUILT):
+            paper_index.build(self.redis, self.iter_papers)
+
+    def adopt_sample(self, sample_ids: Iterable[str]) -> list[str]:
+        """For a store whose sample papers were loaded before they were remembered as such:
+        remember those of ``sample_ids`` it holds and, when it also holds other papers (a real
+        import came since), remove them now. Once per store; the ids removed."""
+        if not self.mark_once("sample-adopted"):
+            return []
+        present = sorted(self.known_papers(sample_ids))
+        if not present or self.count_papers() == len(present):
+            if present:
+                self.redis.sadd(keys.SAMPLE_PAPERS, *present)
+            return []
+        self.redis.sadd(keys.SAMPLE_PAPERS, *present)
+        _, removed = self._put_chunk({}, sample=False, retire=True)
+        log.info("%d sample papers left the catalog, which holds real papers", len(removed))
+        return removed
 
     # ----------------------------------------------- the index (recommender.library.PaperLookup)
     def by_arxiv(self, arxiv_ids: list[str]) -> dict[str, str]:

@@ -222,3 +222,27 @@ def test_the_index_follows_papers_that_change_their_ids(redis_url: str) -> None:
         assert store.by_doi(["10.1000/a"]) == {"10.1000/a": "b"}
         with raw_redis(redis_url) as rr:
             assert json.loads(rr.hget(keys.PAPER_BY_TITLE, "z") or "[]") == ["z"]
+
+
+def test_a_store_that_mixed_sample_and_real_papers_before_is_cleaned_at_start(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from service.sample import sample_papers
+
+    settings = make_settings(model="content")
+    with open_store(settings) as store:
+        # As an older version left it: the sample loaded, then real papers beside it.
+        store.put_papers(sample_papers())
+        store.put_papers([Paper(**p) for p in CATALOG])  # type: ignore[arg-type]
+        assert store.count_papers() == 72
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/health").json()["redis"]["papers"] == 12
+        assert c.get("/papers/sample:nlp-01").status_code == 404
+        hits = c.get("/papers", params={"q": "attention language models", "k": 50}).json()
+        assert not [i for i in hits["items"] if i["paper_id"].startswith("sample:")]
+    # A store of the sample alone keeps it, and only this once is it looked at.
+    with open_store(settings) as store:
+        store.wipe()
+        store.put_papers(sample_papers())
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/health").json()["redis"]["papers"] == 60
