@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 from recommender.catalog import Catalog, Paper
 from recommender.identifiers import generated_paper_id, title_key
-from recommender.io.library import LibraryEntry, LibraryFile, Skipped
+from recommender.io.entries import LibraryEntry, LibraryFile, Skipped
 
 __all__ = [
     "CatalogIndex",

@@ -47,7 +47,8 @@ settings (environment variables, or a .env file in the working directory):
                            model's own defaults
   PAPERREC_FEATURES        paper content features: text, text+citations (default), text+embed,
                            text+embed+citations (embeddings need the [embed] extra)
-  PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true)
+  PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true;
+                           it leaves the catalog once real papers are imported; false: none)
   PAPERREC_MODEL_POLL_S    how often the API looks for a bundle saved by `paperrec train`
   PAPERREC_PAPERS_POLL_S   how often each API process takes in papers another one added
                            (--workers; default 1 second)
@@ -57,6 +58,10 @@ settings (environment variables, or a .env file in the working directory):
 """
 
 WALKTHROUGH = """\
+your own library (BibTeX, RIS, CSL-JSON, Zotero CSV, arXiv ids or DOIs):
+  paperrec import citeulike-a                        # a catalog (or: import papers ARXIV-FEED)
+  paperrec import-library refs.bib --user alice      # your papers become alice's likes
+
 example:
   paperrec serve &                                   # first start prints the admin token
   ADMIN=$(cat data/admin_token)

@@ -35,7 +35,16 @@ def progress(desc: str, total: int | None, unit: str = "") -> Iterator[tqdm]:
     from tqdm import tqdm
 
     fmt = None if total is not None else "{desc} ..."
-    with tqdm(total=total, desc=desc, unit=unit, disable=None, leave=False, bar_format=fmt) as bar:
+    # Every update is drawn (mininterval 0): they come a chunk of a thousand at a time.
+    with tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=None,
+        leave=False,
+        bar_format=fmt,
+        mininterval=0,
+    ) as bar:
         yield bar
 
 

@@ -57,7 +57,13 @@ class ErrorPublic(BaseModel):
 
 class PaperBase(BaseModel):
     paper_id: PaperId
-    title: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+    # Some character that is not white space, as Python's strip() sees it too (\x1c-\x1f).
+    title: Annotated[
+        str,
+        StringConstraints(
+            min_length=1, max_length=2000, strip_whitespace=True, pattern=r"[^\s\x1c-\x1f]"
+        ),
+    ]
     abstract: Text = ""
     authors: list[ShortText] = Field(default_factory=list, max_length=1000)
     year: int | None = Field(None, ge=0, le=9999)

@@ -11,8 +11,9 @@ reading) and, for catalogs, :mod:`~recommender.io.records` (the checks of a pape
   picks the reader of a file (a new catalog format is one more module and one more entry there);
 * :mod:`~recommender.io.arxiv` -- the arXiv metadata snapshot;
 * :mod:`~recommender.io.feeds` -- arXiv's RSS and Atom listings (a file or a URL), a catalog;
-* :mod:`~recommender.io.library` -- a researcher's reference library as entries, read leniently
-  (a bad entry is skipped and named), and :func:`read_library`, which picks the reader:
+* :mod:`~recommender.io.library` -- a researcher's reference library as entries
+  (:mod:`~recommender.io.entries`), read leniently (a bad entry is skipped and named), and
+  :func:`read_library`, which picks the reader:
   :mod:`~recommender.io.bibtex`, :mod:`~recommender.io.ris`, :mod:`~recommender.io.csl_json`,
   :mod:`~recommender.io.zotero_csv`, :mod:`~recommender.io.idlist` (one arXiv id or DOI a line);
 * :mod:`~recommender.io.interactions` -- ``users.dat`` and ``user,paper`` likes, bag of words;

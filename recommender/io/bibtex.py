@@ -20,7 +20,7 @@ from bibtexparser import middlewares as mw
 from bibtexparser.model import DuplicateBlockKeyBlock, Entry, ParsingFailedBlock
 
 from recommender.identifiers import find_arxiv_id, find_doi
-from recommender.io.library import LibraryEntry, LibraryFile, Skipped, parse_year
+from recommender.io.entries import LibraryEntry, LibraryFile, Skipped, parse_year
 from recommender.io.lines import LoaderError, clean
 
 __all__ = ["parse_bibtex"]

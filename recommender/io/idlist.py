@@ -9,7 +9,7 @@ line (a title, a comment) is ignored. A line that holds neither is skipped and r
 from __future__ import annotations
 
 from recommender.identifiers import find_arxiv_id, find_doi
-from recommender.io.library import LibraryEntry, LibraryFile, Skipped
+from recommender.io.entries import LibraryEntry, LibraryFile, Skipped
 
 __all__ = ["parse_id_list"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import rispy
 
 from recommender.identifiers import find_arxiv_id, find_doi
-from recommender.io.library import LibraryEntry, LibraryFile, Skipped, parse_year
+from recommender.io.entries import LibraryEntry, LibraryFile, Skipped, parse_year
 from recommender.io.lines import LoaderError, clean
 
 __all__ = ["parse_ris"]

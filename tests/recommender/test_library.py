@@ -5,7 +5,7 @@ from the entry, the same paper twice reported once."""
 from __future__ import annotations
 
 from recommender.catalog import Catalog, Paper
-from recommender.io.library import LibraryEntry, LibraryFile, Skipped
+from recommender.io.entries import LibraryEntry, LibraryFile, Skipped
 from recommender.library import CatalogIndex, match_library
 
 CATALOG = Catalog(
