@@ -119,6 +119,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if (why := check_port(args.host, args.port)) is not None:
         print(f"error: {why}; choose another --port or stop what listens there", file=sys.stderr)
         return 2
+    # A data folder that cannot be made is one line here, not a traceback from inside uvicorn.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     _announce_admin_token(settings)
     print(f"Serving on http://{args.host}:{args.port} (API documentation at /docs)")
     # uvicorn turns SIGINT/SIGTERM into a clean shutdown, which stops the embedded Redis.

@@ -234,3 +234,17 @@ def test_after_a_citeulike_import_no_sample_paper_is_recommended(
         assert wait_for_retrain(c)["status"] == "succeeded"
         assert sample_recommended() == []
         assert c.get("/health").json()["model"]["n_papers"] == 10
+
+
+def test_serve_says_in_one_line_when_its_data_folder_cannot_be_made(
+    cli_env: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service_conftest import free_port
+
+    blocker = write(tmp_path / "a-file", "not a folder\n")
+    monkeypatch.setenv("PAPERREC_DATA_DIR", str(blocker / "data"))
+    assert main(["serve", "--port", str(free_port())]) == 2
+    assert one_error_line(capsys).startswith(f"error: {blocker / 'data'}: ")
