@@ -109,11 +109,35 @@ def _prefix_hint(store: Store, unknown: list[str]) -> tuple[str, int, int] | Non
     return best
 
 
+def _looks_like_id_list(path: str) -> bool:
+    """Whether the first line of ``path`` is an arXiv id or a DOI (a library, not likes)."""
+    from recommender.identifiers import find_arxiv_id, find_doi
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = next((line.strip() for line in fh if line.strip()), "")
+    except OSError:
+        return False
+    word = first.split()[0] if first else ""
+    return bool(word) and (find_arxiv_id(word) is not None or find_doi(word) is not None)
+
+
 def cmd_import_likes(args: argparse.Namespace, settings: Settings) -> int:
     from recommender.io import read_likes
+    from recommender.io.lines import LoaderError
 
     with progress(f"reading {args.file}", None):
-        likes = read_likes(args.file, user_prefix=args.user_prefix, paper_prefix=args.paper_prefix)
+        try:
+            likes = read_likes(
+                args.file, user_prefix=args.user_prefix, paper_prefix=args.paper_prefix
+            )
+        except LoaderError as e:
+            if _looks_like_id_list(args.file):
+                raise CommandError(
+                    f"{e}: the file looks like a list of arXiv ids or DOIs, which is one "
+                    f"user's library: paperrec import-library {args.file} --user USER"
+                ) from None
+            raise
     named = [p for ps in likes.values() for p in ps]
     with _open(settings) as store:
         known = store.known_papers(named)

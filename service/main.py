@@ -73,7 +73,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _too_large(max_bytes: int) -> str:
-    return f"request body larger than {max_bytes} bytes: send smaller batches"
+    return (
+        f"request body larger than {max_bytes} bytes: send smaller batches (a library file: "
+        "split it, or raise PAPERREC_MAX_BODY_BYTES)"
+    )
 
 
 class BodyLimit:

@@ -97,6 +97,7 @@ def test_every_bad_input_is_one_line_and_exit_2(
     )
     assert main(["import", "papers", str(broken)]) == 2
     assert one_error_line(capsys).startswith(f"error: {broken}:2: missing required field 'title'")
+    assert raw_redis(cli_env).hlen(keys.PAPERS) == 0  # line 1 was fine, and is not stored either
     csv = write(tmp_path / "bad.csv", "id,name\n1,x\n")
     assert main(["import", "papers", str(csv)]) == 2
     line = one_error_line(capsys)
@@ -110,6 +111,12 @@ def test_every_bad_input_is_one_line_and_exit_2(
     dat = write(tmp_path / "bad-users.dat", "2 0 1\nx 1\n")
     assert main(["import-likes", str(dat)]) == 2
     assert one_error_line(capsys).startswith(f"error: {dat}:2: count 'x' is not an integer")
+    # The first crash: a list of arXiv ids given to import-likes.
+    ids = write(tmp_path / "ids.txt", "2101.00001\n2101.00002v2\n")
+    assert main(["import-likes", str(ids)]) == 2
+    line = one_error_line(capsys)
+    assert f"{ids}:1: count '2101.00001' is not an integer" in line
+    assert f"paperrec import-library {ids} --user USER" in line
     assert main(["import-library", str(tmp_path / "refs.bib"), "--user", "alice"]) == 2
     assert "refs.bib: no such file" in one_error_line(capsys)
     bad_json = write(tmp_path / "lib.json", "[{]")
