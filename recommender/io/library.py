@@ -106,12 +106,11 @@ def parse_library(data: bytes, name: str, fmt: LibraryFormat = "auto") -> Librar
     ``"auto"``, for its suffix). A format name that is not known raises ``ValueError``."""
     text = decode(data, name)
     chosen = detect_format(name, text) if fmt == "auto" else fmt
-    parsers = PARSERS
-    if chosen not in parsers:
+    if chosen not in PARSERS:
         raise ValueError(f"unknown library format {fmt!r}; known: auto, {', '.join(FORMATS)}")
     if not text.strip():
         raise LoaderError(name, None, "the file is empty: export the library again")
-    return parsers[chosen](text, name)
+    return PARSERS[chosen](text, name)
 
 
 def read_library(path: PathLike, fmt: LibraryFormat = "auto") -> LibraryFile:
