@@ -6,17 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from recommender.datasets import DataDirUnknown, default_data_dir
+from recommender.datasets import DataDirUnknown, checkout_root, default_data_dir
 from recommender.datasets.citeulike import RECALL_CUTOFFS
 from recommender.evaluation.datasets import ExperimentData, load_experiment_data
 from recommender.evaluation.splits import Split, published_split, validation_from_train
 from recommender.io.files import READABLE_BY_ALL, write_atomic
+from recommender.io.lines import LoaderError
 
 __all__ = [
+    "ArgumentParser",
     "DATASETS_DIR_ENV",
     "EMBED_CACHE",
     "METRIC",
@@ -25,6 +28,7 @@ __all__ = [
     "add_data_dir_argument",
     "data_dir",
     "mean_recall",
+    "run_main",
     "validation_setup",
     "write_json",
     "write_text",
@@ -34,13 +38,53 @@ __all__ = [
 #: the same variable so that one setting serves both.
 DATASETS_DIR_ENV = "PAPERREC_DATASETS_DIR"
 
-#: Where the experiments cache sentence embeddings of the datasets' texts (the checkout's out/).
-EMBED_CACHE = Path(__file__).resolve().parents[1] / "out" / "embeddings-cache"
+#: Where the experiments cache sentence embeddings of the datasets' texts: the checkout's out/,
+#: or the user's cache folder for an installed package (never inside site-packages).
+EMBED_CACHE = (
+    root / "out" if (root := checkout_root()) else Path.home() / ".cache" / "paperrec"
+) / "embeddings-cache"
 #: What tuning maximises: the recall curve's mean over the published cut-offs.
 METRIC = "mean recall@50..300"
 #: Published splits that are "older papers in, newer out" (DATASETS.md).
 ORDERED = {("citeulike-a", 10), ("citeulike-t", 1)}
 OTHER = {"citeulike-a": "citeulike-t", "citeulike-t": "citeulike-a"}
+
+
+# ------------------------------------------------------------------ command lines
+class ArgumentParser(argparse.ArgumentParser):
+    """The scripts' parser: a usage error is one line (argparse also prints the usage), and
+    ``--debug`` (shown in ``--help``; read by :func:`run_main`) keeps the traceback of an error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--debug", action="store_true", help="show the full traceback of an error"
+        )
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def run_main(main: Callable[[list[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """``main(argv)`` with the errors a person can act on as one line on stderr, ``error:
+    FILE:LINE: what is wrong``, and exit status 2: a data file that does not follow its format
+    or is missing (:class:`LoaderError`), no datasets folder, a file that cannot be opened, and
+    the scripts' own ``SystemExit("message")``. With ``--debug`` the traceback is shown."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        return main(args)
+    except SystemExit as e:
+        if isinstance(e.code, str) and not debug:
+            print(f"error: {e.code.removeprefix('error: ')}".replace("\n", " "), file=sys.stderr)
+            return 2
+        raise
+    except (LoaderError, DataDirUnknown, OSError) as e:
+        if debug or (isinstance(e, OSError) and e.filename is None):
+            raise
+        what = f"{e.filename}: {e.strerror or e}" if isinstance(e, OSError) else str(e)
+        print(f"error: {what}", file=sys.stderr)
+        return 2
 
 
 # ------------------------------------------------------------------ the data folder
@@ -57,15 +101,13 @@ def add_data_dir_argument(ap: argparse.ArgumentParser) -> None:
 
 def data_dir(ap: argparse.ArgumentParser, given: Path | None) -> Path:
     """The datasets folder: ``given`` (``--data-dir``), else ``$PAPERREC_DATASETS_DIR``, else
-    the checkout's ``../shared/datasets``; outside a checkout with neither, a usage error."""
+    the checkout's ``../shared/datasets``; outside a checkout with neither,
+    :class:`DataDirUnknown` (one line through :func:`run_main`)."""
     if given is not None:
         return given
     if os.environ.get(DATASETS_DIR_ENV):
         return Path(os.environ[DATASETS_DIR_ENV])
-    try:
-        return default_data_dir()
-    except DataDirUnknown as exc:
-        ap.error(str(exc))
+    return default_data_dir()
 
 
 # ------------------------------------------------------------------ outputs

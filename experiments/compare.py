@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.common import EMBED_CACHE, add_data_dir_argument, data_dir, write_json, write_text
+from experiments.common import (
+    EMBED_CACHE,
+    ArgumentParser,
+    add_data_dir_argument,
+    data_dir,
+    run_main,
+    write_json,
+    write_text,
+)
 from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS, published_rows
 from recommender.evaluation.datasets import FeatureSetUnavailable, load_experiment_data
 from recommender.evaluation.experiment import (
@@ -407,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", choices=DATASETS)
     ap.add_argument("--split", type=int, choices=(1, 10))
     ap.add_argument("--models", default="all", help="comma list, or 'all'")
@@ -446,4 +454,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

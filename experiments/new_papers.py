@@ -22,7 +22,6 @@ read (never a test file); nothing here is tuned.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -33,9 +32,11 @@ import scipy.sparse as sp
 
 from experiments.common import (
     EMBED_CACHE,
+    ArgumentParser,
     add_data_dir_argument,
     data_dir,
     mean_recall,
+    run_main,
     validation_setup,
 )
 from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS
@@ -105,7 +106,7 @@ def validation_price(model: Any, split: Split, users: np.ndarray) -> dict[str, f
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         description="How the served hybrid ranks papers that appeared after its training."
     )
     ap.add_argument("--dataset", choices=DATASETS, default="citeulike-a")
@@ -185,4 +186,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

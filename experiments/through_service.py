@@ -37,6 +37,8 @@ from typing import Any
 
 import httpx
 
+from experiments.common import ArgumentParser, run_main
+
 ADMIN = "through-service-admin-token"
 CUTOFFS = (50, 100, 150, 200, 250, 300)
 BUCKETS = ((1, 1), (2, 5), (6, 20), (21, 100), (101, None))
@@ -145,7 +147,7 @@ def recall_table(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="python -m experiments.through_service", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--dataset", choices=("citeulike-a", "citeulike-t"), required=True)
@@ -153,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--protocol", choices=("published", "cold-start", "holdout"), default="published"
     )
-    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "datasets"))
+    ap.add_argument(
+        "--data-dir",
+        default=str(ROOT.parent / "shared" / "datasets"),
+        help="folder of the dataset folders (default: ../shared/datasets beside the checkout)",
+    )
     ap.add_argument("--out", type=Path, required=True, help="folder for results.json")
     ap.add_argument("--users", type=int, help="a random subset of N test users (quick runs)")
     ap.add_argument("--seed", type=int, default=0)
@@ -270,4 +276,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

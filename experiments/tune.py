@@ -23,7 +23,6 @@ the whole published curve, and a choice made on one cut-off can trade the rest o
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import logging
@@ -34,9 +33,11 @@ from typing import Any
 
 from experiments.common import (
     METRIC,
+    ArgumentParser,
     add_data_dir_argument,
     data_dir,
     mean_recall,
+    run_main,
     validation_setup,
     write_json,
 )
@@ -253,7 +254,7 @@ def carry_settings(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", required=True, choices=DATASETS)
     ap.add_argument("--split", required=True, type=int, choices=(1, 10))
     ap.add_argument("--models", required=True, help="comma list, or 'all'")
@@ -354,4 +355,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

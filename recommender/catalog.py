@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from recommender import identifiers
+
 __all__ = ["Catalog", "Paper", "IdMap", "parse_date"]
 
 
@@ -42,6 +44,11 @@ class Paper:
     #: The date the paper appeared, ``YYYY-MM-DD`` (for "papers since" feeds); sets ``year``
     #: when that is not given (the two may differ: a preprint appears before its journal year).
     published: str | None = None
+    #: The paper's arXiv id, without version (``2101.00001``, ``hep-th/9901001``); any spelling
+    #: of it is accepted (``arXiv:2101.00001v2``, an abs URL) and stored in that normal form.
+    arxiv_id: str | None = None
+    #: The paper's DOI, in lower case, without ``doi:`` or a resolver URL (given either way).
+    doi: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.paper_id, str) or not self.paper_id.strip():
@@ -56,6 +63,16 @@ class Paper:
             day = parse_date(self.published, f"paper {self.paper_id!r}: published")
             if self.year is None:
                 object.__setattr__(self, "year", day.year)
+        # Stored in one normal form so that the same paper from two sources is one paper.
+        for name, normal in (("arxiv_id", identifiers.arxiv_id), ("doi", identifiers.doi)):
+            value = getattr(self, name)
+            if value is not None:
+                if not isinstance(value, str):
+                    raise ValueError(f"paper {self.paper_id!r}: {name} must be a string")
+                try:
+                    object.__setattr__(self, name, normal(value))
+                except ValueError as e:
+                    raise ValueError(f"paper {self.paper_id!r}: {name}: {e}") from None
 
     @property
     def published_date(self) -> date | None:

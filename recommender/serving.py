@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -55,11 +55,35 @@ class _Snapshot:
     search_features: Features
     #: Each row's ``published`` date as a day number (``date.toordinal``), 0 where unknown.
     published: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    #: Rows of papers removed from the catalog since (kept in the model until the next
+    #: retrain, never shown); empty when none is.
+    removed: frozenset[int] = frozenset()
+    #: The rows a list may show when some are removed (``None``: all of them).
+    shown: np.ndarray | None = None
 
 
 def _since(snap: _Snapshot, since: date) -> np.ndarray:
     """Rows of the papers published on or after ``since`` (never those without a date)."""
     return np.flatnonzero(snap.published >= since.toordinal())
+
+
+def _candidates(snap: _Snapshot, since: date | None) -> np.ndarray | None:
+    """The rows a list may hold: those published from ``since`` (all when ``None``), less the
+    removed ones; ``None`` when that is every row."""
+    if since is None:
+        return snap.shown
+    rows = _since(snap, since)
+    if snap.removed:
+        rows = rows[~np.isin(rows, np.fromiter(snap.removed, np.int64, len(snap.removed)))]
+    return rows
+
+
+def _shown(n_rows: int, removed: frozenset[int]) -> np.ndarray | None:
+    if not removed:
+        return None
+    keep = np.ones(n_rows, dtype=bool)
+    keep[list(removed)] = False
+    return np.flatnonzero(keep)
 
 
 def _day_number(paper: Paper) -> int:
@@ -153,7 +177,7 @@ class Engine:
         return dict(self._snap.bundle.metadata)
 
     def __len__(self) -> int:
-        return len(self._snap.ids)
+        return len(self._snap.papers)
 
     def __contains__(self, paper_id: object) -> bool:
         return paper_id in self._snap.papers
@@ -177,8 +201,7 @@ class Engine:
         s = self._snap
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
-        cand = None if since is None else _since(s, since)
-        rows, scores = s.model.recommend(L, D, k, candidates=cand)
+        rows, scores = s.model.recommend(L, D, k, candidates=_candidates(s, since))
         because = s.model.explain(L, rows, explain) if explain else [[] for _ in rows]
         return [
             Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc])
@@ -189,8 +212,11 @@ class Engine:
         """Papers most like ``paper_id`` (``KeyError`` if unknown); with ``since``, only papers
         published on or after that day."""
         s = self._snap
-        cand = None if since is None else _since(s, since)
-        rows, scores = s.model.similar_items(s.ids.row(paper_id), k, candidates=cand)
+        if paper_id not in s.papers:
+            raise KeyError(paper_id)
+        rows, scores = s.model.similar_items(
+            s.ids.row(paper_id), k, candidates=_candidates(s, since)
+        )
         return [Suggestion(s.ids.ids[r], float(sc)) for r, sc in zip(rows, scores, strict=True)]
 
     def search(self, query: str, k: int = 10, *, since: date | None = None) -> list[Suggestion]:
@@ -201,8 +227,9 @@ class Engine:
         q = s.bundle.featurizer.transform_text([query])
         scores = dense(s.search_features @ q.T).ravel()
         scores = np.where(scores > 0, scores, -np.inf)
-        if since is not None:
-            scores = only_candidates(scores, _since(s, since))
+        cand = _candidates(s, since)
+        if cand is not None:
+            scores = only_candidates(scores, cand)
         rows, sc = top_k(scores, k)
         return [Suggestion(s.ids.ids[r], float(v)) for r, v in zip(rows, sc, strict=True)]
 
@@ -237,6 +264,8 @@ class Engine:
             days = np.concatenate([s.published, np.array([_day_number(p) for p in new], np.int32)])
             for pid, p in known.items():
                 days[ids.row(pid)] = _day_number(p)
+            # A removed paper stored again is shown again.
+            removed = s.removed - {ids.row(pid) for pid in known}
             self._snap = _Snapshot(
                 s.bundle,
                 model,
@@ -244,5 +273,30 @@ class Engine:
                 {**s.papers, **known, **{p.paper_id: p for p in new}},
                 search_features,
                 days,
+                removed,
+                _shown(len(ids), removed),
             )
             return len(new), len(known)
+
+    def remove_papers(self, paper_ids: Iterable[str]) -> int:
+        """Stop showing papers that left the catalog (in no list, not found, not searched); the
+        model keeps their rows until the next retrain, which no longer has them. Unknown ids
+        are ignored; returns how many were removed."""
+        with self._write:
+            s = self._snap
+            gone = {pid for pid in paper_ids if pid in s.papers}
+            if not gone:
+                return 0
+            removed = s.removed | {s.ids.row(pid) for pid in gone}
+            self._snap = replace(
+                s,
+                papers={pid: p for pid, p in s.papers.items() if pid not in gone},
+                removed=removed,
+                shown=_shown(len(s.ids), removed),
+            )
+            return len(gone)
+
+    @property
+    def paper_ids(self) -> list[str]:
+        """Ids of the papers served (removed ones left out)."""
+        return list(self._snap.papers)

@@ -1,7 +1,11 @@
-"""``paperrec``: serve the API, import papers and feedback, retrain, issue tokens.
+"""``paperrec``: serve the API, import papers, feedback and a researcher's library, retrain,
+issue tokens.
 
 Heavy modules (numpy through the library) are imported inside the commands, after the BLAS thread
-limit is set, so that ``paperrec --help`` is quick.
+limit is set, so that ``paperrec --help`` is quick. Bad input (a file that does not follow its
+format, a missing file or folder, a bad setting or argument) ends in one line on stderr, ``error:
+FILE:LINE: what is wrong, and what to do``, and exit status 2; ``--debug`` shows the traceback.
+The import commands live in :mod:`service.cli_imports`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import signal
 import sys
 import time
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from service.cli_imports import CommandError
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -41,7 +47,8 @@ settings (environment variables, or a .env file in the working directory):
                            model's own defaults
   PAPERREC_FEATURES        paper content features: text, text+citations (default), text+embed,
                            text+embed+citations (embeddings need the [embed] extra)
-  PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true)
+  PAPERREC_SEED_SAMPLE     load the bundled sample catalog into an empty store (default true;
+                           it leaves the catalog once real papers are imported; false: none)
   PAPERREC_MODEL_POLL_S    how often the API looks for a bundle saved by `paperrec train`
   PAPERREC_PAPERS_POLL_S   how often each API process takes in papers another one added
                            (--workers; default 1 second)
@@ -51,6 +58,10 @@ settings (environment variables, or a .env file in the working directory):
 """
 
 WALKTHROUGH = """\
+your own library (BibTeX, RIS, CSL-JSON, Zotero CSV, arXiv ids or DOIs):
+  paperrec import citeulike-a                        # a catalog (or: import papers ARXIV-FEED)
+  paperrec import-library refs.bib --user alice      # your papers become alice's likes
+
 example:
   paperrec serve &                                   # first start prints the admin token
   ADMIN=$(cat data/admin_token)
@@ -108,6 +119,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if (why := check_port(args.host, args.port)) is not None:
         print(f"error: {why}; choose another --port or stop what listens there", file=sys.stderr)
         return 2
+    # A data folder that cannot be made is one line here, not a traceback from inside uvicorn.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     _announce_admin_token(settings)
     print(f"Serving on http://{args.host}:{args.port} (API documentation at /docs)")
     # uvicorn turns SIGINT/SIGTERM into a clean shutdown, which stops the embedded Redis.
@@ -157,60 +170,23 @@ def _open(settings: Settings) -> Any:
     return open_store(settings)
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    from recommender.datasets import DataDirUnknown, default_data_dir
-    from recommender.datasets.citeulike import load_citeulike, prefixed_records
-    from recommender.io import read_catalog
-
-    settings = _load_settings(args)
-    if args.source == "papers":
-        if not args.path:
-            print("paperrec import papers: name the FILE to read", file=sys.stderr)
-            return 2
-        papers = list(read_catalog(args.path))
-        likes: dict[str, list[str]] = {}
-    else:
-        try:
-            folder = args.path or settings.datasets_dir or default_data_dir()
-        except DataDirUnknown as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        data = load_citeulike(args.source, folder)
-        papers, likes = prefixed_records(data, likes=args.likes)
-    with _open(settings) as store:
-        created, updated = store.put_papers(papers)
-        print(f"papers: {created} new, {updated} updated ({store.count_papers()} in the store)")
-        if likes:
-            n = store.import_likes(likes, source=args.source)
-            print(f"likes: {n} from {len(likes)} users")
-    print(
-        "A serving API recommends the new papers within PAPERREC_PAPERS_POLL_S seconds (by "
-        "their content); a retrain (`paperrec train` or POST /admin/retrain) folds the likes in."
-    )
-    return 0
-
-
-def cmd_import_likes(args: argparse.Namespace) -> int:
-    from recommender.io import read_likes
-
-    settings = _load_settings(args)
-    likes = read_likes(args.file, user_prefix=args.user_prefix, paper_prefix=args.paper_prefix)
-    with _open(settings) as store:
-        known = store.known_papers(p for ps in likes.values() for p in ps)
-        unknown = sum(p not in known for ps in likes.values() for p in ps)
-        likes = {u: kept for u, ps in likes.items() if (kept := [p for p in ps if p in known])}
-        n = store.import_likes(likes, source=args.source)
-    print(f"likes: {n} from {len(likes)} users; {unknown} skipped (paper not in the store)")
-    if unknown:
-        print("import the papers first (paperrec import papers FILE), then the likes again")
-    return 0
-
-
 def _train_once(settings: Settings, store: Store) -> bool:
-    from service.model import ModelManager
+    from service.cli_imports import progress
+    from service.model import TRAINING_STEPS, ModelManager
 
     models = ModelManager(settings, store)
-    job = models.run_job(models._new_job())
+    with progress("training", len(TRAINING_STEPS), " steps") as bar:
+        started: list[str] = []
+
+        def step(name: str) -> None:
+            # A step is done when the next starts; the bar says which one runs.
+            if started:
+                bar.update(1)
+            started.append(name)
+            bar.set_description(name)
+
+        job = models.run_job(models._new_job(), on_step=step)
+        bar.update(1)
     if job.status == "succeeded":
         print(f"trained {job.model_version}; saved to {settings.bundle_path}")
         return True
@@ -243,10 +219,9 @@ def cmd_token(args: argparse.Namespace) -> int:
     from service.settings import USER_ID_PATTERN
 
     if not re.fullmatch(USER_ID_PATTERN, args.user):
-        print(
-            f"invalid user id {args.user!r}: 1-128 of letters, digits, . _ : @ -", file=sys.stderr
+        raise CommandError(
+            f"invalid user id {args.user!r}: use 1-128 of letters, digits and . _ : @ -"
         )
-        return 2
     settings = _load_settings(args)
     with _open(settings) as store:
         print(issue_token(store, args.user))
@@ -254,23 +229,150 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line that says where to look (argparse prints the usage too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paperrec")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _command_imports(sub: Any, common: _Parser, fmt: Any) -> None:
+    """The three import commands (their bodies are service.cli_imports's)."""
+    from service import cli_imports
+
+    i = sub.add_parser(
+        "import",
+        parents=[common],
+        help="import papers (and likes) into the store",
+        description="Import papers into the store (added or updated by paper_id). The file is "
+        "read whole first: a file with a bad line imports nothing and says which line.\n\n"
+        "  paperrec import papers FILE         JSON lines, CSV, an arXiv metadata snapshot or an\n"
+        "                                      arXiv RSS/Atom feed (fields: paper_id, title,\n"
+        "                                      abstract, authors, year, categories, url,\n"
+        "                                      references, published YYYY-MM-DD, arxiv_id, doi;\n"
+        "                                      a serving API takes them in within a second)\n"
+        "  paperrec import papers URL          an arXiv listing feed, fetched (e.g. a day's new\n"
+        "                                      papers of a category)\n"
+        "  paperrec import citeulike-a [DIR]   the CiteULike dataset in DIR (default:\n"
+        "                                      PAPERREC_DATASETS_DIR, else ../shared/datasets\n"
+        "                                      beside a checkout); --likes also imports\n"
+        "                                      its users' libraries as likes (users\n"
+        "                                      'citeulike-a:user<N>', papers 'citeulike-a:<N>')\n\n"
+        "The first real papers make the bundled sample papers leave the catalog.",
+        formatter_class=fmt,
+    )
+    i.add_argument("source", choices=["papers", "citeulike-a", "citeulike-t"])
+    i.add_argument("path", nargs="?", help="FILE or URL for papers; dataset folder for citeulike-*")
+    i.add_argument(
+        "--data-dir",
+        dest="path",
+        metavar="DIR",
+        help="dataset folder for citeulike-* (same as the positional DIR)",
+    )
+    i.add_argument(
+        "--format",
+        choices=["auto", "jsonl", "csv", "arxiv", "feed"],
+        default="auto",
+        help="format of FILE (default: from its suffix and first line)",
+    )
+    i.add_argument("--likes", action="store_true", help="also import the dataset's likes")
+    i.set_defaults(func=cli_imports.cmd_import, settings=True)
+
+    il = sub.add_parser(
+        "import-likes",
+        parents=[common],
+        help="bulk-import likes from a users.dat or user,paper CSV file",
+        description="Bulk-import likes (pipelined, one event each) from FILE: a CiteULike-style "
+        "users.dat (line i = '<count> <item> ...' of user i: users 'user<i>', papers '<item>') "
+        "or a CSV of 'user,paper' lines. Papers must be in the store already; others are "
+        "skipped and counted, and when ids need a prefix to match the store's (citeulike-a:) "
+        "the command says which --paper-prefix would match.",
+    )
+    il.add_argument("file", metavar="FILE")
+    il.add_argument("--user-prefix", default="", help="put in front of every user id")
+    il.add_argument(
+        "--paper-prefix", default="", help="put in front of every paper id (e.g. citeulike-a:)"
+    )
+    il.add_argument("--source", default="import", help="source field of the events")
+    il.set_defaults(func=cli_imports.cmd_import_likes, settings=True)
+
+    lib = sub.add_parser(
+        "import-library",
+        parents=[common],
+        help="a researcher's BibTeX, RIS, Zotero or arXiv-id list becomes their likes",
+        description="Make every paper of a reference library USER's likes (or dislikes): a "
+        "BibTeX file, RIS (Zotero, Mendeley, EndNote), CSL-JSON (Zotero's, Better CSL JSON), "
+        "Zotero's CSV export, or a text file with one arXiv id or DOI a line. Each entry is "
+        "matched against the catalog by arXiv id, then DOI, then title (accents, case and "
+        "punctuation aside; a title several papers share is reported, not guessed); an entry "
+        "that matches nothing is added as a new paper from its own title, abstract and ids. "
+        "Entries that cannot be used are skipped and listed with their line or key; the rest "
+        "is imported. Importing the same file again changes nothing. No retrain is needed: "
+        "the user's next recommendations follow the new likes.\n\n"
+        "example:\n"
+        "  paperrec import citeulike-a                 # a catalog to recommend from\n"
+        "  paperrec import-library refs.bib --user alice",
+        formatter_class=fmt,
+    )
+    lib.add_argument("file", metavar="FILE")
+    lib.add_argument("--user", required=True, metavar="USER", help="whose library it is")
+    lib.add_argument(
+        "--format",
+        choices=["auto", "bibtex", "ris", "csl-json", "zotero-csv", "ids"],
+        default="auto",
+        help="format of FILE (default: from its suffix .bib .ris .json .csv .txt, else its text)",
+    )
+    lib.add_argument(
+        "--as",
+        dest="as_",
+        choices=["like", "dislike"],
+        default="like",
+        help="what the papers become for USER (default %(default)s)",
+    )
+    lib.add_argument(
+        "--dry-run", action="store_true", help="report what would happen; store nothing"
+    )
+    lib.set_defaults(func=cli_imports.cmd_import_library, settings=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(
+    # --debug is taken before the command and after it (``paperrec import --debug ...``).
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
+    p = _Parser(
         prog="paperrec",
         description="paperrec: a paper recommendation service (FastAPI + Redis).",
         epilog=SETTINGS_HELP + "\n" + WALKTHROUGH,
         formatter_class=fmt,
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"paperrec {_version()}")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     s = sub.add_parser(
         "serve",
+        parents=[common],
         help="run the HTTP API",
         description="Run the HTTP API. Without REDIS_URL an embedded Redis (append-only, in the "
         "data folder) starts with it and stops with it. On an empty store the sample catalog "
-        "is loaded. If PAPERREC_ADMIN_TOKEN is unset, an admin token is generated on first "
-        "start, kept in <data dir>/admin_token (mode 0600) and printed once to this console.",
+        "is loaded (PAPERREC_SEED_SAMPLE=false: not). If PAPERREC_ADMIN_TOKEN is unset, an "
+        "admin token is generated on first start, kept in <data dir>/admin_token (mode 0600) "
+        "and printed once to this console.",
         epilog=SETTINGS_HELP,
         formatter_class=fmt,
     )
@@ -287,50 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_serve)
 
-    i = sub.add_parser(
-        "import",
-        help="import papers (and likes) into the store",
-        description="Import papers into the store (added or updated by paper_id).\n\n"
-        "  paperrec import papers FILE         JSON lines, CSV or an arXiv metadata snapshot\n"
-        "                                      (fields: paper_id, title, abstract, authors, year,\n"
-        "                                      categories, url, references, published YYYY-MM-DD;\n"
-        "                                      a serving API takes them in within a second)\n"
-        "  paperrec import citeulike-a [DIR]   the CiteULike dataset in DIR (default:\n"
-        "                                      PAPERREC_DATASETS_DIR, else ../shared/datasets\n"
-        "                                      beside a checkout); --likes also imports\n"
-        "                                      its users' libraries as likes (users\n"
-        "                                      'citeulike-a:user<N>', papers 'citeulike-a:<N>')",
-        formatter_class=fmt,
-    )
-    i.add_argument("source", choices=["papers", "citeulike-a", "citeulike-t"])
-    i.add_argument("path", nargs="?", help="FILE for papers; dataset folder for citeulike-*")
-    i.add_argument(
-        "--data-dir",
-        dest="path",
-        metavar="DIR",
-        help="dataset folder for citeulike-* (same as the positional DIR)",
-    )
-    i.add_argument("--likes", action="store_true", help="also import the dataset's likes")
-    i.set_defaults(func=cmd_import)
-
-    il = sub.add_parser(
-        "import-likes",
-        help="bulk-import likes from a users.dat or user,paper CSV file",
-        description="Bulk-import likes (pipelined, one event each) from FILE: a CiteULike-style "
-        "users.dat (line i = '<count> <item> ...' of user i: users 'user<i>', papers '<item>') "
-        "or a CSV of 'user,paper' lines. Papers must be in the store already; others are "
-        "skipped and counted.",
-    )
-    il.add_argument("file", metavar="FILE")
-    il.add_argument("--user-prefix", default="", help="put in front of every user id")
-    il.add_argument(
-        "--paper-prefix", default="", help="put in front of every paper id (e.g. citeulike-a:)"
-    )
-    il.add_argument("--source", default="import", help="source field of the events")
-    il.set_defaults(func=cmd_import_likes)
+    _command_imports(sub, common, fmt)
 
     t = sub.add_parser(
         "train",
+        parents=[common],
         help="retrain the model from the store",
         description="Retrain on every paper and all feedback in the store and save the bundle "
         "atomically into the data folder (the same code as POST /admin/retrain). A running API "
@@ -347,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser(
         "token",
+        parents=[common],
         help="issue a bearer token for a user and print it",
         description="Issue a bearer token for USER and print it (only its hash is stored, so it "
         "cannot be shown again; issue another if it is lost).",
@@ -356,15 +420,54 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(exc: BaseException) -> tuple[str, int] | None:
+    """``(message, exit status)`` of an error a person can act on; ``None`` for a bug (whose
+    traceback is worth showing)."""
+    import pydantic
+    import redis
+
+    from recommender.datasets import DataDirUnknown
+    from recommender.io.lines import LoaderError
+    from service.redis_server import EmbeddedRedisError
+
+    if isinstance(exc, LoaderError):
+        hint = "" if "nothing was" in exc.problem else " (nothing was imported)"
+        return f"{exc}{hint}", 2
+    if isinstance(exc, CommandError | DataDirUnknown):
+        return str(exc), 2
+    if isinstance(exc, pydantic.ValidationError):
+        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return "bad setting: " + "; ".join(parts) + " (see paperrec --help, settings)", 2
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}", 2
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return f"cannot reach Redis ({exc}): check REDIS_URL, or unset it for the embedded one", 1
+    if isinstance(exc, EmbeddedRedisError):
+        return str(exc), 1
+    if isinstance(exc, ValueError):
+        # The library's ValueErrors are messages about the input (an unknown format name...).
+        return str(exc), 2
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     _limit_blas_threads()
     args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     if args.command != "serve":  # uvicorn handles signals itself for serve
         signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if getattr(args, "settings", False):
+            return int(args.func(args, _load_settings(args)))
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        said = None if debug else _one_line(e)
+        if said is None:
+            raise
+        print(f"error: {said[0]}".replace("\n", " "), file=sys.stderr)
+        return said[1]
 
 
 if __name__ == "__main__":

@@ -15,9 +15,18 @@ key                                    type    holds
                                                expires once full again
 ``paperrec:events``                    stream  every feedback change: user, paper, action, time
 ``paperrec:meta``                      hash    service bookkeeping (e.g. sample catalog loaded)
-``paperrec:paper-changes``             stream  ids of the papers each catalog write added or
-                                               changed, so every API process can follow
+``paperrec:paper-changes``             stream  ids of the papers each catalog write added,
+                                               changed or removed, so every API process can follow
+``paperrec:paper-by:arxiv``            hash    arXiv id (no version) -> paper id
+``paperrec:paper-by:doi``              hash    DOI (lower case) -> paper id
+``paperrec:paper-by:title``            hash    title key (identifiers.title_key) -> JSON list of
+                                               the ids of the papers with that title
+``paperrec:sample-papers``             set     ids of the bundled sample papers while they are in
+                                               the catalog (they leave it when real papers come)
 =====================================  ======  ==================================================
+
+The three ``paper-by`` hashes are the catalog's index for matching a researcher's library; they
+are written in the same transaction as the papers they index.
 
 A user's keys share the hash tag ``{user:<u>}``. A like or dislike changes the user's sets, the
 users set and the event stream in one Lua script (atomic: a stored change always has its event),
@@ -33,6 +42,10 @@ USERS = f"{PREFIX}:users"
 EVENTS = f"{PREFIX}:events"
 META = f"{PREFIX}:meta"
 PAPER_CHANGES = f"{PREFIX}:paper-changes"
+PAPER_BY_ARXIV = f"{PREFIX}:paper-by:arxiv"
+PAPER_BY_DOI = f"{PREFIX}:paper-by:doi"
+PAPER_BY_TITLE = f"{PREFIX}:paper-by:title"
+SAMPLE_PAPERS = f"{PREFIX}:sample-papers"
 
 
 def _user(user_id: str) -> str:

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from service.connection import open_store
 from service.model import ModelManager
-from service.routes import admin, health, papers, users
+from service.routes import admin, health, library, papers, users
 from service.sample import sample_papers
 from service.schemas import ErrorPublic
 from service.security import admin_token, hash_token, redact_access_log
@@ -50,9 +50,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             token, _created = admin_token(settings)
             app.state.admin_token_hash = hash_token(token)
+            if settings.seed_sample:
+                # A store whose sample papers came before they were remembered as such.
+                store.adopt_sample(p.paper_id for p in sample_papers())
             if settings.seed_sample and store.count_papers() == 0:
-                n, _ = store.put_papers(sample_papers())
-                log.info("empty catalog: loaded %d sample papers", n)
+                n = store.put_papers(sample_papers(), sample=True).created
+                log.info(
+                    "empty catalog: loaded %d sample papers (they leave the catalog once real "
+                    "papers are imported; PAPERREC_SEED_SAMPLE=false starts without them)",
+                    n,
+                )
             models = ModelManager(settings, store)
             models.startup()
             models.start_watching()
@@ -66,7 +73,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _too_large(max_bytes: int) -> str:
-    return f"request body larger than {max_bytes} bytes: send smaller batches"
+    return (
+        f"request body larger than {max_bytes} bytes: send smaller batches (a library file: "
+        "split it, or raise PAPERREC_MAX_BODY_BYTES)"
+    )
 
 
 class BodyLimit:
@@ -167,6 +177,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
-    for module in (health, papers, users, admin):
+    for module in (health, papers, users, library, admin):
         app.include_router(module.router)
     return app

@@ -29,7 +29,10 @@ from recommender.tuned import TUNED_PATH
 from service.settings import Settings
 from service.store import Store
 
-__all__ = ["ModelManager", "RetrainJob", "training_hyperparameters"]
+__all__ = ["TRAINING_STEPS", "ModelManager", "RetrainJob", "training_hyperparameters"]
+
+#: The steps of a retrain, in order, as :meth:`ModelManager.run_job` reports them.
+TRAINING_STEPS = ("reading the catalog", "reading the feedback", "training", "saving")
 
 log = logging.getLogger(__name__)
 
@@ -221,17 +224,25 @@ class ModelManager:
         t.start()
         return job, True
 
-    def run_job(self, job: RetrainJob) -> RetrainJob:
+    def run_job(
+        self, job: RetrainJob, *, on_step: Callable[[str], object] | None = None
+    ) -> RetrainJob:
         """Train on the whole catalog and all feedback, save the bundle atomically, swap it in.
-        On failure the serving engine stays as it was and the job says why."""
+        On failure the serving engine stays as it was and the job says why. ``on_step`` is
+        called with the name of each of :data:`TRAINING_STEPS` as it starts (progress)."""
+        step = on_step or (lambda name: None)
         self.job = job
         try:
+            step(TRAINING_STEPS[0])
             catalog = self.store.catalog()
+            step(TRAINING_STEPS[1])
             likes, dislikes = self.store.all_feedback()
             plan = _training_plan(self.settings, has_references=any(p.references for p in catalog))
+            step(TRAINING_STEPS[2])
             bundle = plan.train(
                 catalog, likes, dislikes, embedding_cache=self.settings.embedding_cache
             )
+            step(TRAINING_STEPS[3])
             # The library's version has one-second resolution; the job id makes it unique.
             bundle.metadata["version"] = f"{bundle.version}+{job.job_id}"
             bundle.metadata["job_id"] = job.job_id
@@ -297,26 +308,31 @@ class ModelManager:
             engine = self._engine
             if engine is None:
                 return 0
-            last, papers = self.store.paper_changes(self._papers_seen)
+            last, papers, removed = self.store.paper_changes(self._papers_seen)
             if papers is None:  # the stream was trimmed past us: re-read everything
                 log.warning("catalog changes trimmed beyond this process: re-reading the catalog")
                 papers = list(self.store.catalog())
+                stored = {p.paper_id for p in papers}
+                removed = [pid for pid in engine.paper_ids if pid not in stored]
             if papers:
                 engine.add_papers(papers)
+            if removed:
+                engine.remove_papers(removed)
             self._papers_seen = last
-        return len(papers)
+        return len(papers) + len(removed)
 
     def add_papers(self, papers: Sequence[Paper]) -> tuple[int, int]:
-        """Store papers in Redis (durable first), then make them recommendable at once.
-        ``(created, updated)``."""
+        """Store papers in Redis (durable first), then make them recommendable at once (and the
+        sample papers they push out of the catalog no longer). ``(created, updated)``."""
         with self._papers_lock:
-            created, updated = self.store.put_papers(papers)
+            put = self.store.put_papers(papers)
             engine = self._engine
             if engine is not None:
                 engine.add_papers(papers)
-        if engine is None:  # first papers of an empty service: train a first model
+                engine.remove_papers(put.removed)
+        if engine is None and papers:  # first papers of an empty service: train a first model
             self.start_retrain()
-        return created, updated
+        return put.created, put.updated
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:

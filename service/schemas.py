@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -13,6 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from recommender import identifiers
 from recommender.catalog import Paper, parse_date
 from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN
 
@@ -32,6 +34,21 @@ def _day(value: object) -> date:
 
 #: A day written ``YYYY-MM-DD`` and nothing else.
 Day = Annotated[date, BeforeValidator(_day)]
+#: An arXiv id and a DOI in any common spelling, kept in the library's normal form.
+ArxivId = Annotated[
+    str,
+    StringConstraints(
+        max_length=200,
+        pattern=r"^(?:[Aa][Rr][Xx][Ii][Vv]:)?(?:[0-9]{4}\.[0-9]{4,5}"
+        r"|[A-Za-z][A-Za-z-]*(?:\.[A-Za-z]{2})?/[0-9]{7})(?:v[0-9]+)?$",
+    ),
+    AfterValidator(identifiers.arxiv_id),
+]
+Doi = Annotated[
+    str,
+    StringConstraints(max_length=500, pattern=r"^(?:[Dd][Oo][Ii]:)?10\.[0-9]{4,9}/[!-~]+$"),
+    AfterValidator(identifiers.doi),
+]
 
 
 class ErrorPublic(BaseModel):
@@ -40,7 +57,13 @@ class ErrorPublic(BaseModel):
 
 class PaperBase(BaseModel):
     paper_id: PaperId
-    title: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+    # Some character that is not white space, as Python's strip() sees it too (\x1c-\x1f).
+    title: Annotated[
+        str,
+        StringConstraints(
+            min_length=1, max_length=2000, strip_whitespace=True, pattern=r"[^\s\x1c-\x1f]"
+        ),
+    ]
     abstract: Text = ""
     authors: list[ShortText] = Field(default_factory=list, max_length=1000)
     year: int | None = Field(None, ge=0, le=9999)
@@ -56,6 +79,16 @@ class PaperBase(BaseModel):
         None,
         description="The day the paper appeared (YYYY-MM-DD): what `since` on recommendations "
         "filters on. Sets `year` when that is absent.",
+    )
+    arxiv_id: ArxivId | None = Field(
+        None,
+        description="arXiv id (2101.00001, hep-th/9901001; 'arXiv:' and a version are "
+        "accepted), stored without version: a library import matches by it.",
+    )
+    doi: Doi | None = Field(
+        None,
+        description="DOI (bare or after 'doi:'), stored in lower case: a library import "
+        "matches by it.",
     )
 
     def to_paper(self) -> Paper:
@@ -155,3 +188,41 @@ class HealthPublic(BaseModel):
         description="The last model bundle file that could not be loaded (the old model kept "
         "serving): path, error, time.",
     )
+
+
+class LibraryMatchPublic(BaseModel):
+    entry: str = Field(description="Where the entry is: 'line 12 (smith2020)' or 'entry key'.")
+    paper_id: str
+    by: Literal["arxiv", "doi", "title"] = Field(description="The key that matched.")
+
+
+class LibraryNewPaper(BaseModel):
+    entry: str
+    paper_id: str = Field(description="The id the new paper got (its arXiv id, doi:..., ref:...).")
+
+
+class LibrarySkipped(BaseModel):
+    entry: str
+    reason: str
+
+
+class LibraryImportPublic(BaseModel):
+    """What importing a library file did (or, with ``dry_run``, would do)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    user_id: str
+    as_: Literal["like", "dislike"] = Field(alias="as")
+    dry_run: bool
+    file: str
+    format: str = Field(description="The format the file was read as.")
+    read: int = Field(description="Entries in the file, usable or not.")
+    matched: int = Field(description="Entries found in the catalog.")
+    matched_by: dict[str, int] = Field(description="Matched entries by key: arxiv, doi, title.")
+    added: int = Field(description="Entries added to the catalog as new papers.")
+    skipped: int
+    matches: list[LibraryMatchPublic]
+    new_papers: list[LibraryNewPaper]
+    skipped_entries: list[LibrarySkipped]
+    new_feedback: int = Field(description="Papers that became the user's likes (dislikes) now.")
+    already: int = Field(description="Papers that already were.")

@@ -11,15 +11,18 @@ synchronous and runs on worker threads or in the command line.
 
 The clients and the embedded server's life are :mod:`service.connection`'s (``open_store``), the
 Lua scripts :mod:`service.scripts`'s, and minting tokens :mod:`service.security`'s: this module
-is only what is stored, where.
+is only what is stored, where. (It runs past 500 lines because every read and write of the
+service's data is here, which is the point of it; the index arithmetic is in
+:mod:`service.paper_index`.)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis
@@ -27,10 +30,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from recommender.catalog import Catalog, Paper
-from service import keys
+from service import keys, paper_index
 from service.scripts import ADD_FEEDBACK, REMOVE_FEEDBACK, SHA, TOKEN_BUCKET
 
-__all__ = ["Access", "Action", "Kind", "Store"]
+__all__ = ["Access", "Action", "Kind", "PapersPut", "Store"]
+
+log = logging.getLogger(__name__)
 
 Action = Literal["like", "unlike", "dislike", "undislike"]
 Kind = Literal["likes", "dislikes"]
@@ -43,6 +48,20 @@ _PAPER_CHANGES_KEPT = 10_000
 _OPPOSITE: dict[Kind, Kind] = {"likes": "dislikes", "dislikes": "likes"}
 _ADD_ACTION: dict[Kind, Action] = {"likes": "like", "dislikes": "dislike"}
 _REMOVE_ACTION: dict[Kind, Action] = {"likes": "unlike", "dislikes": "undislike"}
+
+
+def _decode(raws: Any) -> list[Paper | None]:
+    return [None if r is None else Paper.from_dict(json.loads(r)) for r in raws]
+
+
+@dataclass(frozen=True)
+class PapersPut:
+    """What :meth:`Store.put_papers` did."""
+
+    created: int
+    updated: int
+    #: Ids of the sample papers that left the catalog because real ones came.
+    removed: list[str] = field(default_factory=list)
 
 
 def _set_key(kind: Kind, user_id: str) -> str:
@@ -94,34 +113,139 @@ class Store:
         }
 
     # ------------------------------------------------------------------ papers
-    def put_papers(self, papers: Iterable[Paper]) -> tuple[int, int]:
-        """Add or replace papers; returns ``(created, updated)``. Each chunk is stored with an
-        entry naming its papers in the change stream, in one transaction, so that every API
-        process can pick the papers up (:meth:`paper_changes`)."""
-        created = total = 0
-        batch: dict[str, str] = {}
+    def put_papers(
+        self,
+        papers: Iterable[Paper],
+        *,
+        sample: bool = False,
+        progress: Callable[[int], object] | None = None,
+    ) -> PapersPut:
+        """Add or replace papers. Each chunk is stored with its index entries (arXiv id, DOI,
+        title key; :mod:`service.paper_index`) and an entry naming its papers in the change
+        stream, in one transaction, so that every API process can pick the papers up
+        (:meth:`paper_changes`).
 
-        def flush() -> int:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hset(keys.PAPERS, mapping=batch)  # type: ignore[arg-type]
-            pipe.xadd(
-                keys.PAPER_CHANGES,
-                {"ids": json.dumps(list(batch), ensure_ascii=False)},
-                maxlen=_PAPER_CHANGES_KEPT,
-                approximate=True,
-            )
-            return int(pipe.execute()[0])
+        ``sample``: these are the bundled sample papers, remembered as such. Storing any other
+        paper removes the sample papers from the catalog, in the same transaction (a real
+        catalog is not to be mixed with invented papers); likes of them stay with their users.
+        ``progress`` is called with the number of papers of each chunk once it is stored."""
+        self.ensure_paper_index()
+        created = total = 0
+        removed: list[str] = []
+        batch: dict[str, Paper] = {}
+
+        def flush() -> None:
+            nonlocal created, total
+            n, gone = self._put_chunk(batch, sample=sample)
+            created += n
+            total += len(batch)
+            removed.extend(gone)
+            if progress is not None:
+                progress(len(batch))
 
         for p in papers:
-            batch[p.paper_id] = json.dumps(p.to_dict(), ensure_ascii=False)
+            batch[p.paper_id] = p
             if len(batch) >= _CHUNK:
-                created += flush()
-                total += len(batch)
+                flush()
                 batch = {}
         if batch:
-            created += flush()
-            total += len(batch)
-        return created, total - created
+            flush()
+        if removed:
+            log.info("real papers stored: %d sample papers left the catalog", len(removed))
+        return PapersPut(created, total - created, removed)
+
+    def _put_chunk(
+        self, batch: dict[str, Paper], *, sample: bool, retire: bool = False
+    ) -> tuple[int, list[str]]:
+        """Store one chunk (see :meth:`put_papers`); ``(created, sample ids removed)``. With
+        ``retire`` the sample papers go even if the chunk is empty."""
+        ids = list(batch)
+        encoded = {pid: json.dumps(p.to_dict(), ensure_ascii=False) for pid, p in batch.items()}
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    # What the index update reads cannot change before the MULTI runs.
+                    pipe.watch(keys.PAPERS, keys.SAMPLE_PAPERS, *paper_index.KEYS)
+                    old = dict(
+                        zip(ids, _decode(pipe.hmget(keys.PAPERS, ids) if ids else []), strict=True)
+                    )
+                    gone: list[str] = []
+                    retired: list[Paper] = []
+                    if not sample:
+                        samples = {str(x) for x in pipe.smembers(keys.SAMPLE_PAPERS)}
+                        if samples and (retire or any(pid not in samples for pid in ids)):
+                            gone = sorted(samples - set(ids))
+                            found = _decode(pipe.hmget(keys.PAPERS, gone)) if gone else []
+                            retired = [p for p in found if p is not None]
+                    update = paper_index.IndexUpdate.compute(pipe, old, batch.values(), retired)
+                    pipe.multi()
+                    if encoded:
+                        pipe.hset(keys.PAPERS, mapping=encoded)  # type: ignore[arg-type]
+                    if sample:
+                        pipe.sadd(keys.SAMPLE_PAPERS, *ids)
+                    if gone:
+                        pipe.hdel(keys.PAPERS, *gone)
+                        pipe.delete(keys.SAMPLE_PAPERS)
+                    update.apply(pipe)
+                    pipe.xadd(
+                        keys.PAPER_CHANGES,
+                        {"ids": json.dumps(ids + gone, ensure_ascii=False)},
+                        maxlen=_PAPER_CHANGES_KEPT,
+                        approximate=True,
+                    )
+                    done = pipe.execute()
+                    return (int(done[0]) if encoded else 0), gone
+                except redis.WatchError:
+                    continue  # another writer changed the catalog meanwhile: read again
+
+    def ensure_paper_index(self) -> None:
+        """Build the arXiv id / DOI / title index over the stored papers if this store has none
+        yet (a store written before the index existed); a no-op afterwards."""
+        if not self.redis.hexists(keys.META, paper_index.BUILT):
+            paper_index.build(self.redis, self.iter_papers)
+
+    def adopt_sample(self, sample_ids: Iterable[str]) -> list[str]:
+        """For a store whose sample papers were loaded before they were remembered as such:
+        remember those of ``sample_ids`` it holds and, when it also holds other papers (a real
+        import came since), remove them now. Once per store; the ids removed."""
+        if not self.mark_once("sample-adopted"):
+            return []
+        present = sorted(self.known_papers(sample_ids))
+        if not present or self.count_papers() == len(present):
+            if present:
+                self.redis.sadd(keys.SAMPLE_PAPERS, *present)
+            return []
+        self.redis.sadd(keys.SAMPLE_PAPERS, *present)
+        _, removed = self._put_chunk({}, sample=False, retire=True)
+        log.info("%d sample papers left the catalog, which holds real papers", len(removed))
+        return removed
+
+    # ----------------------------------------------- the index (recommender.library.PaperLookup)
+    def by_arxiv(self, arxiv_ids: list[str]) -> dict[str, str]:
+        return self._lookup(keys.PAPER_BY_ARXIV, arxiv_ids)
+
+    def by_doi(self, dois: list[str]) -> dict[str, str]:
+        return self._lookup(keys.PAPER_BY_DOI, dois)
+
+    def by_title(self, title_keys: list[str]) -> dict[str, list[str]]:
+        return {
+            t: json.loads(ids) for t, ids in self._lookup(keys.PAPER_BY_TITLE, title_keys).items()
+        }
+
+    def years(self, paper_ids: list[str]) -> dict[str, int | None]:
+        return {p.paper_id: p.year for p in self.get_papers(paper_ids)}
+
+    def known(self, paper_ids: list[str]) -> set[str]:
+        return self.known_papers(paper_ids)
+
+    def _lookup(self, hash_key: str, fields: list[str]) -> dict[str, str]:
+        self.ensure_paper_index()
+        out: dict[str, str] = {}
+        for i in range(0, len(fields), _CHUNK):
+            chunk = fields[i : i + _CHUNK]
+            values: Any = self.redis.hmget(hash_key, chunk)
+            out.update({f: v for f, v in zip(chunk, values, strict=True) if v is not None})
+        return out
 
     def last_paper_change(self) -> str:
         """Id of the newest entry of the change stream (``"0-0"`` when there is none): read it
@@ -129,26 +253,29 @@ class Store:
         rows: Any = self.redis.xrevrange(keys.PAPER_CHANGES, count=1)
         return str(rows[0][0]) if rows else "0-0"
 
-    def paper_changes(self, after: str) -> tuple[str, list[Paper] | None]:
-        """``(newest change id, papers added or changed after the change ``after``)``, the papers
-        as stored now. ``None`` instead of the papers when the stream no longer reaches back to
-        ``after`` (trimmed): the caller must re-read the whole catalog."""
+    def paper_changes(self, after: str) -> tuple[str, list[Paper] | None, list[str]]:
+        """``(newest change id, papers added or changed after the change ``after``, ids of
+        papers removed since)``, the papers as stored now. ``None`` instead of the papers when
+        the stream no longer reaches back to ``after`` (trimmed): the caller must re-read the
+        whole catalog (and drop what it holds that is no longer there)."""
         last = self.last_paper_change()
         if last == after:
-            return last, []
+            return last, [], []
         # ``after`` was an entry (still there unless trimmed) or "0-0", the empty stream.
         if after == "0-0":
             if int(self.redis.xlen(keys.PAPER_CHANGES)) >= _PAPER_CHANGES_KEPT:
-                return last, None
+                return last, None, []
         else:
             first: Any = self.redis.xrange(keys.PAPER_CHANGES, count=1)
             if not first or _stream_id(str(first[0][0])) > _stream_id(after):
-                return last, None
+                return last, None, []
         ids: dict[str, None] = {}
         entries: Any = self.redis.xrange(keys.PAPER_CHANGES, min=f"({after}", max=last)
         for _, fields in entries:
             ids.update(dict.fromkeys(json.loads(fields["ids"])))
-        return last, self.get_papers(list(ids))
+        papers = self.get_papers(list(ids))
+        stored = {p.paper_id for p in papers}
+        return last, papers, [pid for pid in ids if pid not in stored]
 
     def get_papers(self, paper_ids: list[str]) -> list[Paper]:
         """The stored papers among ``paper_ids`` (unknown ids are skipped)."""
@@ -179,6 +306,11 @@ class Store:
 
     def count_papers(self) -> int:
         return int(self.redis.hlen(keys.PAPERS))
+
+    def iter_paper_ids(self) -> Iterator[str]:
+        """The ids of the stored papers, in no order (streamed)."""
+        for pid, _ in self.redis.hscan_iter(keys.PAPERS, count=_CHUNK):
+            yield str(pid)
 
     def iter_papers(self) -> Iterator[Paper]:
         for _, raw in self.redis.hscan_iter(keys.PAPERS, count=_CHUNK):
@@ -291,9 +423,16 @@ class Store:
                     dislikes[u] = sorted(out[2 * j + 1])
         return likes, dislikes
 
-    def import_likes(self, likes: Mapping[str, Iterable[str]], *, source: str) -> int:
+    def import_likes(
+        self,
+        likes: Mapping[str, Iterable[str]],
+        *,
+        source: str,
+        progress: Callable[[int], object] | None = None,
+    ) -> int:
         """Bulk-add likes (from a dataset); returns how many were new. Each new like is also
-        an event with ``source`` set."""
+        an event with ``source`` set. ``progress`` is called with the number of users of each
+        chunk once it is stored."""
         n = 0
         items = list(likes.items())
         for i in range(0, len(items), _CHUNK):
@@ -316,7 +455,29 @@ class Store:
                         self._event(u, p, "like", source=source, pipe=pipe)
                 n += len(new)
             pipe.execute()
+            if progress is not None:
+                progress(len(items[i : i + _CHUNK]))
         return n
+
+    def add_feedback_many(
+        self, kind: Kind, user_id: str, paper_ids: Iterable[str], *, source: str
+    ) -> list[bool]:
+        """Add each of ``paper_ids`` to the user's likes (or dislikes), removing it from the other
+        set, with the events of what changed: the same script as one ``PUT``, all of them in one
+        transaction (all stored, or none). Whether each was new, in order."""
+        ids = list(dict.fromkeys(paper_ids))
+        if not ids:
+            return []
+        self.redis.script_load(ADD_FEEDBACK)  # EVALSHA inside MULTI cannot load it itself
+        keys_ = [keys.USERS, _set_key(kind, user_id), _set_key(_OPPOSITE[kind], user_id)]
+        args = [user_id, "", _ADD_ACTION[kind], _REMOVE_ACTION[_OPPOSITE[kind]]]
+        pipe = self.redis.pipeline(transaction=True)
+        for pid in ids:
+            args[1] = pid
+            pipe.evalsha(
+                SHA[ADD_FEEDBACK], 4, *keys_, keys.EVENTS, *args, f"{time.time():.6f}", source
+            )
+        return [bool(x) for x in pipe.execute()]
 
     def _event(
         self,

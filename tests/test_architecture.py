@@ -16,6 +16,8 @@ BELOW_MODELS = (
     "recommender.ranking",
     "recommender.ann",
     "recommender.catalog",
+    "recommender.identifiers",
+    "recommender.library",
     "recommender.features",
     "recommender.embeddings",
     "recommender.similarity",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-__all__ = ["DataDirUnknown", "default_data_dir"]
+__all__ = ["DataDirUnknown", "checkout_root", "default_data_dir"]
 
 #: The library package (``recommender/``); a checkout has this project's pyproject.toml beside it.
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -33,6 +33,11 @@ def _checkout_root(package: Path) -> Path | None:
     except (OSError, tomllib.TOMLDecodeError):
         return None
     return package.parent if name == _PROJECT else None
+
+
+def checkout_root() -> Path | None:
+    """The checkout of this project the library runs from; ``None`` for an installed package."""
+    return _checkout_root(_PACKAGE)
 
 
 def default_data_dir() -> Path:

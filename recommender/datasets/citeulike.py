@@ -89,8 +89,8 @@ def _dataset_dir(name: str, data_dir: PathLike | None) -> Path:
         raise LoaderError(
             folder,
             None,
-            f"no {name} folder here; the data can be downloaded from the public sources "
-            f"listed in its PROVENANCE.txt (see DATASETS.md)",
+            f"no {name} folder here: check --data-dir (or PAPERREC_DATASETS_DIR); the data can "
+            f"be downloaded from the public sources listed in its PROVENANCE.txt (DATASETS.md)",
         )
     return folder
 

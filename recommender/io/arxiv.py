@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.catalog import Catalog, Paper
+from recommender.identifiers import find_arxiv_id, find_doi
 from recommender.io import records
 from recommender.io.lines import LoaderError, PathLike, clean, read_lines
 
@@ -128,6 +129,8 @@ def read_arxiv_snapshot(path: PathLike, limit: int | None = None) -> Catalog:
                     "categories": tuple(categories.split()),
                     "url": ARXIV_ABS + paper_id,
                     "published": published,
+                    "arxiv_id": find_arxiv_id(paper_id),
+                    "doi": find_doi(*str(obj.get("doi") or "").split()),
                 },
             )
         )

@@ -3,15 +3,17 @@
 * **JSON lines** (:func:`read_jsonl`): one paper object per line with ``paper_id`` and ``title``
   (required), ``abstract``, ``authors`` (list), ``year`` (int), ``categories`` (list), ``url``,
   ``references`` (list of paper ids linked by citation), ``published`` (the date the paper
-  appeared, a ``YYYY-MM-DD`` string; it sets ``year`` when that is absent).
+  appeared, a ``YYYY-MM-DD`` string; it sets ``year`` when that is absent), ``arxiv_id`` and
+  ``doi`` (any common spelling; stored without version, prefix or resolver URL).
   Unknown fields are an error, not ignored: a misspelt ``abstact`` would otherwise silently drop
   every abstract. Blank lines are skipped.
 * **CSV** (:func:`read_csv`): a header row naming at least ``paper_id`` and ``title`` from the same
   set of fields; ``authors``, ``categories`` and ``references`` separated by ``;``; an empty
   ``year`` or ``published`` is unknown.
 
-Other formats have a module of their own (:mod:`recommender.io.arxiv`); a new one is one more
-module and one more entry of :data:`READERS`.
+Other formats have a module of their own (:mod:`recommender.io.arxiv`, the metadata snapshot;
+:mod:`recommender.io.feeds`, arXiv's RSS and Atom listings, also from a URL); a new one is one
+more module and one more entry of :data:`READERS`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 from recommender.catalog import Catalog, Paper
 from recommender.io import records
 from recommender.io.arxiv import read_arxiv_snapshot
+from recommender.io.feeds import is_url, read_feed
 from recommender.io.lines import UNREADABLE, LoaderError, PathLike, clean, open_text, read_lines
 
 __all__ = ["READERS", "CatalogFormat", "read_catalog", "read_csv", "read_jsonl"]
@@ -80,6 +83,8 @@ def read_jsonl(path: PathLike) -> Catalog:
                         path, lineno, "references", obj.get("references")
                     ),
                     "published": records.published(path, lineno, obj.get("published")),
+                    "arxiv_id": records.opt_str(path, lineno, "arxiv_id", obj.get("arxiv_id")),
+                    "doi": records.opt_str(path, lineno, "doi", obj.get("doi")),
                 },
             )
         )
@@ -160,6 +165,8 @@ def _read_csv_rows(path: Path, reader: Any) -> Catalog:
                     "url": rec.get("url") or None,
                     "references": _split_list(rec.get("references", "")),
                     "published": records.published(path, lineno, rec.get("published") or None),
+                    "arxiv_id": rec.get("arxiv_id") or None,
+                    "doi": rec.get("doi") or None,
                 },
             )
         )
@@ -172,7 +179,11 @@ def _check_header(path: Path, lineno: int, header: list[str]) -> None:
     missing = [f for f in records.REQUIRED if f not in header]
     if missing:
         raise LoaderError(
-            path, lineno, f"header lacks required column(s) {', '.join(map(repr, missing))}"
+            path,
+            lineno,
+            f"header lacks required column(s) {', '.join(map(repr, missing))}: the first row "
+            f"of a catalog CSV names its columns, at least paper_id and title (a reference "
+            "library exported from Zotero is imported with paperrec import-library)",
         )
     unknown = [c for c in header if c not in records.FIELDS]
     if unknown:
@@ -188,20 +199,26 @@ def _check_header(path: Path, lineno: int, header: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------ dispatch
-CatalogFormat = Literal["auto", "jsonl", "csv", "arxiv"]
+CatalogFormat = Literal["auto", "jsonl", "csv", "arxiv", "feed"]
 
 #: The reader of each catalog format, by the name :func:`read_catalog` takes.
-READERS: dict[str, Callable[[Path], Catalog]] = {
+READERS: dict[str, Callable[[PathLike], Catalog]] = {
     "jsonl": read_jsonl,
     "csv": read_csv,
     "arxiv": read_arxiv_snapshot,
+    "feed": read_feed,
 }
 
 
 def read_catalog(path: PathLike, fmt: CatalogFormat = "auto") -> Catalog:
     """Read a catalog in format ``fmt``; ``"auto"`` decides from the suffix (``.csv``,
-    ``.jsonl``/``.json``/``.ndjson``, optionally ``.gz``) and, for JSON lines, from the first
-    record's fields (``paper_id`` = this project's format, ``id`` = the arXiv snapshot)."""
+    ``.jsonl``/``.json``/``.ndjson``, ``.xml``/``.rss``/``.atom``, optionally ``.gz``) and, for
+    JSON lines, from the first record's fields (``paper_id`` = this project's format, ``id`` =
+    the arXiv snapshot); an http(s) URL is fetched as an arXiv feed."""
+    if is_url(path):
+        if fmt not in ("auto", "feed"):
+            raise ValueError(f"a URL is read as an arXiv feed, not as {fmt!r}")
+        return read_feed(str(path))
     path = Path(path)
     name: str = _detect(path) if fmt == "auto" else fmt
     reader = READERS.get(name)
@@ -210,14 +227,18 @@ def read_catalog(path: PathLike, fmt: CatalogFormat = "auto") -> Catalog:
     return reader(path)
 
 
-def _detect(path: Path) -> Literal["jsonl", "csv", "arxiv"]:
+def _detect(path: Path) -> Literal["jsonl", "csv", "arxiv", "feed"]:
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     suffix = suffixes[-1] if suffixes else ""
     if suffix == ".csv":
         return "csv"
+    if suffix in (".xml", ".rss", ".atom"):
+        return "feed"
     for lineno, text in read_lines(path):
         if not text.strip():
             continue
+        if text.lstrip().startswith("<"):
+            return "feed"
         if text.lstrip().startswith("{"):
             obj = records.json_object(path, lineno, text)
             if "paper_id" in obj:
@@ -235,5 +256,7 @@ def _detect(path: Path) -> Literal["jsonl", "csv", "arxiv"]:
             return "csv"
         break
     raise LoaderError(
-        path, None, "cannot tell the catalog format: give fmt='jsonl', 'csv' or 'arxiv'"
+        path,
+        None,
+        "cannot tell the catalog format: give the format (--format jsonl, csv, arxiv or feed)",
     )

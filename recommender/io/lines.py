@@ -43,7 +43,7 @@ class LoaderError(ValueError):
 
 def _open_binary(path: Path) -> IO[bytes]:
     if not path.is_file():
-        raise LoaderError(path, None, "no such file")
+        raise LoaderError(path, None, "no such file: check the path")
     if path.suffix == ".gz":
         return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
@@ -53,7 +53,7 @@ def open_text(path: Path) -> IO[str]:
     """Text for the csv module: UTF-8 (BOM dropped), line ends left to the reader. A reader of
     it catches :data:`UNREADABLE` itself, since only it knows the line it was on."""
     if not path.is_file():
-        raise LoaderError(path, None, "no such file")
+        raise LoaderError(path, None, "no such file: check the path")
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
     return path.open(encoding="utf-8-sig", newline="")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.catalog import Catalog, Paper, parse_date
-from recommender.io.lines import LoaderError
+from recommender.io.lines import LoaderError, PathLike
 
 __all__ = [
     "FIELDS",
@@ -39,11 +39,13 @@ FIELDS = (
     "url",
     "references",
     "published",
+    "arxiv_id",
+    "doi",
 )
 REQUIRED = ("paper_id", "title")
 
 
-def make_paper(path: Path, lineno: int, fields: dict[str, Any]) -> Paper:
+def make_paper(path: PathLike, lineno: int | None, fields: dict[str, Any]) -> Paper:
     """A :class:`Paper` of ``fields``; what ``Paper`` refuses is a :class:`LoaderError` here."""
     try:
         return Paper(**fields)
@@ -51,7 +53,7 @@ def make_paper(path: Path, lineno: int, fields: dict[str, Any]) -> Paper:
         raise LoaderError(path, lineno, str(e)) from None
 
 
-def finish(path: Path, papers: list[Paper]) -> Catalog:
+def finish(path: PathLike, papers: list[Paper]) -> Catalog:
     """The catalog of ``papers``; a file that gave none is an error, not an empty catalog."""
     if not papers:
         raise LoaderError(path, None, "no papers in the file")
