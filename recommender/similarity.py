@@ -40,11 +40,13 @@ def sum_rows(S: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     return np.bincount(cols, weights=vals, minlength=S.shape[1]).astype(np.float64, copy=False)
 
 
-def _gather(S: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _gather(
+    S: sp.csr_matrix, rows: np.ndarray, *, sliced_up_to: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = np.asarray(rows, dtype=np.int64)
     if rows.size == 0:
         return np.empty(0, S.indices.dtype), np.empty(0, S.data.dtype), np.empty(0, np.int64)
-    if rows.size <= _SLICED_GATHER:
+    if rows.size <= (_SLICED_GATHER if sliced_up_to is None else sliced_up_to):
         # One user's likes: slices joined are about half the time of the vectorised index
         # arithmetic below, which pays for itself only over many rows.
         starts, ends = S.indptr[rows].tolist(), S.indptr[rows + 1].tolist()
@@ -410,7 +412,12 @@ class FeatureIndex:
         if nz.size == 0:
             return out
         if _SLICE_COST * int(self.df[nz].sum()) + _SLICE_OVERHEAD < Vs.nnz:
-            out += St[nz].T @ p[nz]
+            # The rows of the inverted index the profile touches, each weighted by its value
+            # and summed per paper: a gather, without building the sliced sparse matrix.
+            # (long rows of frequent words: index arithmetic beats joined slices from ~30 rows)
+            cols, vals, lengths = _gather(St, nz, sliced_up_to=32)
+            vals = vals * np.repeat(p[nz], lengths)
+            out += np.bincount(cols, weights=vals, minlength=self.n).astype(np.float32)
         else:
             out += Vs @ p
         return out

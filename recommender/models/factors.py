@@ -74,7 +74,7 @@ def _add_user_terms(
     Yl = Y[liked].astype(np.float64)
     A += alpha * (Yl.T @ Yl)
     b[:] = (1.0 + alpha) * Yl.sum(axis=0)
-    if disliked is not None:
+    if disliked is not None and len(disliked):
         d = np.setdiff1d(np.asarray(disliked, dtype=np.int64), liked, assume_unique=True)
         if d.size:
             Yd = Y[d].astype(np.float64)
