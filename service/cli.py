@@ -237,15 +237,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    import re
-
+    from recommender.catalog import check_user_id
     from service.security import issue_token
-    from service.settings import USER_ID_PATTERN
 
-    if not re.fullmatch(USER_ID_PATTERN, args.user):
-        print(
-            f"invalid user id {args.user!r}: 1-128 of letters, digits, . _ : @ -", file=sys.stderr
-        )
+    try:
+        check_user_id(args.user)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     settings = _load_settings(args)
     with _open(settings) as store:

@@ -16,12 +16,14 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 
+from recommender.catalog import check_paper_id, check_user_id
 from recommender.serving import Engine
 from service.model import ModelManager
-from service.schemas import MAX_K, Day
+from service.schemas import MAX_K, PAPER_ID_SCHEMA, USER_ID_SCHEMA, Day
 from service.security import hash_token, matches
-from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN, Settings
+from service.settings import Settings
 from service.store import Access, Store
 
 _bearer = HTTPBearer(auto_error=False, description="A user token or the admin token.")
@@ -63,18 +65,21 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 UserIdPath = Annotated[
     str,
     Path(
-        pattern=USER_ID_PATTERN,
-        description="1-128 characters: letters, digits and . _ : @ -",
+        description="1-128 characters: letters, digits and . _ : @ - (not '.' or '..')",
         examples=["alice"],
+        json_schema_extra=USER_ID_SCHEMA,
     ),
+    AfterValidator(check_user_id),
 ]
 PaperIdPath = Annotated[
     str,
     Path(
-        pattern=PAPER_ID_PATTERN,
-        description="1-128 characters: letters, digits and . _ : / -",
+        description="1-128 characters: letters, digits and . _ : / -, in '/'-separated "
+        "segments, none empty, '.' or '..', and not ending in '/similar'",
         examples=["sample:nlp-01"],
+        json_schema_extra=PAPER_ID_SCHEMA,
     ),
+    AfterValidator(check_paper_id),
 ]
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"How many results (1-{MAX_K}).")]
 Since = Annotated[

@@ -6,21 +6,52 @@ from datetime import date
 from typing import Annotated, Any, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
-from recommender.catalog import Paper, parse_date
-from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN
+from recommender.catalog import (
+    MAX_ID_LENGTH,
+    PAPER_ID_PATTERN,
+    USER_ID_PATTERN,
+    Paper,
+    check_paper_id,
+    check_user_id,
+    parse_date,
+)
 
 #: Most results one request may ask for (``k``).
 MAX_K = 1000
 
-PaperId = Annotated[str, StringConstraints(pattern=PAPER_ID_PATTERN)]
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+#: The id rule's schema for the OpenAPI document: the library's pattern is the whole rule
+#: (written without look-ahead for that), so clients and fuzzers see what the API accepts.
+PAPER_ID_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    "pattern": PAPER_ID_PATTERN,
+}
+USER_ID_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    "pattern": USER_ID_PATTERN,
+}
+# Validated by the library's one rule (its messages say why an id is refused).
+PaperId = Annotated[str, AfterValidator(check_paper_id), WithJsonSchema(PAPER_ID_SCHEMA)]
+UserId = Annotated[str, AfterValidator(check_user_id), WithJsonSchema(USER_ID_SCHEMA)]
+#: Some character that is not blank (``str.isspace``), for the OpenAPI document too; escapes that
+#: pydantic's regex engine, Python's and JSON Schema's all read.
+NOT_BLANK = r"[^\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# Checked before it is stripped, so that the document's limits hold for what is sent.
+Title = Annotated[
+    str, StringConstraints(max_length=2000, pattern=NOT_BLANK), AfterValidator(str.strip)
+]
 Text = Annotated[str, StringConstraints(max_length=100_000)]
 ShortText = Annotated[str, StringConstraints(max_length=1000)]
 
@@ -40,7 +71,7 @@ class ErrorPublic(BaseModel):
 
 class PaperBase(BaseModel):
     paper_id: PaperId
-    title: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+    title: Title
     abstract: Text = ""
     authors: list[ShortText] = Field(default_factory=list, max_length=1000)
     year: int | None = Field(None, ge=0, le=9999)

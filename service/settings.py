@@ -22,11 +22,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recommender.features import FEATURE_SETS, FeatureSet
 
-#: Paper and user ids: 1-128 characters from letters, digits and ``. _ : / -`` (user ids: no
-#: ``/``, since they sit in the middle of URL paths).
-PAPER_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,128}$"
-USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
-
 #: A feature set, read from its name by the library's one parser (an unknown name is an error
 #: listing the names) and written back as its name. NoDecode: the environment holds the name,
 #: not the JSON that pydantic-settings would expect of a dataclass.

@@ -17,6 +17,7 @@ is only what is stored, where.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from service import keys
 from service.scripts import ADD_FEEDBACK, REMOVE_FEEDBACK, SHA, TOKEN_BUCKET
 
 __all__ = ["Access", "Action", "Kind", "Store"]
+
+log = logging.getLogger(__name__)
 
 Action = Literal["like", "unlike", "dislike", "undislike"]
 Kind = Literal["likes", "dislikes"]
@@ -155,12 +158,12 @@ class Store:
         out: list[Paper] = []
         for i in range(0, len(paper_ids), _CHUNK):
             raws: Any = self.redis.hmget(keys.PAPERS, paper_ids[i : i + _CHUNK])
-            out.extend(Paper.from_dict(json.loads(r)) for r in raws if r is not None)
+            out.extend(p for r in raws if r is not None and (p := _paper(r)) is not None)
         return out
 
     def get_paper(self, paper_id: str) -> Paper | None:
         raw = self.redis.hget(keys.PAPERS, paper_id)
-        return None if raw is None else Paper.from_dict(json.loads(raw))
+        return None if raw is None else _paper(raw)
 
     def has_paper(self, paper_id: str) -> bool:
         return bool(self.redis.hexists(keys.PAPERS, paper_id))
@@ -182,7 +185,9 @@ class Store:
 
     def iter_papers(self) -> Iterator[Paper]:
         for _, raw in self.redis.hscan_iter(keys.PAPERS, count=_CHUNK):
-            yield Paper.from_dict(json.loads(raw))
+            paper = _paper(raw)
+            if paper is not None:
+                yield paper
 
     def catalog(self) -> Catalog:
         """Every paper, ordered by id (so a catalog read twice has the same rows)."""
@@ -358,6 +363,19 @@ class Store:
     def wipe(self) -> None:
         """Delete everything in the selected database (tests, ``paperrec reset``)."""
         self.redis.flushdb()
+
+
+def _paper(raw: str) -> Paper | None:
+    """A stored paper; ``None`` (and a warning) for one that an older version stored under an id
+    the id rule now refuses (``foo/similar``, an id with a space): the API could never reach it,
+    and one such paper must not stop the catalog from loading."""
+    try:
+        return Paper.from_dict(json.loads(raw))
+    except ValueError as e:
+        log.warning(
+            "skipping a stored paper that breaks the id rule (%s); re-add it under a valid id", e
+        )
+        return None
 
 
 def _stream_id(entry_id: str) -> tuple[int, int]:

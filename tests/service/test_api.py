@@ -327,3 +327,33 @@ def test_papers_carry_their_citation_links(client: TestClient) -> None:
     bad = {**paper, "references": ["not an id!"]}
     r = client.post("/papers", json={"papers": [bad]}, headers=ADMIN_HEADERS)
     assert r.status_code == 422 and "references" in r.json()["detail"]
+
+
+def test_one_id_rule_for_papers_added_through_the_api(client: TestClient) -> None:
+    """Ids the routes would shadow (``foo/similar``) or clients would rewrite (``.``, ``..``,
+    ``a/../b``) are refused at the door instead of being stored out of reach."""
+    reasons = {
+        "foo/similar": "names a route",
+        ".": "rewritten by HTTP clients",
+        "..": "rewritten by HTTP clients",
+        "a/../b": "rewritten by HTTP clients",
+        "a//b": "empty path segment",
+        "/lead": "empty path segment",
+        "with space": "letters, digits",
+        "brace}": "letters, digits",
+    }
+    for paper_id, why in reasons.items():
+        body = {"papers": [{**NEW_PAPER, "paper_id": paper_id}]}
+        r = client.post("/papers", json=body, headers=ADMIN_HEADERS)
+        assert r.status_code == 422, paper_id
+        assert why in r.json()["detail"] and "paper_id" in r.json()["detail"], r.text
+        refs = {"papers": [{**NEW_PAPER, "references": [paper_id]}]}
+        r = client.post("/papers", json=refs, headers=ADMIN_HEADERS)
+        assert r.status_code == 422 and "references" in r.json()["detail"], paper_id
+    assert client.get("/health").json()["redis"]["papers"] == 60  # none of them stored
+    # The other importers' ids stay valid, and reachable.
+    for paper_id in ("arxiv:2101.00001", "doi:10.1000/xyz", "a/similarity"):
+        body = {"papers": [{**NEW_PAPER, "paper_id": paper_id}]}
+        assert client.post("/papers", json=body, headers=ADMIN_HEADERS).status_code == 200
+        assert client.get(f"/papers/{paper_id}").json()["paper_id"] == paper_id
+        assert client.get(f"/papers/{paper_id}/similar", params={"k": 1}).status_code == 200

@@ -290,19 +290,36 @@ def test_catalog_changes_name_what_changed_and_say_when_trimmed(redis_url: str) 
         start = store.last_paper_change()
         store.put_papers([Paper("x:1", "One"), Paper("x:2", "Two")])
         mark = store.last_paper_change()
-        # Ids from a catalog file may hold spaces (the API's may not): they come back whole.
-        store.put_papers([Paper("x:2", "Two, renamed"), Paper("x 3", "Three")])
+        # Ids with a '/' (arXiv's old ones) come back whole.
+        store.put_papers([Paper("x:2", "Two, renamed"), Paper("hep-th/3", "Three")])
         last, papers = store.paper_changes(mark)
         assert last == store.last_paper_change() != mark
         assert papers is not None and [(p.paper_id, p.title) for p in papers] == [
             ("x:2", "Two, renamed"),
-            ("x 3", "Three"),
+            ("hep-th/3", "Three"),
         ]
         _, everything = store.paper_changes(start)
-        assert everything is not None and {p.paper_id for p in everything} == {"x:1", "x:2", "x 3"}
+        assert everything is not None
+        assert {p.paper_id for p in everything} == {"x:1", "x:2", "hep-th/3"}
         assert store.paper_changes(last) == (last, [])
         raw_redis(redis_url).xtrim("paperrec:paper-changes", maxlen=1, approximate=False)
         assert store.paper_changes(mark) == (last, None)  # trimmed past it: re-read all
+
+
+def test_a_stored_id_that_breaks_the_id_rule_does_not_stop_the_catalog(redis_url: str) -> None:
+    """An older version stored ids the rule now refuses (``x 3`` through a catalog file,
+    ``foo/similar`` through the API): the catalog still loads, without them."""
+    import json
+
+    from recommender.catalog import Paper
+    from service.connection import open_store
+
+    with open_store(make_store_settings(redis_url)) as store:
+        store.put_papers([Paper("x:1", "One")])
+        legacy = {"paper_id": "x 3", "title": "Three", "abstract": ""}
+        raw_redis(redis_url).hset("paperrec:papers", "x 3", json.dumps(legacy))
+        assert [p.paper_id for p in store.catalog()] == ["x:1"]
+        assert store.get_paper("x 3") is None
 
 
 def make_store_settings(redis_url: str) -> Settings:
