@@ -131,16 +131,37 @@ class ModelManager:
         same model and features, and hyperparameters (tuned defaults of a new release,
         PAPERREC_MODEL_PARAMS) unchanged since (else BundleError)."""
         bundle = load_bundle(path, embedding_cache=self.settings.embedding_cache)
-        differences = bundle_differences(
-            bundle,
-            self.settings.model,
-            self.settings.features,
-            tuned=self.settings.tuned_defaults,
-            overrides=self.settings.model_params,
-        )
+        try:
+            differences = bundle_differences(
+                bundle,
+                self.settings.model,
+                self.settings.features,
+                tuned=self.settings.tuned_defaults,
+                overrides=self.settings.model_params,
+            )
+        except Exception as e:  # metadata of the wrong shape: a bundle that does not load
+            raise BundleError(
+                f"{path}: unreadable training metadata ({type(e).__name__}: {e})"
+            ) from e
         if differences:
             raise BundleError(f"{path}: {'; '.join(differences)}")
         return bundle
+
+    def _checked_engine(self, bundle: Bundle, catalog: Catalog | None = None) -> Engine:
+        """An engine of a bundle read from disk, after it answered one request of each kind: a
+        file whose arrays do not fit together fails here (a ``BundleError``), at load, instead
+        of in every request once it serves."""
+        try:
+            engine = self._new_engine(bundle, catalog)
+            paper_id = next((p for p in bundle.paper_ids if p in engine), None)
+            engine.recommend([], [], 1)
+            if paper_id is not None:
+                engine.recommend([paper_id], [], 1)
+                engine.similar(paper_id, 1)
+            engine.search("paper", 1)
+        except Exception as e:
+            raise BundleError(f"the model bundle does not serve ({type(e).__name__}: {e})") from e
+        return engine
 
     def startup(self) -> None:
         """Serve the saved bundle if it is valid for the catalog in Redis; train otherwise."""
@@ -153,11 +174,11 @@ class ModelManager:
         try:
             bundle = self._load_bundle(path)
             with self._papers_lock:
-                engine = self._new_engine(bundle, catalog)
+                engine = self._checked_engine(bundle, catalog)
                 self._serve(engine)
                 self._bundle_id = _file_id(path)
             log.info("serving model %s (%d papers) from %s", engine.version, len(engine), path)
-        except (BundleError, ValueError) as e:
+        except Exception as e:  # any bundle that does not load is a retrain (docs/SECURITY.md)
             if path.exists():
                 log.warning("cannot serve the saved model (%s); retraining from Redis", e)
                 self.last_failed_load = {
@@ -272,7 +293,7 @@ class ModelManager:
                 current = self._engine
                 swapped = current is None or bundle.version != current.version
                 if swapped:
-                    self._serve(self._new_engine(bundle))
+                    self._serve(self._checked_engine(bundle))
                     log.info("loaded model %s saved by another process", bundle.version)
                 self._bundle_id = fid
         except Exception as e:  # keep serving; the next change of the file is tried again
