@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.common import PYTHON, ROOT, bench_env, log
 
-ADMIN = "bench-admin-token-not-secret"
+ADMIN = "bench-admin-token-not-secret-0123456789"
 
 
 def free_port() -> int:

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-ADMIN = "through-service-admin-token"
+ADMIN = "through-service-admin-token-not-secret-0123"
 CUTOFFS = (50, 100, 150, 200, 250, 300)
 BUCKETS = ((1, 1), (2, 5), (6, 20), (21, 100), (101, None))
 ROOT = Path(__file__).resolve().parents[1]

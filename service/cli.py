@@ -247,7 +247,13 @@ def cmd_token(args: argparse.Namespace) -> int:
         return 2
     settings = _load_settings(args)
     with _open(settings) as store:
-        print(issue_token(store, args.user))
+        issued = issue_token(store, args.user, scope=args.scope, expires_in_s=args.expires_in)
+    print(issued.token)
+    print(
+        f"token_id {issued.token_id} (to revoke it: DELETE /users/{args.user}/tokens/"
+        f"{issued.token_id})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -350,6 +356,20 @@ def build_parser() -> argparse.ArgumentParser:
         "cannot be shown again; issue another if it is lost).",
     )
     k.add_argument("user", metavar="USER")
+    k.add_argument(
+        "--scope",
+        choices=["user", "feed:read"],
+        default="user",
+        help="user (default): the user's likes, dislikes and recommendations; feed:read: read "
+        "a feed only",
+    )
+    k.add_argument(
+        "--expires-in",
+        type=int,
+        metavar="SECONDS",
+        default=None,
+        help="the token stops working after SECONDS (default: when revoked)",
+    )
     k.set_defaults(func=cmd_token)
     return p
 

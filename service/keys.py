@@ -10,9 +10,9 @@ key                                    type    holds
 ``paperrec:{user:<u>}:likes``          set     paper ids the user likes
 ``paperrec:{user:<u>}:dislikes``       set     paper ids the user dislikes
 ``paperrec:{user:<u>}:tokens``         set     hashes of the user's tokens
-``paperrec:token:<h>``                 string  user id the token belongs to
-``paperrec:rate:<h>``                  hash    the token's rate-limit bucket (tokens left, time);
-                                               expires once full again
+``paperrec:token:<h>``                 string  the token's record: JSON ``{user, scope,
+                                               created, expires}`` (tokens of older versions:
+                                               the bare user id); expires with the token
 ``paperrec:events``                    stream  every feedback change: user, paper, action, time
 ``paperrec:meta``                      hash    service bookkeeping (e.g. sample catalog loaded)
 ``paperrec:paper-changes``             stream  ids of the papers each catalog write added or
@@ -53,7 +53,3 @@ def user_tokens(user_id: str) -> str:
 
 def token(token_hash: str) -> str:
     return f"{PREFIX}:token:{token_hash}"
-
-
-def rate(token_hash: str) -> str:
-    return f"{PREFIX}:rate:{token_hash}"

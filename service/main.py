@@ -17,8 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from service.connection import open_store
+from service.limits import Limits
 from service.model import ModelManager
-from service.routes import admin, health, papers, users
+from service.routes import admin, health, papers, tokens, users
 from service.sample import sample_papers
 from service.schemas import ErrorPublic
 from service.security import admin_token, hash_token, redact_access_log
@@ -33,7 +34,9 @@ Paper recommendations for researchers. Like papers, get suggestions that follow 
 
 * Papers are public to read and search; adding them needs the admin token.
 * A user token (issued by an admin: `POST /users/{user_id}/tokens`) reads and writes only that
-  user's likes, dislikes and recommendations. Send it as `Authorization: Bearer <token>`.
+  user's likes, dislikes and recommendations; a `feed:read` token only reads a feed. Send it as
+  `Authorization: Bearer <token>`. Tokens may expire and can be revoked
+  (`DELETE /users/{user_id}/tokens/{token_id}`).
 * Ids: 1-128 characters of letters, digits and `. _ : -` (paper ids may also hold `/`, user ids `@`).
 * Every error is JSON `{"detail": "<what went wrong and what to do>"}`.
 """
@@ -108,9 +111,11 @@ def _validation_message(errors: Any) -> str:
     parts = []
     for e in errors:
         if e.get("type") == "json_invalid":
-            pos = e.get("loc", ("body", "?"))[-1]
+            at = tuple(e.get("loc", ()))
             why = e.get("ctx", {}).get("error", "")
-            parts.append(f"the request body is not valid JSON (character {pos}: {why})")
+            # FastAPI's own parse names the character; pydantic's says where in its message.
+            where = f"character {at[-1]}: " if len(at) > 1 else ""
+            parts.append(f"the request body is not valid JSON ({where}{why})")
             continue
         loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
         parts.append(f"{loc}: {e.get('msg', 'invalid')}")
@@ -135,13 +140,20 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.error("Redis unreachable during %s %s: %s", request.method, request.url.path, exc)
+    hung = isinstance(exc, redis.TimeoutError)
+    state = "did not answer in time" if hung else "is unreachable"
     if request.method in ("GET", "HEAD"):
         what = (
-            "this read needs the database (Redis), which is unreachable; "
+            f"this read needs the database (Redis), which {state}; "
             "search and similar papers still work (from the model in memory)"
         )
     else:
-        what = "the database (Redis) is unreachable, nothing was stored"
+        # A write that was sent may have been carried out although no answer came (a hung or
+        # dying server): the outcome is unknown, and every write here may be sent again.
+        what = (
+            f"the database (Redis) {state}, so whether this change was stored is unknown; "
+            "sending the same request again is safe (it is idempotent)"
+        )
     return JSONResponse(
         {"detail": f"{what}; retry in a moment (operators: check the Redis server and REDIS_URL)"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -162,11 +174,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={422: {"model": ErrorPublic, "description": "Invalid input."}},
     )
     app.state.settings = settings
+    app.state.limits = Limits(settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
-    for module in (health, papers, users, admin):
+    for module in (health, papers, users, tokens, admin):
         app.include_router(module.router)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -161,9 +161,37 @@ class FeedbackChanged(BaseModel):
     created: bool = Field(description="False when it was already there (the PUT is idempotent).")
 
 
-class TokenPublic(BaseModel):
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scope: Literal["user", "feed:read"] = Field(
+        "user",
+        description="'user': the user's likes, dislikes, recommendations and tokens; "
+        "'feed:read': reading a feed and nothing else.",
+    )
+    expires_in_s: int | None = Field(
+        None,
+        ge=60,
+        le=10 * 365 * 86400,
+        description="Seconds until the token stops working (60 s to 10 years); none: until "
+        "revoked.",
+    )
+
+
+class TokenInfo(BaseModel):
+    token_id: str = Field(description="Names the token in listings and DELETE; not a secret.")
+    scope: str
+    created_at: float | None = Field(None, description="Unix time; none for older tokens.")
+    expires_at: float | None = Field(None, description="Unix time; none: until revoked.")
+
+
+class TokenPublic(TokenInfo):
     user_id: str
     token: str = Field(description="Bearer token; shown once, only its hash is stored.")
+
+
+class TokenList(BaseModel):
+    user_id: str
+    tokens: list[TokenInfo]
 
 
 class RetrainPublic(BaseModel):

@@ -9,30 +9,44 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["ADD_FEEDBACK", "REMOVE_FEEDBACK", "SHA", "TOKEN_BUCKET"]
+__all__ = ["ACCESS", "ADD_FEEDBACK", "REMOVE_FEEDBACK", "SHA"]
 
-# A token bucket, atomically in Redis, timed by the Redis clock (every API process shares it).
-# KEYS[1]: the bucket; ARGV: refill per second, capacity. Returns {allowed, seconds to wait}.
-TOKEN_BUCKET = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(b[1]) or burst
-local ts = tonumber(b[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
-local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  wait = (1 - tokens) / rate
+# What a request with a user token may do, read in one round trip and writing nothing (so
+# nothing reaches the append-only file: a read costs no fsync). The token is checked first; the
+# user's likes and dislikes and the paper are read only for the token's own user with a scope the
+# route accepts, so that an unknown, expired or foreign token costs the same whichever user the
+# path names (no timing tells whether a user exists or how active they are).
+# KEYS: the token's record, the likes and dislikes of the user the path names, the papers hash.
+# ARGV: that user ('' for none), '1' to read their feedback, the paper to look up ('' for none),
+# now (Unix seconds), the scopes the route accepts (separated by spaces).
+# Returns {'unknown'} | {'expired', user} | {'ok', user, scope, likes, dislikes, paper known};
+# paper known is -1 when not read. A record is the JSON of service.store.TokenRecord, or (tokens
+# of older versions) the bare user id.
+ACCESS = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'unknown'} end
+local user, scope, expires = raw, 'user', nil
+if string.sub(raw, 1, 1) == '{' then
+  local ok, rec = pcall(cjson.decode, raw)
+  if not ok or type(rec) ~= 'table' or type(rec['user']) ~= 'string' then return {'unknown'} end
+  user = rec['user']
+  if type(rec['scope']) == 'string' then scope = rec['scope'] end
+  if type(rec['expires']) == 'number' then expires = rec['expires'] end
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
-return {allowed, tostring(wait)}
+if expires ~= nil and expires <= tonumber(ARGV[4]) then return {'expired', user} end
+local accepted = false
+for s in string.gmatch(ARGV[5], '%S+') do
+  if s == scope then accepted = true end
+end
+local likes, dislikes, known = {}, {}, -1
+if accepted and user == ARGV[1] then
+  if ARGV[2] == '1' then
+    likes = redis.call('SMEMBERS', KEYS[2])
+    dislikes = redis.call('SMEMBERS', KEYS[3])
+  end
+  if ARGV[3] ~= '' then known = redis.call('HEXISTS', KEYS[4], ARGV[3]) end
+end
+return {'ok', user, scope, likes, dislikes, known}
 """
 
 
@@ -64,5 +78,5 @@ return removed
 #: Script -> its sha1 digest, the name EVALSHA runs it by.
 SHA = {
     script: hashlib.sha1(script.encode()).hexdigest()
-    for script in (TOKEN_BUCKET, ADD_FEEDBACK, REMOVE_FEEDBACK)
+    for script in (ACCESS, ADD_FEEDBACK, REMOVE_FEEDBACK)
 }

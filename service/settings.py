@@ -17,10 +17,29 @@ from pydantic import (
     PlainValidator,
     SecretStr,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recommender.features import FEATURE_SETS, FeatureSet
+
+#: The least an admin token (``PAPERREC_ADMIN_TOKEN`` or the admin token file) must be: long, and
+#: not a word repeated. A generated token is 43 characters of about 6 bits each.
+MIN_ADMIN_TOKEN_LENGTH = 32
+MIN_ADMIN_TOKEN_DISTINCT = 10
+
+
+def admin_token_weakness(token: str) -> str | None:
+    """Why ``token`` is too weak to be the admin token, or None."""
+    if len(token) < MIN_ADMIN_TOKEN_LENGTH or len(set(token)) < MIN_ADMIN_TOKEN_DISTINCT:
+        return (
+            f"the admin token must be at least {MIN_ADMIN_TOKEN_LENGTH} characters with at "
+            f"least {MIN_ADMIN_TOKEN_DISTINCT} different ones (this one: {len(token)} "
+            f"characters, {len(set(token))} different); make one with: python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return None
+
 
 #: A feature set, read from its name by the library's one parser (an unknown name is an error
 #: listing the names) and written back as its name. NoDecode: the environment holds the name,
@@ -65,12 +84,15 @@ class Settings(BaseSettings):
         "write only once it is on disk; 'everysec' may lose the last second on a power cut.",
     )
     redis_timeout_s: float = Field(
-        default=5.0, gt=0, description="Redis socket timeout in seconds."
+        default=1.0,
+        gt=0,
+        description="Seconds a Redis command (or connecting) may take before the request fails "
+        "with 503: a hung Redis fails requests fast instead of holding them.",
     )
     admin_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token of the admin. Unset: one is generated on first start and kept "
-        "in <data_dir>/admin_token (mode 0600).",
+        description="Bearer token of the admin, at least 32 characters. Unset: one is generated "
+        "on first start and kept in <data_dir>/admin_token (mode 0600).",
     )
     model: str = Field(default="hybrid", description="Ranking model trained by retrains.")
     features: FeatureSetSetting = Field(
@@ -112,11 +134,22 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(
         default=20.0,
         ge=0,
-        description="Requests per second one user token may make, sustained (a token bucket in "
-        "Redis, shared by every API process); 0 turns the limit off. The admin is exempt.",
+        description="Requests per second one user may make, sustained, whatever number of "
+        "tokens they hold (a token bucket in each API process, so with --workers N a user gets "
+        "at most N times this); 0 turns the limit off. The admin is exempt.",
     )
     rate_limit_burst: int = Field(
-        default=100, ge=1, description="Requests a user token may make at once after a pause."
+        default=100, ge=1, description="Requests a user may make at once after a pause."
+    )
+    address_rate_limit_per_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="Requests per second one client address may make without a valid token "
+        "(public routes: papers, search, /health; and requests whose token is missing, unknown "
+        "or expired), sustained, per API process; 0 turns the limit off.",
+    )
+    address_rate_limit_burst: int = Field(
+        default=100, ge=1, description="Such requests one client address may make at once."
     )
     ann_threshold: int = Field(
         default=200_000,
@@ -129,6 +162,15 @@ class Settings(BaseSettings):
         default="ivf", description="The approximate index: ivf or hnsw (exact: for comparison)."
     )
     log_level: str = Field(default="INFO", description="Logging level.")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            why = admin_token_weakness(value.get_secret_value())
+            if why is not None:
+                raise ValueError(f"PAPERREC_ADMIN_TOKEN: {why}")
+        return value
 
     @property
     def bundle_path(self) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,9 +30,9 @@ from redis.exceptions import NoScriptError
 
 from recommender.catalog import Catalog, Paper
 from service import keys
-from service.scripts import ADD_FEEDBACK, REMOVE_FEEDBACK, SHA, TOKEN_BUCKET
+from service.scripts import ACCESS, ADD_FEEDBACK, REMOVE_FEEDBACK, SHA
 
-__all__ = ["Access", "Action", "Kind", "Store"]
+__all__ = ["Access", "Action", "Kind", "Store", "TokenRecord"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,45 @@ class Access:
 
     #: The user the token belongs to; ``None`` for an unknown token (or when none was looked up).
     user_id: str | None = None
-    #: Seconds until the token's rate limit lets a request through; 0.0 = go ahead.
-    wait_s: float = 0.0
+    #: The token's scope (``None`` when none was looked up).
+    scope: str | None = None
+    #: The token exists but has expired (``user_id`` is then its user).
+    expired: bool = False
     likes: list[str] | None = None
     dislikes: list[str] | None = None
     paper_known: bool | None = None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What is stored of a token, under its hash: whose it is, what it may do, until when.
+
+    Stored as JSON (``user``, ``scope``, ``created``, ``expires``: Unix seconds or null), which the
+    access script reads; a record of an older version is the bare user id, read as scope
+    ``user`` without expiry (so those tokens keep working)."""
+
+    user_id: str
+    scope: str = "user"
+    created_at: float | None = None
+    expires_at: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "user": self.user_id,
+                "scope": self.scope,
+                "created": self.created_at,
+                "expires": self.expires_at,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_stored(cls, raw: str) -> TokenRecord:
+        if not raw.startswith("{"):
+            return cls(raw)  # an older version's record: the user id alone
+        d = json.loads(raw)
+        return cls(d["user"], d.get("scope") or "user", d.get("created"), d.get("expires"))
 
 
 class Store:
@@ -163,7 +198,7 @@ class Store:
 
     def get_paper(self, paper_id: str) -> Paper | None:
         raw = self.redis.hget(keys.PAPERS, paper_id)
-        return None if raw is None else _paper(raw)
+        return None if raw is None else _paper(str(raw))
 
     def has_paper(self, paper_id: str) -> bool:
         return bool(self.redis.hexists(keys.PAPERS, paper_id))
@@ -196,46 +231,55 @@ class Store:
     # ------------------------------------------------- one request's round trip
     async def access(
         self,
-        token_hash: str | None,
+        token_hash: str,
         *,
-        rate: tuple[float, int] | None = None,
-        feedback_of: str | None = None,
+        scopes: Iterable[str],
+        now: float,
+        user_id: str | None = None,
+        feedback: bool = False,
         paper: str | None = None,
     ) -> Access:
-        """Everything a request needs before it acts, in one pipelined round trip: the user of the
-        token ``token_hash`` (skipped when ``None``: the admin), one request counted against that
-        token's bucket (``rate`` = (per second, burst); skipped when ``None``), the likes and
-        dislikes of ``feedback_of`` and whether ``paper`` is in the catalog.
+        """Everything a request with a user token needs before it acts, in one round trip that
+        writes nothing (:data:`service.scripts.ACCESS`): the token's user and scope, whether it
+        expired (by ``now``), and, only when the token is ``user_id``'s own with one of
+        ``scopes``, that user's likes and dislikes (``feedback``) and whether ``paper`` is in
+        the catalog. For an unknown or foreign token nothing of ``user_id`` is read."""
+        keys_ = [
+            keys.token(token_hash),
+            keys.likes(user_id or ""),
+            keys.dislikes(user_id or ""),
+            keys.PAPERS,
+        ]
+        args = [user_id or "", "1" if feedback else "0", paper or "", repr(now), " ".join(scopes)]
+        out: Any = await self._script(ACCESS, keys_, args)
+        status = str(out[0])
+        if status == "unknown":
+            return Access()
+        if status == "expired":
+            return Access(user_id=str(out[1]), expired=True)
+        user, scope, likes, dislikes, known = out[1:6]
+        read = user == user_id and user_id is not None
+        return Access(
+            user_id=str(user),
+            scope=str(scope),
+            likes=sorted(likes) if read and feedback else None,
+            dislikes=sorted(dislikes) if read and feedback else None,
+            paper_known=None if int(known) < 0 else bool(known),
+        )
 
-        The feedback is read for the user the request names, before knowing whether the token may
-        act for them: the caller checks that and drops what it may not see."""
-        for attempt in range(2):
-            pipe = self.aredis.pipeline(transaction=False)
-            if token_hash is not None:
-                pipe.get(keys.token(token_hash))
-                if rate is not None:
-                    pipe.evalsha(SHA[TOKEN_BUCKET], 1, keys.rate(token_hash), *rate)
-            if feedback_of is not None:
-                pipe.smembers(keys.likes(feedback_of))
-                pipe.smembers(keys.dislikes(feedback_of))
-            if paper is not None:
-                pipe.hexists(keys.PAPERS, paper)
-            out = list(await pipe.execute(raise_on_error=False)) if len(pipe) else []
-            if attempt == 0 and any(isinstance(r, NoScriptError) for r in out):
-                # A new or restarted server has no scripts cached: load it and ask again.
-                await self.aredis.script_load(TOKEN_BUCKET)
-                continue
-            for r in out:
-                if isinstance(r, Exception):
-                    raise r
-            break
+    async def admin_access(
+        self, *, feedback_of: str | None = None, paper: str | None = None
+    ) -> Access:
+        """For the admin (checked without Redis): the likes and dislikes of ``feedback_of`` and
+        whether ``paper`` is in the catalog, in one pipelined round trip of reads."""
+        pipe = self.aredis.pipeline(transaction=False)
+        if feedback_of is not None:
+            pipe.smembers(keys.likes(feedback_of))
+            pipe.smembers(keys.dislikes(feedback_of))
+        if paper is not None:
+            pipe.hexists(keys.PAPERS, paper)
+        out = list(await pipe.execute()) if len(pipe) else []
         found: dict[str, Any] = {}
-        if token_hash is not None:
-            user = out.pop(0)
-            found["user_id"] = None if user is None else str(user)
-            if rate is not None:
-                allowed, wait = out.pop(0)
-                found["wait_s"] = 0.0 if int(allowed) else max(float(wait), 0.001)
         if feedback_of is not None:
             found["likes"] = sorted(out.pop(0))
             found["dislikes"] = sorted(out.pop(0))
@@ -347,13 +391,54 @@ class Store:
         return [{"id": str(i), **f} for i, f in reversed(rows)]
 
     # ------------------------------------------------------------------ tokens
-    def put_token(self, token_hash: str, user_id: str) -> None:
-        """Record that the token hashing to ``token_hash`` acts for ``user_id`` (tokens are
-        minted and hashed by :func:`service.security.issue_token`; only the hash is stored)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.token(token_hash), user_id)
-        pipe.sadd(keys.user_tokens(user_id), token_hash)
+    def put_token(self, token_hash: str, record: TokenRecord) -> None:
+        """Store ``record`` under the token hashing to ``token_hash`` (tokens are minted and
+        hashed by :func:`service.security.issue_token`; only the hash is stored). A token with an
+        expiry is removed by Redis when it expires."""
+        self._forget_gone_tokens(record.user_id)
+        pipe = self.redis.pipeline(transaction=True)
+        if record.expires_at is not None:
+            pipe.set(keys.token(token_hash), record.to_json(), exat=math.ceil(record.expires_at))
+        else:
+            pipe.set(keys.token(token_hash), record.to_json())
+        pipe.sadd(keys.user_tokens(record.user_id), token_hash)
         pipe.execute()
+
+    def tokens_of(self, user_id: str) -> list[tuple[str, TokenRecord]]:
+        """``(hash, record)`` of each live token of ``user_id``, oldest first."""
+        members: Any = self.redis.smembers(keys.user_tokens(user_id))
+        hashes = sorted(str(h) for h in members)
+        if not hashes:
+            return []
+        raws: Any = self.redis.mget([keys.token(h) for h in hashes])
+        found = [(h, TokenRecord.from_stored(r)) for h, r in zip(hashes, raws, strict=True) if r]
+        # A record of another user under this user's set cannot be made through the store;
+        # skipped all the same, so that a listing never shows another user's token.
+        mine = [(h, r) for h, r in found if r.user_id == user_id]
+        return sorted(mine, key=lambda hr: (hr[1].created_at or 0.0, hr[0]))
+
+    def delete_token(self, user_id: str, token_hash: str) -> bool:
+        """Revoke the token ``token_hash`` of ``user_id`` (one of :meth:`tokens_of`): True when
+        it was live. One transaction: the record and its entry in the user's set go together."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.token(token_hash))
+        pipe.srem(keys.user_tokens(user_id), token_hash)
+        deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    def _forget_gone_tokens(self, user_id: str) -> None:
+        """Drop from ``user_id``'s set the hashes of tokens that expired (Redis removed their
+        records): done when a token is written, so that reads stay reads."""
+        members: Any = self.redis.smembers(keys.user_tokens(user_id))
+        hashes = [str(h) for h in members]
+        if not hashes:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for h in hashes:
+            pipe.exists(keys.token(h))
+        gone = [h for h, alive in zip(hashes, pipe.execute(), strict=True) if not alive]
+        if gone:
+            self.redis.srem(keys.user_tokens(user_id), *gone)
 
     # -------------------------------------------------------------------- meta
     def mark_once(self, flag: str) -> bool:

@@ -6,7 +6,7 @@ import redis
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from service.deps import ModelsDep, StoreDep
+from service.deps import AddressLimited, ModelsDep, StoreDep
 from service.schemas import ErrorPublic, HealthPublic
 
 router = APIRouter(tags=["health"])
@@ -15,7 +15,11 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     response_model=HealthPublic,
-    responses={503: {"model": ErrorPublic, "description": "Redis is unreachable."}},
+    responses={
+        429: {"model": ErrorPublic, "description": "Too many requests from this address."},
+        503: {"model": ErrorPublic, "description": "Redis is unreachable."},
+    },
+    dependencies=[AddressLimited],
 )
 def health(store: StoreDep, models: ModelsDep) -> HealthPublic | JSONResponse:
     """Redis and model status. 503 when Redis does not answer (the body still says why)."""

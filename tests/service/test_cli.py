@@ -33,7 +33,7 @@ def cli_env(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PAPERREC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PAPERREC_MODEL", "content")
-    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin")
+    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin-token-not-secret-0123456789")
     return tmp_path / "data"
 
 

@@ -18,7 +18,7 @@ def cli_env(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PAPERREC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin")
+    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin-token-not-secret-0123456789")
     return redis_url
 
 

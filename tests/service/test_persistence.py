@@ -24,7 +24,7 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
         "data_dir": data_dir,
         "redis_url": None,
         "model": "content",
-        "admin_token": "persist-admin",
+        "admin_token": "persist-admin-token-not-secret-0123456789",
         "model_poll_s": 0,
     }
     values.update(overrides)
@@ -33,7 +33,7 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
 
 def test_likes_tokens_and_model_survive_a_restart(tmp_path: Path) -> None:
     settings = embedded_settings(tmp_path / "data")
-    admin = bearer("persist-admin")
+    admin = bearer("persist-admin-token-not-secret-0123456789")
     with TestClient(create_app(settings)) as c:
         token = c.post("/users/alice/tokens", headers=admin).json()["token"]
         for p in LIKED:
@@ -128,3 +128,54 @@ def test_deep_data_dirs_get_a_short_socket(tmp_path: Path) -> None:
     with server:
         assert server.ping()
     assert os.path.exists(deep / "redis")
+
+
+def _resp_commands(data: bytes) -> list[list[bytes]]:
+    """The commands in a stretch of an append-only file (RESP arrays of bulk strings)."""
+    commands, i = [], 0
+    while i < len(data):
+        assert data[i : i + 1] == b"*", data[i : i + 20]
+        end = data.index(b"\r\n", i)
+        n, i = int(data[i + 1 : end]), end + 2
+        parts = []
+        for _ in range(n):
+            end = data.index(b"\r\n", i)
+            size = int(data[i + 1 : end])
+            parts.append(data[end + 2 : end + 2 + size])
+            i = end + 2 + size + 2
+        commands.append(parts)
+    return commands
+
+
+def test_reads_write_nothing_durable_and_a_like_is_one_aof_write(tmp_path: Path) -> None:
+    """With the shipped settings (rate limit on, ``appendfsync always``), 1,000 recommendation
+    requests, unknown tokens and anonymous reads leave the append-only file as it was, so no read
+    waits for an fsync; a like is one write (one MULTI/EXEC block: one fsync)."""
+    settings = embedded_settings(tmp_path / "data")
+    assert settings.rate_limit_per_s > 0 and settings.redis_appendfsync == "always"
+    aof = tmp_path / "data" / "redis" / "appendonly.aof"
+    with TestClient(create_app(settings)) as c:
+        admin = bearer("persist-admin-token-not-secret-0123456789")
+        # 20 users x 50 requests: every request within the default per-user burst.
+        users = {f"reader{u}": user_headers(c, f"reader{u}", admin) for u in range(20)}
+        for u, h in users.items():
+            assert c.put(f"/users/{u}/likes/{LIKED[0]}", headers=h).status_code == 201
+        size = aof.stat().st_size
+        codes: dict[int, int] = {}
+        for _ in range(50):
+            for u, h in users.items():
+                r = c.get(f"/users/{u}/recommendations", params={"k": 5}, headers=h)
+                codes[r.status_code] = codes.get(r.status_code, 0) + 1
+        assert codes == {200: 1000}
+        for i in range(300):  # unknown tokens (answered 401, then 429 once over the limit)
+            c.get("/users/reader0/recommendations", headers=bearer(f"random-{i}"))
+        for _ in range(50):
+            c.get("/papers/sample:nlp-01")
+            c.get("/papers", params={"q": "graph"})
+        assert aof.stat().st_size == size  # nothing durable written by any of it
+        h = users["reader0"]
+        assert c.put(f"/users/reader0/likes/{LIKED[1]}", headers=h).status_code == 201
+        grown = aof.read_bytes()[size:]
+    commands = [parts[0].upper() for parts in _resp_commands(grown)]
+    assert commands[0] == b"MULTI" and commands[-1] == b"EXEC", commands
+    assert commands.count(b"MULTI") == 1 and b"XADD" in commands

@@ -323,7 +323,9 @@ def test_a_stored_id_that_breaks_the_id_rule_does_not_stop_the_catalog(redis_url
 
 
 def make_store_settings(redis_url: str) -> Settings:
-    return Settings(_env_file=None, redis_url=redis_url, admin_token="x")  # type: ignore[call-arg]
+    return Settings(
+        _env_file=None, redis_url=redis_url, admin_token="store-admin-token-not-secret-0123456789"
+    )  # type: ignore[call-arg]
 
 
 def test_search_and_similar_take_since_and_answers_carry_the_date(client: TestClient) -> None:
