@@ -39,7 +39,10 @@ def wait_ready(port: int, server: subprocess.Popen[bytes], timeout_s: float) -> 
         if server.poll() is not None:
             raise RuntimeError(f"the server exited with {server.returncode}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            ask = urllib.request.Request(
+                f"http://127.0.0.1:{port}/health", headers={"Authorization": f"Bearer {ADMIN}"}
+            )
+            with urllib.request.urlopen(ask, timeout=5) as r:
                 health = json.loads(r.read())
             if health.get("model", {}).get("status") == "ready":
                 return health

@@ -214,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 600
         while True:
             try:
-                health = httpx.get(f"{url}/health", timeout=5).json()
+                health = httpx.get(
+                    f"{url}/health", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5
+                ).json()
                 if health.get("model", {}).get("status") == "ready":
                     break
             except (httpx.TransportError, ValueError):

@@ -7,6 +7,7 @@ limit is set, so that ``paperrec --help`` is quick.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -101,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.main import create_app
+    from service.server import uvicorn_config
     from service.workers import check_port
 
     settings = _load_settings(args)
@@ -113,13 +115,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn turns SIGINT/SIGTERM into a clean shutdown, which stops the embedded Redis.
     if args.workers > 1:
         return _serve_workers(args, settings)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=settings.log_level.lower(),
-        workers=1,
-    )
+    server = uvicorn.Server(uvicorn_config(settings, create_app(settings), args.host, args.port))
+    # uvicorn re-raises SIGINT once its shutdown is complete; uvicorn.run() swallows it too.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     return 0
 
 
@@ -137,8 +136,11 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     level = settings.log_level.lower()
     if settings.redis_url:
         return serve_workers(args.host, args.port, args.workers, level)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync)
+    server = EmbeddedRedis(
+        settings.data_dir,
+        appendfsync=settings.redis_appendfsync,
+        maxmemory=settings.redis_maxmemory,
+    )
     try:
         server.start()
     except EmbeddedRedisError as e:

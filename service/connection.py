@@ -73,8 +73,11 @@ def open_store(settings: Settings) -> Iterator[Store]:
     if settings.redis_url:
         url = settings.redis_url
     else:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        server = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync).start()
+        server = EmbeddedRedis(
+            settings.data_dir,
+            appendfsync=settings.redis_appendfsync,
+            maxmemory=settings.redis_maxmemory,
+        ).start()
         server.supervise()  # a crashed server comes back by itself, with its append-only file
         url = server.url
     try:
@@ -82,8 +85,14 @@ def open_store(settings: Settings) -> Iterator[Store]:
         # Connects lazily, on the event loop of its first command (the API's).
         aclient = async_redis_client(url, timeout_s=settings.redis_timeout_s)
         try:
-            store = Store(client, aclient)
+            store = Store(
+                client,
+                aclient,
+                events_max=settings.events_max,
+                events_retention_s=settings.events_retention_days * 86400,
+            )
             store.ping()
+            store.feedback_changes()  # starts the count on a store of an older version
             yield store
         finally:
             client.close()

@@ -135,13 +135,20 @@ def _presented_token(request: Request, credentials: HTTPAuthorizationCredentials
     return token
 
 
-def _is_admin(request: Request) -> bool:
-    """Whether the request carries the admin token (compared in the process, in constant
-    time); read from the header itself, so that public routes declare no security scheme."""
+def bearer_token(request: Request) -> str | None:
+    """The bearer token of the request's Authorization header, read from the header itself
+    (so that a route using it declares no security scheme), or None."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return False
-    return matches(token.strip(), request.app.state.admin_token_hash)
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def is_admin(request: Request) -> bool:
+    """Whether the request carries the admin token (compared in the process, in constant
+    time)."""
+    token = bearer_token(request)
+    return token is not None and matches(token, request.app.state.admin_token_hash)
 
 
 async def authorize(
@@ -200,7 +207,7 @@ async def authorize(
 async def limit_by_address(request: Request) -> None:
     """Public routes: count the request against its client address (429 over the limit); no
     token is looked up for them, and the admin is exempt."""
-    if not _is_admin(request):
+    if not is_admin(request):
         request.app.state.limits.check_address(request)
 
 

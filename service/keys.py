@@ -13,7 +13,12 @@ key                                    type    holds
 ``paperrec:token:<h>``                 string  the token's record: JSON ``{user, scope,
                                                created, expires}`` (tokens of older versions:
                                                the bare user id); expires with the token
-``paperrec:events``                    stream  every feedback change: user, paper, action, time
+``paperrec:events``                    stream  the recent feedback changes: user, paper,
+                                               action, time, source (the last
+                                               PAPERREC_EVENTS_MAX, of the last
+                                               PAPERREC_EVENTS_RETENTION_DAYS)
+``paperrec:feedback-changes``          string  how many feedback changes were ever made (a
+                                               model records the count it was trained at)
 ``paperrec:meta``                      hash    service bookkeeping (e.g. sample catalog loaded)
 ``paperrec:paper-changes``             stream  ids of the papers each catalog write added or
                                                changed, so every API process can follow
@@ -33,6 +38,7 @@ USERS = f"{PREFIX}:users"
 EVENTS = f"{PREFIX}:events"
 META = f"{PREFIX}:meta"
 PAPER_CHANGES = f"{PREFIX}:paper-changes"
+FEEDBACK_CHANGES = f"{PREFIX}:feedback-changes"
 
 
 def _user(user_id: str) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from fastapi import HTTPException, Request, status
 
+from service.metrics import Metrics
 from service.settings import Settings
 
 __all__ = ["Limits", "TokenBuckets"]
@@ -86,20 +87,19 @@ def client_address(request: Request) -> str:
 class Limits:
     """The per-user and per-address limits of one API process (on ``app.state.limits``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.users = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         self.addresses = TokenBuckets(
             settings.address_rate_limit_per_s, settings.address_rate_limit_burst
         )
-        #: Requests refused, by kind ("user", "address"), for /metrics.
-        self.refused: dict[str, int] = {"user": 0, "address": 0}
 
     def check_user(self, user_id: str) -> None:
         """Count one request of ``user_id``; 429 with ``Retry-After`` over the limit."""
         wait = self.users.take(user_id)
         if wait > 0:
-            self.refused["user"] += 1
+            self._count("user")
             s = self.settings
             raise _too_many(
                 f"rate limit of user {user_id!r} reached ({s.rate_limit_per_s:g} requests/s, "
@@ -112,7 +112,7 @@ class Limits:
         over the limit."""
         wait = self.addresses.take(client_address(request))
         if wait > 0:
-            self.refused["address"] += 1
+            self._count("address")
             s = self.settings
             raise _too_many(
                 "too many requests without a valid token from this address "
@@ -120,6 +120,10 @@ class Limits:
                 f"{s.address_rate_limit_burst})",
                 wait,
             )
+
+    def _count(self, limit: str) -> None:
+        if self.metrics is not None:
+            self.metrics.rate_limited.labels(limit).inc()
 
 
 def _too_many(what: str, wait_s: float) -> HTTPException:

@@ -13,13 +13,14 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from service.connection import open_store
 from service.limits import Limits
+from service.metrics import Metrics
+from service.middleware import BodyLimit, RequestMetrics, too_large
 from service.model import ModelManager
-from service.routes import admin, health, papers, tokens, users
+from service.routes import admin, health, metrics, papers, tokens, users
 from service.sample import sample_papers
 from service.schemas import ErrorPublic
 from service.security import admin_token, hash_token, redact_access_log
@@ -56,7 +57,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             if settings.seed_sample and store.count_papers() == 0:
                 n, _ = store.put_papers(sample_papers())
                 log.info("empty catalog: loaded %d sample papers", n)
-            models = ModelManager(settings, store)
+            models = ModelManager(settings, store, app.state.metrics)
             models.startup()
             models.start_watching()
             app.state.store = store
@@ -66,45 +67,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             if models is not None:
                 models.shutdown()
             await store.aclose()
-
-
-def _too_large(max_bytes: int) -> str:
-    return f"request body larger than {max_bytes} bytes: send smaller batches"
-
-
-class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, whether announced by Content-Length
-    (refused before reading) or streamed in chunks (refused once the limit is passed)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                response = JSONResponse(
-                    {"detail": _too_large(self.max_bytes)},
-                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-                )
-                await response(scope, receive, send)
-                return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    # FastAPI passes an HTTPException raised while reading the body through.
-                    raise StarletteHTTPException(status.HTTP_413_CONTENT_TOO_LARGE)
-            return message
-
-        await self.app(scope, limited_receive, send)
 
 
 def _validation_message(errors: Any) -> str:
@@ -134,13 +96,15 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail
     if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
-        detail = _too_large(request.app.state.settings.max_body_bytes)
+        detail = too_large(request.app.state.settings.max_body_bytes)
+
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _on_redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.error("Redis unreachable during %s %s: %s", request.method, request.url.path, exc)
     hung = isinstance(exc, redis.TimeoutError)
+    request.app.state.metrics.redis_errors.labels("timeout" if hung else "unreachable").inc()
     state = "did not answer in time" if hung else "is unreachable"
     if request.method in ("GET", "HEAD"):
         what = (
@@ -161,6 +125,37 @@ async def _on_redis_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _is_oom(exc: Exception) -> bool:
+    # Plain commands raise OutOfMemoryError; a script's refused write and a transaction that
+    # could not be queued come back as other ResponseErrors carrying Redis's OOM message.
+    return isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in str(
+        exc
+    )
+
+
+async def _on_redis_error(request: Request, exc: Exception) -> JSONResponse:
+    request.app.state.metrics.redis_errors.labels("full" if _is_oom(exc) else "refused").inc()
+    if _is_oom(exc):
+        log.error(
+            "Redis is at its memory bound (maxmemory): refused %s %s",
+            request.method,
+            request.url.path,
+        )
+        return JSONResponse(
+            {
+                "detail": "the database is full (Redis reached its memory bound, maxmemory): "
+                "nothing was stored; reads still work. Operators: raise PAPERREC_REDIS_MAXMEMORY "
+                "(or the external Redis's maxmemory), or lower PAPERREC_EVENTS_MAX"
+            },
+            status_code=status.HTTP_507_INSUFFICIENT_STORAGE,
+        )
+    log.error("Redis refused %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "the database refused the request (see the service's log)"},
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app; ``settings`` default to the environment's."""
     settings = settings or Settings()
@@ -174,12 +169,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={422: {"model": ErrorPublic, "description": "Invalid input."}},
     )
     app.state.settings = settings
-    app.state.limits = Limits(settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.metrics = Metrics()
+    app.state.limits = Limits(settings, app.state.metrics)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.client_body_timeout_s
+    )
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)  # outermost: sees every answer
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
-    for module in (health, papers, users, tokens, admin):
+    app.add_exception_handler(redis.ResponseError, _on_redis_error)
+    for module in (health, metrics, papers, users, tokens, admin):
         app.include_router(module.router)
     return app

@@ -204,13 +204,21 @@ class RetrainPublic(BaseModel):
 
 
 class HealthPublic(BaseModel):
-    status: str
-    redis: dict[str, Any]
-    model: dict[str, Any]
-    retrain: dict[str, Any] | None = None
-    last_failed_retrain: dict[str, Any] | None = None
+    status: Literal["ok", "stale", "degraded", "unavailable"] = Field(
+        description="ok; stale: the model has not seen much of the feedback (retrain); "
+        "degraded: no model yet; unavailable: Redis does not answer (503)."
+    )
+    redis: dict[str, Any] = Field(description="ok; with the admin token: details.")
+    model: dict[str, Any] = Field(
+        description="status, version, trained_at, age_s, stale; with the admin token also the "
+        "papers, the feedback it was trained on and the changes it has not seen."
+    )
+    retrain: dict[str, Any] | None = Field(
+        default=None, description="Admin only: the last retrain."
+    )
+    last_failed_retrain: dict[str, Any] | None = Field(default=None, description="Admin only.")
     last_failed_load: dict[str, Any] | None = Field(
-        None,
-        description="The last model bundle file that could not be loaded (the old model kept "
-        "serving): path, error, time.",
+        default=None,
+        description="Admin only: the last model bundle file that could not be loaded (the old "
+        "model kept serving): path, error, time.",
     )

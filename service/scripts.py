@@ -51,27 +51,38 @@ return {'ok', user, scope, likes, dislikes, known}
 
 
 # A feedback change and its events, atomically and in one round trip (one append to the AOF, so
-# one fsync): a stored change always has its event. Field names as in Store._event.
-# KEYS: users, the set to add to, the other set, events.
-# ARGV: user, paper, add action, remove-from-the-other action, time, source. Returns 1 if added.
+# one fsync): a stored change always has its event. Field names as in Store._event. The stream
+# is trimmed in the same script, to its last ARGV[7] events and (ARGV[8] > 0) to those since the
+# stream id ARGV[8] (the retention, docs/SECURITY.md), and the count of feedback changes (what
+# /health and /metrics compare with the serving model's) goes up by what changed.
+# KEYS: users, the set to add to, the other set, events, the feedback change count.
+# ARGV: user, paper, add action, remove-from-the-other action, time, source, most events kept,
+# oldest event id kept (0: no age limit). Returns 1 if added.
 ADD_FEEDBACK = """
 redis.call('SADD', KEYS[1], ARGV[1])
 local added = redis.call('SADD', KEYS[2], ARGV[2])
 local removed = redis.call('SREM', KEYS[3], ARGV[2])
 local function event(action)
-  redis.call('XADD', KEYS[4], '*', 'user', ARGV[1], 'paper', ARGV[2], 'action', action,
-             'time', ARGV[5], 'source', ARGV[6])
+  redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[7], '*', 'user', ARGV[1], 'paper', ARGV[2],
+             'action', action, 'time', ARGV[5], 'source', ARGV[6])
 end
 if removed == 1 then event(ARGV[4]) end
 if added == 1 then event(ARGV[3]) end
+if added + removed > 0 then
+  if ARGV[8] ~= '0' then redis.call('XTRIM', KEYS[4], 'MINID', ARGV[8]) end
+  redis.call('INCRBY', KEYS[5], added + removed)
+end
 return added
 """
-# KEYS: the set, events. ARGV: user, paper, action, time, source. Returns 1 if it was there.
+# KEYS: the set, events, the feedback change count. ARGV: user, paper, action, time, source,
+# most events kept, oldest event id kept (0: no age limit). Returns 1 if it was there.
 REMOVE_FEEDBACK = """
 local removed = redis.call('SREM', KEYS[1], ARGV[2])
 if removed == 1 then
-  redis.call('XADD', KEYS[2], '*', 'user', ARGV[1], 'paper', ARGV[2], 'action', ARGV[3],
-             'time', ARGV[4], 'source', ARGV[5])
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[6], '*', 'user', ARGV[1], 'paper', ARGV[2],
+             'action', ARGV[3], 'time', ARGV[4], 'source', ARGV[5])
+  if ARGV[7] ~= '0' then redis.call('XTRIM', KEYS[2], 'MINID', ARGV[7]) end
+  redis.call('INCRBY', KEYS[3], 1)
 end
 return removed
 """

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.redis_server import private_dir
 from service.settings import Settings, admin_token_weakness
 from service.store import Store, TokenRecord
 
@@ -109,7 +110,7 @@ def admin_token(settings: Settings) -> tuple[str, bool]:
     if settings.admin_token is not None and settings.admin_token.get_secret_value():
         return settings.admin_token.get_secret_value(), False
     path = settings.admin_token_path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -83,6 +83,26 @@ class Settings(BaseSettings):
         description="Append-only file fsync policy of the embedded Redis: 'always' acknowledges a "
         "write only once it is on disk; 'everysec' may lose the last second on a power cut.",
     )
+    redis_maxmemory: str = Field(
+        default="1gb",
+        pattern=r"^[0-9]+(b|kb|mb|gb)?$",
+        description="Memory bound of the embedded Redis (Redis's maxmemory: '1gb', '512mb'; "
+        "'0' = none), with the policy noeviction: at the bound writes are refused with 507 "
+        "(nothing stored) while reads go on; never is an acknowledged like evicted. An external "
+        "Redis: set maxmemory and maxmemory-policy noeviction on it.",
+    )
+    events_max: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description="Most feedback events the paperrec:events stream keeps (the oldest go "
+        "first); about 100 bytes each in Redis.",
+    )
+    events_retention_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="Feedback events older than this are dropped from the stream; 0 = kept "
+        "until events_max pushes them out. Likes and dislikes themselves are kept forever.",
+    )
     redis_timeout_s: float = Field(
         default=1.0,
         gt=0,
@@ -161,15 +181,43 @@ class Settings(BaseSettings):
     ann_method: Literal["exact", "hnsw", "ivf"] = Field(
         default="ivf", description="The approximate index: ivf or hnsw (exact: for comparison)."
     )
+    client_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client may take to send a request's headers (from its first "
+        "byte; a new connection: from connecting): a client that trickles them is cut off.",
+    )
+    client_body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a client may take to send a request's body: a trickled body is "
+        "answered 408 and the connection closed.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Addresses of reverse proxies whose X-Forwarded-For is believed (comma "
+        "separated, '*' = any): the per-address rate limit then applies to the real client.",
+    )
+    stale_feedback: int = Field(
+        default=1000,
+        ge=1,
+        description="/health says 'stale' once the serving model has not seen this many "
+        "feedback changes (or more than it was trained on): time to retrain.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper sends to GET /metrics (at least 32 "
+        "characters; the admin token works too). Unset: only the admin token.",
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "metrics_token")
     @classmethod
-    def _strong_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value():
             why = admin_token_weakness(value.get_secret_value())
             if why is not None:
-                raise ValueError(f"PAPERREC_ADMIN_TOKEN: {why}")
+                raise ValueError(why.replace("the admin token", "the token"))
         return value
 
     @property

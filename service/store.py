@@ -106,9 +106,20 @@ class Store:
     ``client`` serves the synchronous methods, ``aclient`` (same server) the ``async`` ones; a
     store made without ``aclient`` (command-line tools) has only the former."""
 
-    def __init__(self, client: redis.Redis, aclient: aioredis.Redis | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        aclient: aioredis.Redis | None = None,
+        *,
+        events_max: int = 1_000_000,
+        events_retention_s: float = 0.0,
+    ) -> None:
         self.redis = client
         self._aredis = aclient
+        #: The event stream keeps its last ``events_max`` entries, and (``events_retention_s``
+        #: > 0) only those of the last that many seconds: trimmed with every event written.
+        self.events_max = events_max
+        self.events_retention_s = events_retention_s
 
     @property
     def aredis(self) -> aioredis.Redis:
@@ -122,6 +133,16 @@ class Store:
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
+
+    def memory(self) -> dict[str, int]:
+        """Redis memory in use and its bound (``maxmemory``, 0: none), and the event stream's
+        length."""
+        info = self.redis.info("memory")
+        return {
+            "used": int(info.get("used_memory", 0)),
+            "max": int(info.get("maxmemory", 0)),
+            "events": int(self.redis.xlen(keys.EVENTS)),
+        }
 
     def server_info(self) -> dict[str, Any]:
         info = self.redis.info("server")
@@ -294,17 +315,33 @@ class Store:
         keys_ = [keys.USERS, _set_key(kind, user_id), _set_key(_OPPOSITE[kind], user_id)]
         args = [user_id, paper_id, _ADD_ACTION[kind], _REMOVE_ACTION[_OPPOSITE[kind]]]
         added = await self._script(
-            ADD_FEEDBACK, [*keys_, keys.EVENTS], [*args, f"{time.time():.6f}", "api"]
+            ADD_FEEDBACK,
+            [*keys_, keys.EVENTS, keys.FEEDBACK_CHANGES],
+            [*args, f"{time.time():.6f}", "api", *self._trim_args()],
         )
         return bool(added)
+
+    def _trim_args(self) -> list[str]:
+        """The scripts' trimming arguments: most events kept, oldest stream id kept (0: none)."""
+        oldest = "0"
+        if self.events_retention_s > 0:
+            oldest = str(max(1, int((time.time() - self.events_retention_s) * 1000)))
+        return [str(self.events_max), oldest]
 
     async def remove_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
         """Remove ``paper_id`` from the user's likes (or dislikes), with its event, atomically.
         True when it was there."""
         removed = await self._script(
             REMOVE_FEEDBACK,
-            [_set_key(kind, user_id), keys.EVENTS],
-            [user_id, paper_id, _REMOVE_ACTION[kind], f"{time.time():.6f}", "api"],
+            [_set_key(kind, user_id), keys.EVENTS, keys.FEEDBACK_CHANGES],
+            [
+                user_id,
+                paper_id,
+                _REMOVE_ACTION[kind],
+                f"{time.time():.6f}",
+                "api",
+                *self._trim_args(),
+            ],
         )
         return bool(removed)
 
@@ -355,8 +392,10 @@ class Store:
                 pipe.smismember(keys.likes(u), ps)
             known = pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
+            added = 0
             for (u, ps), flags in zip(chunk, known, strict=True):
                 new = [p for p, seen in zip(ps, flags, strict=True) if not seen]
+                added += len(new)
                 pipe.sadd(keys.USERS, u)
                 if new:
                     pipe.sadd(keys.likes(u), *new)
@@ -364,7 +403,10 @@ class Store:
                     for p in new:
                         self._event(u, p, "like", source=source, pipe=pipe)
                 n += len(new)
+            if added:
+                pipe.incrby(keys.FEEDBACK_CHANGES, added)
             pipe.execute()
+        self._trim_events()
         return n
 
     def _event(
@@ -383,7 +425,36 @@ class Store:
             "time": f"{time.time():.6f}",
             "source": source,
         }
-        (pipe or self.redis).xadd(keys.EVENTS, fields)  # type: ignore[arg-type]
+        (pipe or self.redis).xadd(
+            keys.EVENTS,
+            fields,  # type: ignore[arg-type]
+            maxlen=self.events_max,
+            approximate=False,
+        )
+
+    def _trim_events(self) -> None:
+        """Apply the age limit to the event stream (the count limit is applied by every XADD)."""
+        _, oldest = self._trim_args()
+        if oldest != "0":
+            self.redis.xtrim(keys.EVENTS, minid=oldest, approximate=False)
+
+    def feedback_changes(self) -> int:
+        """How many feedback changes were ever made (likes, dislikes and their removals that
+        changed something). A store of an older version starts counting from its events."""
+        raw: Any = self.redis.get(keys.FEEDBACK_CHANGES)
+        if raw is None:
+            try:
+                self.redis.set(keys.FEEDBACK_CHANGES, int(self.redis.xlen(keys.EVENTS)), nx=True)
+            except redis.ResponseError as e:  # at the memory bound: count from the next start
+                log.warning("cannot start the feedback change count: %s", e)
+                return 0
+            raw = self.redis.get(keys.FEEDBACK_CHANGES)
+        return int(raw or 0)
+
+    async def afeedback_changes(self) -> int:
+        """:meth:`feedback_changes`, read on the event loop (for /health and /metrics)."""
+        raw = await self.aredis.get(keys.FEEDBACK_CHANGES)
+        return int(raw or 0)
 
     def events(self, count: int = 100) -> list[dict[str, str]]:
         """The latest ``count`` feedback events, oldest first, each with its stream ``id``."""

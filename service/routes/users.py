@@ -79,6 +79,7 @@ def _add_feedback_routes(kind: Kind) -> None:
         created = await store.add_feedback(kind, user_id, paper_id)
         if created:
             response.status_code = status.HTTP_201_CREATED
+            request.app.state.metrics.feedback.labels(singular).inc()
         return FeedbackChanged(user_id=user_id, paper_id=paper_id, created=created)
 
     @router.delete(
@@ -88,12 +89,15 @@ def _add_feedback_routes(kind: Kind) -> None:
         summary=f"Remove a {singular}",
         responses={404: {"model": ErrorPublic, "description": f"The paper was not {_VERB[kind]}."}},
     )
-    async def remove(user_id: AuthorizedUser, paper_id: PaperIdPath, store: StoreDep) -> Response:
+    async def remove(
+        request: Request, user_id: AuthorizedUser, paper_id: PaperIdPath, store: StoreDep
+    ) -> Response:
         if not await store.remove_feedback(kind, user_id, paper_id):
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
                 f"user {user_id!r} has not {_VERB[kind]} paper {paper_id!r}",
             )
+        request.app.state.metrics.feedback.labels(f"un{singular}").inc()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get(

@@ -17,6 +17,7 @@ from service.redis_server import EmbeddedRedis
 from service.settings import Settings
 
 LIKED = ["sample:nlp-01", "sample:vision-02", "sample:recsys-06"]
+PERSIST_ADMIN = bearer("persist-admin-token-not-secret-0123456789")
 
 
 def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -39,8 +40,8 @@ def test_likes_tokens_and_model_survive_a_restart(tmp_path: Path) -> None:
         for p in LIKED:
             assert c.put(f"/users/alice/likes/{p}", headers=bearer(token)).status_code == 201
         c.put("/users/alice/dislikes/sample:bio-05", headers=bearer(token))
-        version = c.get("/health").json()["model"]["version"]
-        assert c.get("/health").json()["redis"]["aof_enabled"] is True
+        version = c.get("/health", headers=PERSIST_ADMIN).json()["model"]["version"]
+        assert c.get("/health", headers=PERSIST_ADMIN).json()["redis"]["aof_enabled"] is True
     # The app stopped its embedded server on shutdown.
     assert not EmbeddedRedis(tmp_path / "data").ping()
     assert (tmp_path / "data" / "redis" / "appendonly.aof").stat().st_size > 0
@@ -49,8 +50,10 @@ def test_likes_tokens_and_model_survive_a_restart(tmp_path: Path) -> None:
         h = bearer(token)  # the token is still valid
         assert c.get("/users/alice/likes", headers=h).json()["paper_ids"] == sorted(LIKED)
         assert c.get("/users/alice/dislikes", headers=h).json()["paper_ids"] == ["sample:bio-05"]
-        assert c.get("/health").json()["model"]["version"] == version
-        assert c.get("/health").json()["redis"]["papers"] == 60  # sample not loaded twice
+        assert c.get("/health", headers=PERSIST_ADMIN).json()["model"]["version"] == version
+        assert (
+            c.get("/health", headers=PERSIST_ADMIN).json()["redis"]["papers"] == 60
+        )  # sample not loaded twice
         recs = c.get("/users/alice/recommendations", headers=h).json()
         assert not {i["paper_id"] for i in recs["items"]} & set(LIKED)
 
@@ -74,9 +77,9 @@ def test_redis_down_is_503(tmp_path: Path, make_settings: Callable[..., Settings
     try:
         with TestClient(create_app(make_settings(redis_url=server.url))) as c:
             h = user_headers(c, "alice")
-            assert c.get("/health").status_code == 200
+            assert c.get("/health", headers=PERSIST_ADMIN).status_code == 200
             server.stop()
-            r = c.get("/health")
+            r = c.get("/health", headers=PERSIST_ADMIN)
             assert r.status_code == 503
             assert "Redis" in r.json()["detail"] and r.json()["redis"]["ok"] is False
             for method, path, headers in [
@@ -179,3 +182,45 @@ def test_reads_write_nothing_durable_and_a_like_is_one_aof_write(tmp_path: Path)
     commands = [parts[0].upper() for parts in _resp_commands(grown)]
     assert commands[0] == b"MULTI" and commands[-1] == b"EXEC", commands
     assert commands.count(b"MULTI") == 1 and b"XADD" in commands
+
+
+def test_at_its_memory_bound_redis_refuses_writes_and_loses_nothing(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """The embedded Redis is bounded (maxmemory) and never evicts: at the bound a write is
+    answered 507 saying nothing was stored, reads go on, and every acknowledged write stays."""
+    server = EmbeddedRedis(tmp_path / "own-redis", appendfsync="no", maxmemory="4mb").start()
+    try:
+        with server.client(decode_responses=True) as r:
+            assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+        with TestClient(create_app(make_settings(redis_url=server.url))) as c:
+            h = user_headers(c, "alice")
+            stored: list[str] = []
+            full = None
+            for batch in range(40):
+                papers = [
+                    {"paper_id": f"x:{batch}-{i}", "title": f"Paper {i}", "abstract": "w " * 2500}
+                    for i in range(50)
+                ]
+                r = c.post("/papers", json={"papers": papers}, headers=ADMIN_HEADERS)
+                if r.status_code != 200:
+                    full = r
+                    break
+                stored += [p["paper_id"] for p in papers]
+            assert full is not None and full.status_code == 507, "the bound was never reached"
+            assert "nothing was stored" in full.json()["detail"]
+            # Redis counts a request's own buffers while it decides, so memory may sink below
+            # the bound again once a large batch is refused; held over it from here on.
+            with server.client(decode_responses=True) as r:
+                r.config_set("maxmemory", int(r.info("memory")["used_memory"]) // 2)
+            like = c.put("/users/alice/likes/sample:nlp-01", headers=h)
+            assert like.status_code == 507 and "nothing was stored" in like.json()["detail"]
+            assert c.get("/users/alice/likes", headers=h).json()["paper_ids"] == []
+            assert c.get("/users/alice/recommendations", headers=h).status_code == 200
+            assert c.post("/users/bob/tokens", headers=ADMIN_HEADERS).status_code == 507
+            with server.client(decode_responses=True) as r:
+                assert set(stored) <= set(r.hkeys("paperrec:papers"))  # nothing evicted
+                r.config_set("maxmemory", "0")
+            assert c.put("/users/alice/likes/sample:nlp-01", headers=h).status_code == 201
+    finally:
+        server.stop()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from service_conftest import user_headers
+from service_conftest import ADMIN_HEADERS, user_headers
 
 from service.main import create_app
 from service.redis_server import EmbeddedRedis
@@ -35,7 +35,7 @@ def test_outage_is_503_and_the_api_recovers_by_itself(
             assert c.put("/users/alice/likes/sample:nlp-01", headers=h).status_code == 201
 
             _sigkill(server)
-            health = c.get("/health")
+            health = c.get("/health", headers=ADMIN_HEADERS)
             assert health.status_code == 503
             body = health.json()
             assert body["status"] == "unavailable" and body["redis"]["ok"] is False
@@ -56,7 +56,7 @@ def test_outage_is_503_and_the_api_recovers_by_itself(
 
             server = EmbeddedRedis(tmp_path / "own-redis", appendfsync="always").start()
             # Same app, same client pool: it reconnects on its own.
-            assert c.get("/health").status_code == 200
+            assert c.get("/health", headers=ADMIN_HEADERS).status_code == 200
             likes = c.get("/users/alice/likes", headers=h)
             assert likes.status_code == 200
             # The like acknowledged before the kill is back (append-only file); the one
@@ -96,7 +96,7 @@ def test_a_hung_redis_fails_fast_and_says_the_outcome_is_unknown(
     batch fail with 503 within the client's timeout (today: 15 s for a like) and never claim
     that nothing was stored, since a command sent may still be carried out; once Redis
     resumes, sending them again is safe: no duplicate event, the paper once."""
-    from service_conftest import ADMIN_HEADERS, raw_redis
+    from service_conftest import raw_redis
 
     from service import keys
 
@@ -123,7 +123,7 @@ def test_a_hung_redis_fails_fast_and_says_the_outcome_is_unknown(
                 like = c.put("/users/alice/likes/sample:nlp-01", headers=h)
                 batch = c.post("/papers", json=paper, headers=ADMIN_HEADERS)
                 read = c.get("/users/alice/recommendations", headers=h)
-                health = c.get("/health")
+                health = c.get("/health", headers=ADMIN_HEADERS)
                 # Served while Redis hangs: what needs no Redis.
                 similar = c.get("/papers/sample:nlp-01/similar")
             finally:
