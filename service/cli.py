@@ -32,9 +32,9 @@ settings (environment variables, or a .env file in the working directory):
   PAPERREC_REDIS_APPENDFSYNC
                            fsync policy of the embedded Redis: always (default: a 2xx means
                            on disk), everysec or no
-  PAPERREC_ADMIN_TOKEN     admin bearer token; unset: generated on first start into
-                           <data dir>/admin_token (mode 0600) and printed once, on creation,
-                           to this console (never into the logs)
+  PAPERREC_ADMIN_TOKEN     admin bearer token (32 characters at least); unset: generated into
+                           <data dir>/admin_token (mode 0600) on first start and printed
+                           once, on creation, to this console (never into the logs)
   PAPERREC_MODEL           model to train (default hybrid); PAPERREC_MODEL_PARAMS (JSON)
                            overrides single hyperparameters of the tuned defaults
   PAPERREC_TUNED_DEFAULTS  start from the settings chosen on validation for the model and
