@@ -11,7 +11,9 @@ synchronous and runs on worker threads or in the command line.
 
 The clients and the embedded server's life are :mod:`service.connection`'s (``open_store``), the
 Lua scripts :mod:`service.scripts`'s, and minting tokens :mod:`service.security`'s: this module
-is only what is stored, where.
+is only what is stored, where. It runs past 500 lines on purpose: one module owns all of the
+service's storage (papers, feedback and its stream, token records, a request's read), so that
+no other module touches a key.
 """
 
 from __future__ import annotations

@@ -185,3 +185,25 @@ def test_the_data_folder_and_the_aof_are_the_owners_alone(tmp_path: Path) -> Non
     finally:
         server.stop()
     assert modes == {"data": 0o700, "redis": 0o700, "appendonly.aof": 0o600, "redis.log": 0o600}
+
+
+def test_metrics_count_every_worker(tmp_path: Path) -> None:
+    """With --workers 2 a scrape is answered by either worker and counts the requests of both
+    (one multi-process folder): 40 requests on new connections, which the kernel spreads over
+    the two processes, show as 40 in every scrape."""
+    api = ApiProcess(tmp_path / "data", "--workers", "2").start()
+    route = (
+        'paperrec_http_requests_total{method="GET",route="/papers/{paper_id:path}",status="200"}'
+    )
+    try:
+        for _ in range(40):
+            assert httpx.get(f"{api.url}/papers/sample:nlp-01", timeout=30).status_code == 200
+        counts = set()
+        for _ in range(10):  # each on a new connection, so on either worker
+            text = httpx.get(f"{api.url}/metrics", headers=ADMIN_HEADERS, timeout=30).text
+            counts |= {
+                line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(route)
+            }
+    finally:
+        api.stop()
+    assert counts == {"40.0"}
