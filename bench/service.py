@@ -3,8 +3,13 @@
 Starts ``paperrec import citeulike-a --likes`` then ``paperrec serve`` (own data folder, embedded
 Redis with ``appendfsync always``: every acknowledged like is on disk) as subprocesses, and drives
 the server from :mod:`bench.loadgen` in a third process over loopback. User tokens are real (each
-request looks its token up in Redis); the per-token rate limit is set off for the run
-(``PAPERREC_RATE_LIMIT_PER_S=0``), since the generator plays hundreds of users from few sockets.
+request looks its token up in Redis).
+
+Measure what ships: each worker count runs first with the shipped settings (the rate limit on:
+20 requests/s per user, bursts of 100; the generator plays 300 users, so that each stays well
+under it, and the statuses would show any 429), then, in the same run, with the rate limit off
+(``PAPERREC_RATE_LIMIT_PER_S=0``) for the maximum and the 500/s phases, to show what the limit
+costs.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 from bench.common import PYTHON, ROOT, bench_env, log
 
-ADMIN = "bench-admin-token-not-secret"
+ADMIN = "bench-admin-token-not-secret-0123456789"
 
 
 def free_port() -> int:
@@ -39,7 +44,10 @@ def wait_ready(port: int, server: subprocess.Popen[bytes], timeout_s: float) -> 
         if server.poll() is not None:
             raise RuntimeError(f"the server exited with {server.returncode}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            ask = urllib.request.Request(
+                f"http://127.0.0.1:{port}/health", headers={"Authorization": f"Bearer {ADMIN}"}
+            )
+            with urllib.request.urlopen(ask, timeout=5) as r:
                 health = json.loads(r.read())
             if health.get("model", {}).get("status") == "ready":
                 return health
@@ -128,6 +136,29 @@ def phases(quick: bool) -> list[dict[str, Any]]:
     ]
 
 
+#: The settings each worker count runs under: what ships, then the rate limit off.
+DEFAULTS = "shipped defaults (rate limit on)"
+LIMIT_OFF = "rate limit off"
+
+
+def comparison_phases(quick: bool) -> list[dict[str, Any]]:
+    """The phases run again with the rate limit off: the maximum and the 500/s mix."""
+    keep = ("warm-up", "recommendations, as fast", "500 recommendations/s")
+    return [p for p in phases(quick) if p["name"].startswith(keep)]
+
+
+def _summary(run: dict[str, Any]) -> str:
+    """Recommendations/s at most and p99 at 500/s of one run, in words (printed as it ends)."""
+    out = []
+    for p in run["phases"]:
+        rec = p.get("routes", {}).get("GET recommendations")
+        if rec and p["phase"].startswith("recommendations, as fast"):
+            out.append(f"{rec['per_s']:.0f} recommendations/s at most")
+        if rec and p["phase"].startswith("500 recommendations/s"):
+            out.append(f"p99 {rec['p99_ms']:.1f} ms at {rec['per_s']:.0f}/s")
+    return ", ".join(out)
+
+
 def _step(cmd: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
     """Run one step of the benchmark in its own process; its stderr tail if it fails."""
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -145,7 +176,6 @@ def run(
         PAPERREC_ADMIN_TOKEN=ADMIN,
         PAPERREC_SEED_SAMPLE="false",
         PAPERREC_MODEL_POLL_S="0",
-        PAPERREC_RATE_LIMIT_PER_S="0",
         PAPERREC_LOG_LEVEL="WARNING",
     )
     env.pop("REDIS_URL", None)
@@ -168,44 +198,49 @@ def run(
 
         figures["runs"] = []
         for n_workers in workers:
-            port = free_port()
-            log(f"service: {n_workers} worker(s) on 127.0.0.1:{port}")
-            t0 = time.perf_counter()
-            server = subprocess.Popen(
-                [PYTHON, "-m", "service.cli", "serve", "--port", str(port)]
-                + ["--workers", str(n_workers)],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=open(work / f"server-{n_workers}.log", "wb"),  # noqa: SIM115
-            )
-            health = wait_ready(port, server, 900)
-            run_fig: dict[str, Any] = {
-                "workers": n_workers,
-                "start_seconds": round(time.perf_counter() - t0, 1),
-            }
-            figures["model"] = health["model"]
-            rng = random.Random(0)
-            sample = rng.sample(range(5551), 600)
-            cfg = {
-                "host": "127.0.0.1",
-                "port": port,
-                "admin": ADMIN,
-                "users": [f"citeulike-a:user{u}" for u in sample[:300]],
-                "like_users": [f"citeulike-a:user{u}" for u in sample[300:]],
-                "papers": [f"citeulike-a:{p}" for p in range(16980)],
-                "k": 10,
-                "phases": phases(quick),
-            }
-            cfg_path = work / "load.json"
-            cfg_path.write_text(json.dumps(cfg))
-            out = _step([PYTHON, "-m", "bench.loadgen", str(cfg_path)], env, "load generator")
-            run_fig.update(json.loads(out.stdout))
-            run_fig["server_rss_mib"] = server_rss_mib(server.pid)
-            figures["runs"].append(run_fig)
-            log(f"service: {n_workers} worker(s) done")
-            stop(server)
-            server = None
+            for label, extra, run_phases in (
+                (DEFAULTS, {}, phases(quick)),
+                (LIMIT_OFF, {"PAPERREC_RATE_LIMIT_PER_S": "0"}, comparison_phases(quick)),
+            ):
+                port = free_port()
+                log(f"service: {n_workers} worker(s), {label}, on 127.0.0.1:{port}")
+                t0 = time.perf_counter()
+                server = subprocess.Popen(
+                    [PYTHON, "-m", "service.cli", "serve", "--port", str(port)]
+                    + ["--workers", str(n_workers)],
+                    env={**env, **extra},
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(work / f"server-{n_workers}-{len(extra)}.log", "wb"),  # noqa: SIM115
+                )
+                health = wait_ready(port, server, 900)
+                run_fig: dict[str, Any] = {
+                    "workers": n_workers,
+                    "settings": label,
+                    "start_seconds": round(time.perf_counter() - t0, 1),
+                }
+                figures["model"] = health["model"]
+                rng = random.Random(0)
+                sample = rng.sample(range(5551), 600)
+                cfg = {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "admin": ADMIN,
+                    "users": [f"citeulike-a:user{u}" for u in sample[:300]],
+                    "like_users": [f"citeulike-a:user{u}" for u in sample[300:]],
+                    "papers": [f"citeulike-a:{p}" for p in range(16980)],
+                    "k": 10,
+                    "phases": run_phases,
+                }
+                cfg_path = work / "load.json"
+                cfg_path.write_text(json.dumps(cfg))
+                out = _step([PYTHON, "-m", "bench.loadgen", str(cfg_path)], env, "load generator")
+                run_fig.update(json.loads(out.stdout))
+                run_fig["server_rss_mib"] = server_rss_mib(server.pid)
+                figures["runs"].append(run_fig)
+                log(f"service: {n_workers} worker(s), {label}: {_summary(run_fig)}")
+                stop(server)
+                server = None
     finally:
         if server is not None:
             stop(server)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-ADMIN = "soak-admin-token"
+ADMIN = "soak-admin-token-not-secret-0123456789"
 THREADS = 8
 
 

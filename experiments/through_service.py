@@ -39,7 +39,7 @@ import httpx
 
 from experiments.common import ArgumentParser, run_main
 
-ADMIN = "through-service-admin-token"
+ADMIN = "through-service-admin-token-not-secret-0123"
 CUTOFFS = (50, 100, 150, 200, 250, 300)
 BUCKETS = ((1, 1), (2, 5), (6, 20), (21, 100), (101, None))
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 600
         while True:
             try:
-                health = httpx.get(f"{url}/health", timeout=5).json()
+                health = httpx.get(
+                    f"{url}/health", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5
+                ).json()
                 if health.get("model", {}).get("status") == "ready":
                     break
             except (httpx.TransportError, ValueError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,41 +143,63 @@ def load_bundle(
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise BundleError(f"{path}: not a readable model bundle ({e})") from e
+    except Exception as e:  # zip, zlib, npy header: any way a damaged file fails
+        raise BundleError(f"{path}: not a readable model bundle ({type(e).__name__}: {e})") from e
     if _META not in arrays:
         raise BundleError(f"{path}: model bundle has no metadata")
     try:
         meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"{path}: model bundle metadata is corrupted ({e})") from e
+    if not isinstance(meta, dict):
+        raise BundleError(f"{path}: model bundle metadata is not a JSON object")
     if meta.get("format") != BUNDLE_FORMAT:
         raise BundleError(
             f"{path}: bundle format {meta.get('format')!r}, this version reads {BUNDLE_FORMAT}"
         )
-    kinds = meta.pop("arrays")
+    # Everything below reads what the metadata says, which a damaged or hand-made file may get
+    # wrong in any way (a key missing, a list where an object belongs, arrays that do not fit the
+    # model): whatever fails, the answer is a BundleError, which the service answers with a
+    # retrain, never an exception that stops it from starting.
     try:
-        model = create_model(meta["model"]["name"], **meta["model"]["params"])
-        model.load_state(_unflatten("model/", kinds, arrays))
-        featurizer: Featurizer | None = None
-        fmeta = meta.get("featurizer")
-        if fmeta:
-            kind = fmeta.get("kind", "tfidf")
-            f_state = _unflatten("featurizer/", kinds, arrays)
-            if kind == "paper":
-                featurizer = PaperFeaturizer.from_state(
-                    fmeta["params"], fmeta, f_state, embedding_cache=embedding_cache
-                )
-            elif kind in _FEATURIZER_KINDS:
-                featurizer = _FEATURIZER_KINDS[kind].from_state(fmeta["params"], fmeta, f_state)
-            else:
-                raise ValueError(f"unknown featurizer kind {kind!r}")
-    except (KeyError, TypeError, ValueError) as e:
-        raise BundleError(f"{path}: model bundle is incomplete or inconsistent ({e})") from e
-    paper_ids = list(meta.pop("paper_ids"))
+        return _bundle_of(meta, arrays, embedding_cache)
+    except BundleError as e:
+        raise BundleError(f"{path}: {e}") from e
+    except Exception as e:
+        raise BundleError(
+            f"{path}: model bundle is incomplete or inconsistent ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _bundle_of(
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    embedding_cache: str | os.PathLike[str] | None,
+) -> Bundle:
+    kinds = meta.pop("arrays")
+    if not isinstance(kinds, dict):
+        raise TypeError("'arrays' is not an object")
+    model = create_model(meta["model"]["name"], **meta["model"]["params"])
+    model.load_state(_unflatten("model/", kinds, arrays))
+    featurizer: Featurizer | None = None
+    fmeta = meta.get("featurizer")
+    if fmeta:
+        kind = fmeta.get("kind", "tfidf")
+        f_state = _unflatten("featurizer/", kinds, arrays)
+        if kind == "paper":
+            featurizer = PaperFeaturizer.from_state(
+                fmeta["params"], fmeta, f_state, embedding_cache=embedding_cache
+            )
+        elif kind in _FEATURIZER_KINDS:
+            featurizer = _FEATURIZER_KINDS[kind].from_state(fmeta["params"], fmeta, f_state)
+        else:
+            raise ValueError(f"unknown featurizer kind {kind!r}")
+    paper_ids = meta.pop("paper_ids")
+    if not isinstance(paper_ids, list) or not all(isinstance(p, str) for p in paper_ids):
+        raise TypeError("'paper_ids' is not a list of strings")
     if len(paper_ids) != model.n_items:
         raise BundleError(
-            f"{path}: bundle lists {len(paper_ids)} paper ids but the model has {model.n_items} papers"
+            f"bundle lists {len(paper_ids)} paper ids but the model has {model.n_items} papers"
         )
     meta.pop("featurizer", None)
     return Bundle(model=model, paper_ids=paper_ids, featurizer=featurizer, metadata=meta)

@@ -6,6 +6,7 @@ translated here, at the edge.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
@@ -15,7 +16,128 @@ import numpy as np
 
 from recommender import identifiers
 
-__all__ = ["Catalog", "Paper", "IdMap", "parse_date"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "PAPER_ID_PATTERN",
+    "USER_ID_PATTERN",
+    "Catalog",
+    "IdMap",
+    "Paper",
+    "check_paper_id",
+    "check_user_id",
+    "parse_date",
+]
+
+# ------------------------------------------------------------------------------- the id rule
+#: Most characters in an id.
+MAX_ID_LENGTH = 128
+_PAPER_CHARS = "A-Za-z0-9._:-"  # of one segment; segments are joined by "/"
+_USER_CHARS = "A-Za-z0-9._:@-"
+#: Routes that end in a word after the paper id (``GET /papers/{paper_id}/similar``): an id
+#: ending in ``/<word>`` would be taken for that route.
+ROUTE_SUFFIXES = ("similar",)
+_DOT_SEGMENTS = (".", "..")
+
+
+def _segment(chars: str, first: str = "") -> str:
+    """A regex of one path segment over ``chars`` that is not ``.`` or ``..`` (which clients
+    resolve away); ``first``: the characters the segment may start with (default: any)."""
+    no_dot = chars.replace(".", "")
+    first = first or chars
+    options = [f"[{first.replace('.', '')}][{chars}]*"]
+    if "." in first:
+        options += [rf"\.[{no_dot}][{chars}]*", rf"\.\.[{chars}]+"]
+    return "(?:" + "|".join(options) + ")"
+
+
+def _segment_other_than(chars: str, word: str) -> str:
+    """A regex of one segment (as :func:`_segment`) that is not exactly ``word``, written
+    without look-ahead, so that pydantic's regex engine and JSON Schema tools read it: a proper
+    prefix of the word, the word followed by more, or a string leaving it at some character."""
+    anything = f"[{chars}]*"
+    options = [_segment(chars, first=_without(chars, word[0]))]
+    for i in range(1, len(word)):
+        options.append(f"{word[:i]}[{_without(chars, word[i])}]{anything}")
+    options += [word[:i] for i in range(1, len(word))]
+    options.append(f"{word}[{chars}]+")
+    return "(?:" + "|".join(options) + ")"
+
+
+def _without(chars: str, c: str) -> str:
+    """A character class body of ``chars`` less the letter ``c`` (ranges split around it)."""
+    out = chars
+    for lo, hi in (("a", "z"), ("A", "Z"), ("0", "9")):
+        if lo <= c <= hi:
+            left = f"{lo}-{chr(ord(c) - 1)}" if c > lo else ""
+            right = f"{chr(ord(c) + 1)}-{hi}" if c < hi else ""
+            out = out.replace(f"{lo}-{hi}", left + right)
+    return out
+
+
+def _last_segment(chars: str) -> str:
+    last = _segment(chars)
+    for word in ROUTE_SUFFIXES:
+        last = _segment_other_than(chars, word)
+    return last
+
+
+#: The paper id rule as one regular expression (with :data:`MAX_ID_LENGTH` beside it): segments
+#: of letters, digits and ``. _ : -`` joined by ``/`` (for ids such as arXiv's
+#: ``hep-th/9901001`` or ``doi:10.1000/xyz``), none empty, none ``.`` or ``..``, and a last
+#: segment that is not a route's word (``foo/similar``) when there are several. No look-ahead:
+#: pydantic and the OpenAPI document use the same text.
+PAPER_ID_PATTERN = (
+    f"^(?:{_segment(_PAPER_CHARS)}|(?:{_segment(_PAPER_CHARS)}/)+{_last_segment(_PAPER_CHARS)})$"
+)
+#: User ids: one segment of letters, digits and ``. _ : @ -`` (no ``/``: a user id sits in the
+#: middle of URL paths), not ``.`` or ``..``.
+USER_ID_PATTERN = f"^{_segment(_USER_CHARS)}$"
+_PAPER_ID = re.compile(PAPER_ID_PATTERN)
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+
+def check_paper_id(value: object) -> str:
+    """``value`` if it is a valid paper id (:data:`PAPER_ID_PATTERN`, at most
+    :data:`MAX_ID_LENGTH` characters), else a ``ValueError`` saying why.
+
+    Ids travel in URL paths (``/papers/{paper_id}``, ``/users/{u}/likes/{paper_id}``), so
+    besides its alphabet an id may not hold what a route or a client would change: an empty
+    segment (a leading or trailing ``/``, or ``//``), a segment ``.`` or ``..`` (clients resolve
+    them away before sending), or a last segment that names a route (``foo/similar``). Every
+    entry (the API, the command line, the file readers, :class:`Paper`) applies this one rule."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and _PAPER_ID.fullmatch(value):
+        return value
+    raise ValueError(f"invalid paper id {value!r}: {_paper_id_problem(value)}")
+
+
+def _paper_id_problem(value: object) -> str:
+    """Why ``value`` breaks the paper id rule, in words."""
+    alphabet = f"1-{MAX_ID_LENGTH} characters of letters, digits and . _ : / -"
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
+        return alphabet
+    if re.search(f"[^/{_PAPER_CHARS}]", value):
+        return alphabet
+    segments = value.split("/")
+    if "" in segments:
+        return "no leading, trailing or double '/' (an empty path segment)"
+    if any(s in _DOT_SEGMENTS for s in segments):
+        return "a '.' or '..' segment is rewritten by HTTP clients"
+    return (
+        f"it may not end in '/{segments[-1]}', which names a route "
+        "(GET /papers/{paper_id}/similar)"
+    )
+
+
+def check_user_id(value: object) -> str:
+    """``value`` if it is a valid user id (:data:`USER_ID_PATTERN`, at most
+    :data:`MAX_ID_LENGTH` characters), else a ``ValueError`` saying why."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and _USER_ID.fullmatch(value):
+        return value
+    if isinstance(value, str) and value in _DOT_SEGMENTS:
+        raise ValueError(f"invalid user id {value!r}: '.' and '..' are rewritten by HTTP clients")
+    raise ValueError(
+        f"invalid user id {value!r}: 1-{MAX_ID_LENGTH} characters of letters, digits and . _ : @ -"
+    )
 
 
 def parse_date(value: object, what: str = "date") -> date:
@@ -51,14 +173,18 @@ class Paper:
     doi: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.paper_id, str) or not self.paper_id.strip():
-            raise ValueError("paper_id must be a non-empty string")
+        check_paper_id(self.paper_id)
         if not isinstance(self.title, str) or not self.title.strip():
             raise ValueError(f"paper {self.paper_id!r}: title must be a non-empty string")
         # Accept lists from JSON and store tuples so papers stay hashable and immutable.
         object.__setattr__(self, "authors", tuple(self.authors))
         object.__setattr__(self, "categories", tuple(self.categories))
         object.__setattr__(self, "references", tuple(self.references))
+        for ref in self.references:
+            try:
+                check_paper_id(ref)
+            except ValueError as e:
+                raise ValueError(f"paper {self.paper_id!r}: references: {e}") from None
         if self.published is not None:
             day = parse_date(self.published, f"paper {self.paper_id!r}: published")
             if self.year is None:

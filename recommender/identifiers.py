@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import unquote
 
 __all__ = [
@@ -133,14 +134,22 @@ def title_key(title: str) -> str:
     return _WS.sub(" ", words).strip()
 
 
-def generated_paper_id(*, arxiv: str | None, doi_: str | None, title: str, year: int | None) -> str:
+def generated_paper_id(
+    *,
+    arxiv: str | None,
+    doi_: str | None,
+    title: str,
+    year: int | None,
+    valid: Callable[[str], bool] = lambda pid: True,
+) -> str:
     """The id of a paper that an entry of a reference library brings into a catalog: its arXiv
     id (the id the arXiv readers give it too, so the paper is the same one however it came),
     else ``doi:<doi>`` when that stays within 128 letters, digits and ``. _ : / -``, else
-    ``ref:`` and a hash of what identifies it (the DOI, or the title key and year)."""
-    if arxiv:
+    ``ref:`` and a hash of what identifies it (the DOI, or the title key and year). ``valid``:
+    the catalog's id rule, which the first two must also pass (a DOI may hold ``//``)."""
+    if arxiv and valid(arxiv):
         return arxiv
-    if doi_ and len(doi_) <= 124 and re.fullmatch(r"[a-z0-9._:/-]+", doi_):
+    if doi_ and len(doi_) <= 124 and re.fullmatch(r"[a-z0-9._:/-]+", doi_) and valid(f"doi:{doi_}"):
         return f"doi:{doi_}"
     basis = f"doi:{doi_}" if doi_ else f"title:{title_key(title)}|{year or ''}"
     return "ref:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:20]

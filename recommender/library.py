@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from recommender.catalog import Catalog, Paper
+from recommender.catalog import Catalog, Paper, check_paper_id
 from recommender.identifiers import generated_paper_id, title_key
 from recommender.io.entries import LibraryEntry, LibraryFile, Skipped
 
@@ -160,9 +160,17 @@ class LibraryMatch:
         }
 
 
+def _valid_id(paper_id: str) -> bool:
+    try:
+        check_paper_id(paper_id)
+    except ValueError:
+        return False
+    return True
+
+
 def _new_paper(entry: LibraryEntry) -> Paper:
     pid = generated_paper_id(
-        arxiv=entry.arxiv_id, doi_=entry.doi, title=entry.title, year=entry.year
+        arxiv=entry.arxiv_id, doi_=entry.doi, title=entry.title, year=entry.year, valid=_valid_id
     )
     url = entry.url or (f"https://arxiv.org/abs/{entry.arxiv_id}" if entry.arxiv_id else None)
     return Paper(

@@ -11,6 +11,7 @@ The import commands live in :mod:`service.cli_imports`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -37,9 +38,9 @@ settings (environment variables, or a .env file in the working directory):
   PAPERREC_REDIS_APPENDFSYNC
                            fsync policy of the embedded Redis: always (default: a 2xx means
                            on disk), everysec or no
-  PAPERREC_ADMIN_TOKEN     admin bearer token; unset: generated on first start into
-                           <data dir>/admin_token (mode 0600) and printed once, on creation,
-                           to this console (never into the logs)
+  PAPERREC_ADMIN_TOKEN     admin bearer token (32 characters at least); unset: generated into
+                           <data dir>/admin_token (mode 0600) on first start and printed
+                           once, on creation, to this console (never into the logs)
   PAPERREC_MODEL           model to train (default hybrid); PAPERREC_MODEL_PARAMS (JSON)
                            overrides single hyperparameters of the tuned defaults
   PAPERREC_TUNED_DEFAULTS  start from the settings chosen on validation for the model and
@@ -112,6 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.main import create_app
+    from service.server import uvicorn_config
     from service.workers import check_port
 
     settings = _load_settings(args)
@@ -126,13 +128,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn turns SIGINT/SIGTERM into a clean shutdown, which stops the embedded Redis.
     if args.workers > 1:
         return _serve_workers(args, settings)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=settings.log_level.lower(),
-        workers=1,
-    )
+    server = uvicorn.Server(uvicorn_config(settings, create_app(settings), args.host, args.port))
+    # uvicorn re-raises SIGINT once its shutdown is complete; uvicorn.run() swallows it too.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     return 0
 
 
@@ -150,8 +149,11 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     level = settings.log_level.lower()
     if settings.redis_url:
         return serve_workers(args.host, args.port, args.workers, level)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync)
+    server = EmbeddedRedis(
+        settings.data_dir,
+        appendfsync=settings.redis_appendfsync,
+        maxmemory=settings.redis_maxmemory,
+    )
     try:
         server.start()
     except EmbeddedRedisError as e:
@@ -213,18 +215,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    import re
-
+    from recommender.catalog import check_user_id
     from service.security import issue_token
-    from service.settings import USER_ID_PATTERN
 
-    if not re.fullmatch(USER_ID_PATTERN, args.user):
-        raise CommandError(
-            f"invalid user id {args.user!r}: use 1-128 of letters, digits and . _ : @ -"
-        )
+    try:
+        check_user_id(args.user)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
     settings = _load_settings(args)
     with _open(settings) as store:
-        print(issue_token(store, args.user))
+        issued = issue_token(store, args.user, scope=args.scope, expires_in_s=args.expires_in)
+    print(issued.token)
+    print(
+        f"token_id {issued.token_id} (to revoke it: DELETE /users/{args.user}/tokens/"
+        f"{issued.token_id})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -416,6 +422,20 @@ def build_parser() -> argparse.ArgumentParser:
         "cannot be shown again; issue another if it is lost).",
     )
     k.add_argument("user", metavar="USER")
+    k.add_argument(
+        "--scope",
+        choices=["user", "feed:read"],
+        default="user",
+        help="user (default): the user's likes, dislikes and recommendations; feed:read: read "
+        "a feed only",
+    )
+    k.add_argument(
+        "--expires-in",
+        type=int,
+        metavar="SECONDS",
+        default=None,
+        help="the token stops working after SECONDS (default: when revoked)",
+    )
     k.set_defaults(func=cmd_token)
     return p
 

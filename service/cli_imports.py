@@ -165,16 +165,14 @@ def cmd_import_likes(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import_library(args: argparse.Namespace, settings: Settings) -> int:
-    import re
-
+    from recommender.catalog import check_user_id
     from recommender.io import read_library
     from service.library import import_library
-    from service.settings import USER_ID_PATTERN
 
-    if not re.fullmatch(USER_ID_PATTERN, args.user):
-        raise CommandError(
-            f"invalid user id {args.user!r}: use 1-128 of letters, digits and . _ : @ -"
-        )
+    try:
+        check_user_id(args.user)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
     with progress(f"reading {args.file}", None):
         library = read_library(args.file, args.format)
     kind: Kind = "likes" if args.as_ == "like" else "dislikes"

@@ -20,8 +20,11 @@ from service.store import Store
 
 __all__ = ["async_redis_client", "open_store", "redis_client"]
 
-#: Retries of a command whose connection failed: enough to reconnect after a Redis restart.
-_RETRIES = 2
+#: Retries of a command whose connection failed: one is enough to reconnect after a Redis
+#: restart (the pooled connection fails at once, the retry opens a new one). No more: against a
+#: hung Redis every attempt waits out the timeout (connecting included), and the old three
+#: attempts of 5 s held a like for 15 s.
+_RETRIES = 1
 
 
 def _retry_settings() -> dict[str, Any]:
@@ -30,12 +33,13 @@ def _retry_settings() -> dict[str, Any]:
     return {"backoff": ExponentialBackoff(cap=0.1, base=0.01), "retries": _RETRIES}
 
 
-def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
+def redis_client(url: str, *, timeout_s: float = 1.0) -> redis.Redis:
     """A client for ``url`` (redis://, rediss://, unix://) answering ``str``.
 
     Reconnects by itself: a pooled connection that a restarted server closed fails once and the
     command is retried on a new one (:data:`_RETRIES`). It retries little and briefly, so an
-    unreachable server shows as 503 within a fraction of a second instead of holding requests;
+    unreachable server shows as 503 within a fraction of a second, and a hung one (stopped, or a
+    disk that does not return) within twice ``timeout_s`` at most, instead of holding requests;
     redis-py's own default (10 retries, backoff up to 1 s, also on timeouts) would hold each
     request for seconds."""
     return redis.Redis.from_url(
@@ -48,7 +52,7 @@ def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
     )
 
 
-def async_redis_client(url: str, *, timeout_s: float = 5.0) -> aioredis.Redis:
+def async_redis_client(url: str, *, timeout_s: float = 1.0) -> aioredis.Redis:
     """The ``asyncio`` twin of :func:`redis_client` (same answers, timeouts and retries)."""
     return aioredis.Redis.from_url(
         url,
@@ -69,8 +73,11 @@ def open_store(settings: Settings) -> Iterator[Store]:
     if settings.redis_url:
         url = settings.redis_url
     else:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        server = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync).start()
+        server = EmbeddedRedis(
+            settings.data_dir,
+            appendfsync=settings.redis_appendfsync,
+            maxmemory=settings.redis_maxmemory,
+        ).start()
         server.supervise()  # a crashed server comes back by itself, with its append-only file
         url = server.url
     try:
@@ -78,8 +85,14 @@ def open_store(settings: Settings) -> Iterator[Store]:
         # Connects lazily, on the event loop of its first command (the API's).
         aclient = async_redis_client(url, timeout_s=settings.redis_timeout_s)
         try:
-            store = Store(client, aclient)
+            store = Store(
+                client,
+                aclient,
+                events_max=settings.events_max,
+                events_retention_s=settings.events_retention_days * 86400,
+            )
             store.ping()
+            store.feedback_changes()  # starts the count on a store of an older version
             yield store
         finally:
             client.close()

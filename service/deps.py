@@ -1,27 +1,39 @@
-"""Reusable request dependencies: shared resources from ``app.state`` and authorisation.
+"""Reusable request dependencies: shared resources from ``app.state``, authorisation and the
+rate limits.
 
 Who may do what:
 
-* papers are public to read;
-* a user token (``POST /users/{user_id}/tokens``) reads and writes only that user's likes,
-  dislikes and recommendations;
+* papers are public to read (limited per client address);
+* a user token (``POST /users/{user_id}/tokens``) of scope ``user`` reads and writes only that
+  user's likes, dislikes, recommendations and tokens; one of scope ``feed:read`` only what a
+  route opts in to (``scopes=FEED_SCOPES``);
 * the admin token may do everything, including acting for any user.
+
+The order of the checks is what makes them cheap and silent: the admin token is compared in the
+process; a user token is looked up (a read, no write) before anything of the user the path names
+is read, and that only for the token's own user; a request without a valid token is counted
+against its client address, one with a valid token against its user (in-process limits,
+:mod:`service.limits`).
 """
 
 from __future__ import annotations
 
-import math
+import time
+from collections.abc import Set
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 
+from recommender.catalog import check_paper_id, check_user_id
 from recommender.serving import Engine
+from service.limits import Limits
 from service.model import ModelManager
-from service.schemas import MAX_K, Day
-from service.security import hash_token, matches
-from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN, Settings
+from service.schemas import MAX_K, PAPER_ID_SCHEMA, USER_ID_SCHEMA, Day
+from service.security import USER_SCOPES, hash_token, matches
+from service.settings import Settings
 from service.store import Access, Store
 
 _bearer = HTTPBearer(auto_error=False, description="A user token or the admin token.")
@@ -63,18 +75,21 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 UserIdPath = Annotated[
     str,
     Path(
-        pattern=USER_ID_PATTERN,
-        description="1-128 characters: letters, digits and . _ : @ -",
+        description="1-128 characters: letters, digits and . _ : @ - (not '.' or '..')",
         examples=["alice"],
+        json_schema_extra=USER_ID_SCHEMA,
     ),
+    AfterValidator(check_user_id),
 ]
 PaperIdPath = Annotated[
     str,
     Path(
-        pattern=PAPER_ID_PATTERN,
-        description="1-128 characters: letters, digits and . _ : / -",
+        description="1-128 characters: letters, digits and . _ : / -, in '/'-separated "
+        "segments, none empty, '.' or '..', and not ending in '/similar'",
         examples=["sample:nlp-01"],
+        json_schema_extra=PAPER_ID_SCHEMA,
     ),
+    AfterValidator(check_paper_id),
 ]
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"How many results (1-{MAX_K}).")]
 Since = Annotated[
@@ -89,10 +104,11 @@ Since = Annotated[
 
 @dataclass(frozen=True)
 class Principal:
-    """Who sent a request: a user (``user_id``) or the admin."""
+    """Who sent a request: a user (``user_id``, with the token's ``scope``) or the admin."""
 
     user_id: str | None
     admin: bool = False
+    scope: str | None = None
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -119,6 +135,22 @@ def _presented_token(request: Request, credentials: HTTPAuthorizationCredentials
     return token
 
 
+def bearer_token(request: Request) -> str | None:
+    """The bearer token of the request's Authorization header, read from the header itself
+    (so that a route using it declares no security scheme), or None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def is_admin(request: Request) -> bool:
+    """Whether the request carries the admin token (compared in the process, in constant
+    time)."""
+    token = bearer_token(request)
+    return token is not None and matches(token, request.app.state.admin_token_hash)
+
+
 async def authorize(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None,
@@ -126,42 +158,57 @@ async def authorize(
     user_id: str | None = None,
     feedback: bool = False,
     paper: str | None = None,
+    scopes: Set[str] = USER_SCOPES,
 ) -> tuple[Principal, Access]:
-    """Check the request's token (401), count it against its rate limit (429; the admin is
-    exempt) and, with ``user_id``, that it may act for that user (403) — in one Redis round trip
-    that also reads the user's likes and dislikes (``feedback``) and whether ``paper`` exists."""
-    token = _presented_token(request, credentials)
+    """Check the request's token (401) and its rate limit (429; the admin is exempt) and, with
+    ``user_id``, that it may act for that user with one of ``scopes`` (403) — in one Redis round
+    trip that writes nothing and, for the token's own user only, also reads their likes and
+    dislikes (``feedback``) and whether ``paper`` exists."""
     state = request.app.state
-    settings: Settings = state.settings
-    admin = matches(token, state.admin_token_hash)
-    limited = not admin and settings.rate_limit_per_s > 0
+    limits: Limits = state.limits
     store: Store = state.store
+    try:
+        token = _presented_token(request, credentials)
+    except HTTPException:
+        limits.check_address(request)  # anonymous: counted per address (429 before the 401)
+        raise
+    if matches(token, state.admin_token_hash):
+        access = await store.admin_access(feedback_of=user_id if feedback else None, paper=paper)
+        return Principal(user_id=None, admin=True), access
     access = await store.access(
-        None if admin else hash_token(token),
-        rate=(settings.rate_limit_per_s, settings.rate_limit_burst) if limited else None,
-        feedback_of=user_id if feedback else None,
+        hash_token(token),
+        scopes=scopes,
+        now=time.time(),
+        user_id=user_id,
+        feedback=feedback,
         paper=paper,
     )
-    if admin:
-        principal = Principal(user_id=None, admin=True)
-    else:
-        if access.user_id is None:
-            raise _unauthorized("unknown token: ask an admin for a new one")
-        if access.wait_s > 0:
-            wait = math.ceil(access.wait_s)
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"rate limit of this token reached ({settings.rate_limit_per_s:g} requests/s, "
-                f"bursts of {settings.rate_limit_burst}): retry after {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
-        principal = Principal(user_id=access.user_id)
-    if user_id is not None and not principal.admin and principal.user_id != user_id:
+    if access.user_id is None or access.expired:
+        limits.check_address(request)
+        if access.expired:
+            raise _unauthorized("this token has expired: ask an admin for a new one")
+        raise _unauthorized("unknown token: ask an admin for a new one")
+    limits.check_user(access.user_id)
+    principal = Principal(user_id=access.user_id, scope=access.scope)
+    if access.scope not in scopes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this token's scope {access.scope!r} does not allow this request (it needs "
+            f"{' or '.join(sorted(repr(s) for s in scopes))})",
+        )
+    if user_id is not None and principal.user_id != user_id:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             f"this token belongs to user {principal.user_id!r}; it cannot act for {user_id!r}",
         )
     return principal, access
+
+
+async def limit_by_address(request: Request) -> None:
+    """Public routes: count the request against its client address (429 over the limit); no
+    token is looked up for them, and the admin is exempt."""
+    if not is_admin(request):
+        request.app.state.limits.check_address(request)
 
 
 async def get_principal(request: Request, credentials: Credentials) -> Principal:
@@ -200,5 +247,6 @@ async def user_feedback(
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
+AddressLimited = Depends(limit_by_address)
 AuthorizedUser = Annotated[str, Depends(authorized_user)]
 UserFeedbackDep = Annotated[UserFeedback, Depends(user_feedback)]

@@ -10,10 +10,15 @@ key                                    type    holds
 ``paperrec:{user:<u>}:likes``          set     paper ids the user likes
 ``paperrec:{user:<u>}:dislikes``       set     paper ids the user dislikes
 ``paperrec:{user:<u>}:tokens``         set     hashes of the user's tokens
-``paperrec:token:<h>``                 string  user id the token belongs to
-``paperrec:rate:<h>``                  hash    the token's rate-limit bucket (tokens left, time);
-                                               expires once full again
-``paperrec:events``                    stream  every feedback change: user, paper, action, time
+``paperrec:token:<h>``                 string  the token's record: JSON ``{user, scope,
+                                               created, expires}`` (tokens of older versions:
+                                               the bare user id); expires with the token
+``paperrec:events``                    stream  the recent feedback changes: user, paper,
+                                               action, time, source (the last
+                                               PAPERREC_EVENTS_MAX, of the last
+                                               PAPERREC_EVENTS_RETENTION_DAYS)
+``paperrec:feedback-changes``          string  how many feedback changes were ever made (a
+                                               model records the count it was trained at)
 ``paperrec:meta``                      hash    service bookkeeping (e.g. sample catalog loaded)
 ``paperrec:paper-changes``             stream  ids of the papers each catalog write added,
                                                changed or removed, so every API process can follow
@@ -46,6 +51,7 @@ PAPER_BY_ARXIV = f"{PREFIX}:paper-by:arxiv"
 PAPER_BY_DOI = f"{PREFIX}:paper-by:doi"
 PAPER_BY_TITLE = f"{PREFIX}:paper-by:title"
 SAMPLE_PAPERS = f"{PREFIX}:sample-papers"
+FEEDBACK_CHANGES = f"{PREFIX}:feedback-changes"
 
 
 def _user(user_id: str) -> str:
@@ -66,7 +72,3 @@ def user_tokens(user_id: str) -> str:
 
 def token(token_hash: str) -> str:
     return f"{PREFIX}:token:{token_hash}"
-
-
-def rate(token_hash: str) -> str:
-    return f"{PREFIX}:rate:{token_hash}"

@@ -13,12 +13,14 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from service.connection import open_store
+from service.limits import Limits
+from service.metrics import Metrics
+from service.middleware import BodyLimit, RequestMetrics, too_large
 from service.model import ModelManager
-from service.routes import admin, health, library, papers, users
+from service.routes import admin, health, library, metrics, papers, tokens, users
 from service.sample import sample_papers
 from service.schemas import ErrorPublic
 from service.security import admin_token, hash_token, redact_access_log
@@ -33,7 +35,9 @@ Paper recommendations for researchers. Like papers, get suggestions that follow 
 
 * Papers are public to read and search; adding them needs the admin token.
 * A user token (issued by an admin: `POST /users/{user_id}/tokens`) reads and writes only that
-  user's likes, dislikes and recommendations. Send it as `Authorization: Bearer <token>`.
+  user's likes, dislikes and recommendations; a `feed:read` token only reads a feed. Send it as
+  `Authorization: Bearer <token>`. Tokens may expire and can be revoked
+  (`DELETE /users/{user_id}/tokens/{token_id}`).
 * Ids: 1-128 characters of letters, digits and `. _ : -` (paper ids may also hold `/`, user ids `@`).
 * Every error is JSON `{"detail": "<what went wrong and what to do>"}`.
 """
@@ -60,7 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     "papers are imported; PAPERREC_SEED_SAMPLE=false starts without them)",
                     n,
                 )
-            models = ModelManager(settings, store)
+            models = ModelManager(settings, store, app.state.metrics)
             models.startup()
             models.start_watching()
             app.state.store = store
@@ -72,55 +76,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await store.aclose()
 
 
-def _too_large(max_bytes: int) -> str:
-    return (
-        f"request body larger than {max_bytes} bytes: send smaller batches (a library file: "
-        "split it, or raise PAPERREC_MAX_BODY_BYTES)"
-    )
-
-
-class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, whether announced by Content-Length
-    (refused before reading) or streamed in chunks (refused once the limit is passed)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                response = JSONResponse(
-                    {"detail": _too_large(self.max_bytes)},
-                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-                )
-                await response(scope, receive, send)
-                return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    # FastAPI passes an HTTPException raised while reading the body through.
-                    raise StarletteHTTPException(status.HTTP_413_CONTENT_TOO_LARGE)
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-
 def _validation_message(errors: Any) -> str:
     parts = []
     for e in errors:
         if e.get("type") == "json_invalid":
-            pos = e.get("loc", ("body", "?"))[-1]
+            at = tuple(e.get("loc", ()))
             why = e.get("ctx", {}).get("error", "")
-            parts.append(f"the request body is not valid JSON (character {pos}: {why})")
+            # FastAPI's own parse names the character; pydantic's says where in its message.
+            where = f"character {at[-1]}: " if len(at) > 1 else ""
+            parts.append(f"the request body is not valid JSON ({where}{why})")
             continue
         loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
         parts.append(f"{loc}: {e.get('msg', 'invalid')}")
@@ -139,23 +103,63 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail
     if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
-        detail = _too_large(request.app.state.settings.max_body_bytes)
+        detail = too_large(request.app.state.settings.max_body_bytes)
+
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _on_redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.error("Redis unreachable during %s %s: %s", request.method, request.url.path, exc)
+    hung = isinstance(exc, redis.TimeoutError)
+    request.app.state.metrics.redis_errors.labels("timeout" if hung else "unreachable").inc()
+    state = "did not answer in time" if hung else "is unreachable"
     if request.method in ("GET", "HEAD"):
         what = (
-            "this read needs the database (Redis), which is unreachable; "
+            f"this read needs the database (Redis), which {state}; "
             "search and similar papers still work (from the model in memory)"
         )
     else:
-        what = "the database (Redis) is unreachable, nothing was stored"
+        # A write that was sent may have been carried out although no answer came (a hung or
+        # dying server): the outcome is unknown, and every write here may be sent again.
+        what = (
+            f"the database (Redis) {state}, so whether this change was stored is unknown; "
+            "sending the same request again is safe (it is idempotent)"
+        )
     return JSONResponse(
         {"detail": f"{what}; retry in a moment (operators: check the Redis server and REDIS_URL)"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "5"},
+    )
+
+
+def _is_oom(exc: Exception) -> bool:
+    # Plain commands raise OutOfMemoryError; a script's refused write and a transaction that
+    # could not be queued come back as other ResponseErrors carrying Redis's OOM message.
+    return isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in str(
+        exc
+    )
+
+
+async def _on_redis_error(request: Request, exc: Exception) -> JSONResponse:
+    request.app.state.metrics.redis_errors.labels("full" if _is_oom(exc) else "refused").inc()
+    if _is_oom(exc):
+        log.error(
+            "Redis is at its memory bound (maxmemory): refused %s %s",
+            request.method,
+            request.url.path,
+        )
+        return JSONResponse(
+            {
+                "detail": "the database is full (Redis reached its memory bound, maxmemory): "
+                "nothing was stored; reads still work. Operators: raise PAPERREC_REDIS_MAXMEMORY "
+                "(or the external Redis's maxmemory), or lower PAPERREC_EVENTS_MAX"
+            },
+            status_code=status.HTTP_507_INSUFFICIENT_STORAGE,
+        )
+    log.error("Redis refused %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "the database refused the request (see the service's log)"},
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
 
 
@@ -172,11 +176,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={422: {"model": ErrorPublic, "description": "Invalid input."}},
     )
     app.state.settings = settings
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.metrics = Metrics()
+    app.state.limits = Limits(settings, app.state.metrics)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.client_body_timeout_s
+    )
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)  # outermost: sees every answer
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
-    for module in (health, papers, users, library, admin):
+    app.add_exception_handler(redis.ResponseError, _on_redis_error)
+    for module in (health, metrics, papers, users, library, tokens, admin):
         app.include_router(module.router)
     return app

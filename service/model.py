@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
 from recommender.catalog import Catalog, Paper
@@ -28,6 +28,9 @@ from recommender.training import TrainingPlan, bundle_differences, training_plan
 from recommender.tuned import TUNED_PATH
 from service.settings import Settings
 from service.store import Store
+
+if TYPE_CHECKING:
+    from service.metrics import Metrics
 
 __all__ = ["TRAINING_STEPS", "ModelManager", "RetrainJob", "training_hyperparameters"]
 
@@ -77,6 +80,30 @@ class RetrainJob:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class _Build:
+    """An engine built off the lock, waiting to be swapped in (:meth:`ModelManager._install`)."""
+
+    engine: Engine
+    mark: str | None
+    token: int
+
+
+def _check(engine: Engine, bundle: Bundle) -> None:
+    """Ask an engine of a bundle read from disk for one answer of each kind: a file whose arrays
+    do not fit together fails here, with a ``BundleError``, instead of in every request once it
+    serves."""
+    try:
+        paper_id = next((p for p in bundle.paper_ids if p in engine), None)
+        engine.recommend([], [], 1)
+        if paper_id is not None:
+            engine.recommend([paper_id], [], 1)
+            engine.similar(paper_id, 1)
+        engine.search("paper", 1)
+    except Exception as e:
+        raise BundleError(f"the model bundle does not serve ({type(e).__name__}: {e})") from e
+
+
 def _file_id(path: os.PathLike[str] | str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
@@ -88,13 +115,20 @@ def _file_id(path: os.PathLike[str] | str) -> tuple[int, int, int] | None:
 class ModelManager:
     """Holds the serving :class:`Engine` and replaces it after a retrain."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.metrics = metrics
         self._engine: Engine | None = None
-        # Serialises catalog writes (Redis + engine) with engine swaps, so that a paper added
-        # while a retrain builds its engine is in the engine that ends up serving.
+        # Serialises changes of the serving engine (papers added to it, swaps). Never held
+        # across a Redis call: a hung Redis must not hold every catalog write and swap behind
+        # it. A paper this process adds while a new engine is being built is logged
+        # (``_added``) and applied to that engine when it is swapped in (:meth:`_install`).
         self._papers_lock = threading.Lock()
+        self._added_seq = 0
+        self._added: list[tuple[int, Sequence[Paper]]] = []
+        self._builds: dict[int, int] = {}  # build -> the _added_seq it started at
+        self._next_build = 0
         self._job_lock = threading.Lock()
         self.job: RetrainJob | None = None
         self.last_failure: RetrainJob | None = None
@@ -110,23 +144,63 @@ class ModelManager:
     def engine(self) -> Engine | None:
         return self._engine
 
-    def _new_engine(self, bundle: Bundle, catalog: Catalog | None = None) -> Engine:
-        """An engine of ``bundle`` over the catalog in Redis (``catalog`` when the caller read
-        it after :meth:`_mark_papers`), remembering which catalog change it has taken in."""
-        if catalog is None:
-            self._mark_papers()
-            catalog = self.store.catalog()
-        return Engine(
-            bundle,
-            catalog,
-            ann_threshold=self.settings.ann_threshold,
-            ann_method=self.settings.ann_method,
-        )
+    def _build(
+        self,
+        bundle: Bundle,
+        catalog: Catalog | None = None,
+        mark: str | None = None,
+        *,
+        check: bool = False,
+    ) -> _Build:
+        """An engine of ``bundle`` over the catalog in Redis (``catalog`` with the catalog change
+        ``mark`` read before it, when the caller has them), built without the lock; ``check``:
+        ask it for one answer of each kind first (:meth:`_check`). Hand it to :meth:`_install`
+        (or :meth:`_abandon`)."""
+        with self._papers_lock:
+            token = self._next_build
+            self._next_build += 1
+            self._builds[token] = self._added_seq
+        try:
+            if catalog is None:
+                # The newest change before the catalog: later ones reach the engine through
+                # sync_papers (twice at most, which is harmless).
+                mark = self.store.last_paper_change()
+                catalog = self.store.catalog()
+            engine = Engine(
+                bundle,
+                catalog,
+                ann_threshold=self.settings.ann_threshold,
+                ann_method=self.settings.ann_method,
+            )
+            if check:
+                _check(engine, bundle)
+        except BaseException:
+            self._abandon(token)
+            raise
+        return _Build(engine, mark, token)
 
-    def _mark_papers(self) -> None:
-        """Note the newest catalog change, before reading the catalog: changes after it are
-        then picked up by :meth:`sync_papers` (twice at most, which is harmless)."""
-        self._papers_seen = self.store.last_paper_change()
+    def _install(self, build: _Build) -> Engine:
+        """Serve ``build``'s engine, with the papers this process added while it was built."""
+        with self._papers_lock:
+            since = self._builds.pop(build.token)
+            missed = [p for seq, papers in self._added if seq > since for p in papers]
+            if missed:
+                build.engine.add_papers(missed)
+            self._serve(build.engine)
+            if build.mark is not None:
+                self._papers_seen = build.mark
+            self._prune_added()
+        return build.engine
+
+    def _abandon(self, token: int) -> None:
+        with self._papers_lock:
+            self._builds.pop(token, None)
+            self._prune_added()
+
+    def _prune_added(self) -> None:
+        """Forget the added papers that no engine being built still needs (lock held)."""
+        oldest = min(self._builds.values(), default=self._added_seq)
+        self._added = [(seq, papers) for seq, papers in self._added if seq > oldest]
 
     # ------------------------------------------------------------------ start / stop
     def _load_bundle(self, path: os.PathLike[str] | str) -> Bundle:
@@ -134,13 +208,18 @@ class ModelManager:
         same model and features, and hyperparameters (tuned defaults of a new release,
         PAPERREC_MODEL_PARAMS) unchanged since (else BundleError)."""
         bundle = load_bundle(path, embedding_cache=self.settings.embedding_cache)
-        differences = bundle_differences(
-            bundle,
-            self.settings.model,
-            self.settings.features,
-            tuned=self.settings.tuned_defaults,
-            overrides=self.settings.model_params,
-        )
+        try:
+            differences = bundle_differences(
+                bundle,
+                self.settings.model,
+                self.settings.features,
+                tuned=self.settings.tuned_defaults,
+                overrides=self.settings.model_params,
+            )
+        except Exception as e:  # metadata of the wrong shape: a bundle that does not load
+            raise BundleError(
+                f"{path}: unreadable training metadata ({type(e).__name__}: {e})"
+            ) from e
         if differences:
             raise BundleError(f"{path}: {'; '.join(differences)}")
         return bundle
@@ -148,19 +227,17 @@ class ModelManager:
     def startup(self) -> None:
         """Serve the saved bundle if it is valid for the catalog in Redis; train otherwise."""
         path = self.settings.bundle_path
-        self._mark_papers()
+        mark = self.store.last_paper_change()
         catalog = self.store.catalog()
         if len(catalog) == 0:
             log.warning("the catalog is empty: add papers (POST /papers, paperrec import)")
             return
         try:
             bundle = self._load_bundle(path)
-            with self._papers_lock:
-                engine = self._new_engine(bundle, catalog)
-                self._serve(engine)
-                self._bundle_id = _file_id(path)
+            engine = self._install(self._build(bundle, catalog, mark, check=True))
+            self._bundle_id = _file_id(path)
             log.info("serving model %s (%d papers) from %s", engine.version, len(engine), path)
-        except (BundleError, ValueError) as e:
+        except Exception as e:  # any bundle that does not load is a retrain (docs/SECURITY.md)
             if path.exists():
                 log.warning("cannot serve the saved model (%s); retraining from Redis", e)
                 self.last_failed_load = {
@@ -232,7 +309,12 @@ class ModelManager:
         called with the name of each of :data:`TRAINING_STEPS` as it starts (progress)."""
         step = on_step or (lambda name: None)
         self.job = job
+        started = time.monotonic()
         try:
+            # The count of feedback changes before the feedback is read: what the model will
+            # not have seen is what the count grows by from here (a change made while the
+            # feedback is read is counted as unseen, which errs on the safe side).
+            seen = self.store.feedback_changes()
             step(TRAINING_STEPS[0])
             catalog = self.store.catalog()
             step(TRAINING_STEPS[1])
@@ -242,22 +324,25 @@ class ModelManager:
             bundle = plan.train(
                 catalog, likes, dislikes, embedding_cache=self.settings.embedding_cache
             )
-            step(TRAINING_STEPS[3])
             # The library's version has one-second resolution; the job id makes it unique.
             bundle.metadata["version"] = f"{bundle.version}+{job.job_id}"
             bundle.metadata["job_id"] = job.job_id
+            bundle.metadata["feedback_changes"] = seen
+            step(TRAINING_STEPS[3])
             save_bundle(self.settings.bundle_path, bundle)
-            with self._papers_lock:
-                engine = self._new_engine(bundle)
-                self._serve(engine)
-                self._bundle_id = _file_id(self.settings.bundle_path)
+            engine = self._install(self._build(bundle))
+            self._bundle_id = _file_id(self.settings.bundle_path)
         except Exception as e:  # a failed retrain must leave the service serving
             job.status, job.error = "failed", f"{type(e).__name__}: {e}"
             job.finished_at = time.time()
             self.last_failure = job
             log.exception("retrain %s failed", job.job_id)
+            if self.metrics is not None:
+                self.metrics.observe_retrain(False, time.monotonic() - started)
             return job
         job.status, job.model_version, job.finished_at = "succeeded", engine.version, time.time()
+        if self.metrics is not None:
+            self.metrics.observe_retrain(True, time.monotonic() - started)
         log.info("retrain %s: now serving %s", job.job_id, engine.version)
         return job
 
@@ -279,13 +364,12 @@ class ModelManager:
             return False
         try:
             bundle = self._load_bundle(path)
-            with self._papers_lock:
-                current = self._engine
-                swapped = current is None or bundle.version != current.version
-                if swapped:
-                    self._serve(self._new_engine(bundle))
-                    log.info("loaded model %s saved by another process", bundle.version)
-                self._bundle_id = fid
+            current = self._engine
+            swapped = current is None or bundle.version != current.version
+            if swapped:
+                self._install(self._build(bundle, check=True))
+                log.info("loaded model %s saved by another process", bundle.version)
+            self._bundle_id = fid
         except Exception as e:  # keep serving; the next change of the file is tried again
             log.exception(
                 "could not load the model bundle at %s; the old model keeps serving", path
@@ -305,15 +389,18 @@ class ModelManager:
         """Take in the papers that other processes added or changed since the serving engine
         was built or last synced (read from the catalog change stream); the number taken in."""
         with self._papers_lock:
-            engine = self._engine
-            if engine is None:
-                return 0
-            last, papers, removed = self.store.paper_changes(self._papers_seen)
-            if papers is None:  # the stream was trimmed past us: re-read everything
-                log.warning("catalog changes trimmed beyond this process: re-reading the catalog")
-                papers = list(self.store.catalog())
-                stored = {p.paper_id for p in papers}
-                removed = [pid for pid in engine.paper_ids if pid not in stored]
+            engine, seen = self._engine, self._papers_seen
+        if engine is None:
+            return 0
+        last, papers, removed = self.store.paper_changes(seen)  # Redis: outside the lock
+        if papers is None:  # the stream was trimmed past us: re-read everything
+            log.warning("catalog changes trimmed beyond this process: re-reading the catalog")
+            papers = list(self.store.catalog())
+            stored = {p.paper_id for p in papers}
+            removed = [pid for pid in engine.paper_ids if pid not in stored]
+        with self._papers_lock:
+            if self._engine is not engine or self._papers_seen != seen:
+                return 0  # swapped meanwhile: the next round starts from the new engine's mark
             if papers:
                 engine.add_papers(papers)
             if removed:
@@ -324,17 +411,46 @@ class ModelManager:
     def add_papers(self, papers: Sequence[Paper]) -> tuple[int, int]:
         """Store papers in Redis (durable first), then make them recommendable at once (and the
         sample papers they push out of the catalog no longer). ``(created, updated)``."""
+        # Redis first, without the lock: a write that fails or hangs leaves the engine as it was.
+        put = self.store.put_papers(papers)
         with self._papers_lock:
-            put = self.store.put_papers(papers)
             engine = self._engine
             if engine is not None:
                 engine.add_papers(papers)
                 engine.remove_papers(put.removed)
+            if self._builds:  # an engine being built read the catalog maybe before these
+                self._added_seq += 1
+                self._added.append((self._added_seq, papers))
         if engine is None and papers:  # first papers of an empty service: train a first model
             self.start_retrain()
         return put.created, put.updated
 
     # ------------------------------------------------------------------ status
+    def freshness(self, feedback_changes: int) -> dict[str, Any]:
+        """The serving model as an operator needs it, given the store's count of feedback
+        changes now: ``status`` (ready / not trained), version, age, papers, the feedback it was
+        trained on, the changes it has not seen, and whether that makes it ``stale``: at least
+        ``PAPERREC_STALE_FEEDBACK`` unseen changes, or more unseen than it was trained on (a
+        model trained on 0 likes after 204,986 were imported). A bundle of an older version,
+        which did not record the count, counts as having seen none of it."""
+        engine = self._engine
+        if engine is None:
+            return {"status": "not trained", "stale": False}
+        meta = engine.metadata
+        trained = int(meta.get("n_likes") or 0) + int(meta.get("n_dislikes") or 0)
+        unseen = max(0, feedback_changes - int(meta.get("feedback_changes") or 0))
+        trained_at = meta.get("trained_at")
+        return {
+            "status": "ready",
+            "version": engine.version,
+            "trained_at": trained_at,
+            "age_s": None if trained_at is None else round(time.time() - float(trained_at), 1),
+            "n_papers": len(engine),
+            "n_feedback": trained,
+            "unseen_feedback": unseen,
+            "stale": unseen >= self.settings.stale_feedback or unseen > trained,
+        }
+
     def status(self) -> dict[str, Any]:
         engine = self._engine
         model: dict[str, Any] = {"status": "not trained", "name": self.settings.model}

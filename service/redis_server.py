@@ -36,6 +36,7 @@ import hashlib
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import redis
 
-__all__ = ["EmbeddedRedis", "EmbeddedRedisError", "set_parent_death_signal"]
+__all__ = ["EmbeddedRedis", "EmbeddedRedisError", "private_dir", "set_parent_death_signal"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,33 @@ def set_parent_death_signal() -> None:  # pragma: no cover - runs in a child pro
             libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _child_setup() -> None:  # pragma: no cover - runs in the child, before exec
+    os.umask(0o077)
+    set_parent_death_signal()
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) as a folder only its owner may enter (0700), and
+    narrow it to 0700 if it exists wider: the data folder holds the admin token, the model and
+    the embedded Redis's files."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode != 0o700:
+        try:
+            path.chmod(0o700)
+        except OSError as e:  # not ours (a shared mount): say so, go on
+            log.warning("%s is mode %o and cannot be narrowed to 0700: %s", path, mode, e)
+    return path
+
+
+def _owner_only_files(folder: Path) -> None:
+    """Files an older version left readable by others (its AOF was 0644): narrow to 0600."""
+    for f in folder.iterdir():
+        if f.is_file() and stat.S_IMODE(f.stat().st_mode) & 0o077:
+            with contextlib.suppress(OSError):
+                f.chmod(0o600)
+
+
 def _open_lock_file(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
@@ -110,10 +138,17 @@ class EmbeddedRedis:
     """A ``redis-server`` for ``data_dir``: :meth:`start` it (or join a running one), :meth:`stop`
     it when done. Also a context manager."""
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, appendfsync: str = "always") -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        appendfsync: str = "always",
+        maxmemory: str = "0",
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.dir = self.data_dir / "redis"
         self.appendfsync = appendfsync
+        self.maxmemory = maxmemory
         self.socket_path = self._socket_path()
         self._proc: subprocess.Popen[bytes] | None = None
         self._owner_fd: int | None = None
@@ -203,6 +238,9 @@ class EmbeddedRedis:
     # ------------------------------------------------------------------ start / stop
     def start(self) -> EmbeddedRedis:
         """Start the server, or join (or adopt) the one that runs for this data directory."""
+        private_dir(self.data_dir)
+        private_dir(self.dir)
+        _owner_only_files(self.dir)
         deadline = time.monotonic() + _LOCK_TIMEOUT_S
         while True:
             with self._start_lock():
@@ -277,6 +315,10 @@ class EmbeddedRedis:
                 "--appendfilename", "appendonly.aof",
                 "--dbfilename", "dump.rdb",
                 "--save", "",
+                # Bounded memory that never evicts (an evicted key would be a lost like or
+                # token): at the bound Redis refuses writes, and the API answers 507.
+                "--maxmemory", self.maxmemory,
+                "--maxmemory-policy", "noeviction",
                 "--logfile", str(self.dir / "redis.log"),
                 "--pidfile", str(self.dir / "redis.pid"),
             ]  # fmt: skip
@@ -287,7 +329,9 @@ class EmbeddedRedis:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 pass_fds=(lock_fd,),  # the server holds server.lock for as long as it lives
-                preexec_fn=set_parent_death_signal,  # fires when the starting thread ends
+                # Parent-death signal (fires when the starting thread ends), and umask 077: the
+                # append-only file holds every like and token hash, the log names them.
+                preexec_fn=_child_setup,
                 start_new_session=True,  # Ctrl-C goes to us; we stop the server in order
             )
         finally:

@@ -12,17 +12,47 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from recommender import identifiers
-from recommender.catalog import Paper, parse_date
-from service.settings import PAPER_ID_PATTERN, USER_ID_PATTERN
+from recommender.catalog import (
+    MAX_ID_LENGTH,
+    PAPER_ID_PATTERN,
+    USER_ID_PATTERN,
+    Paper,
+    check_paper_id,
+    check_user_id,
+    parse_date,
+)
 
 #: Most results one request may ask for (``k``).
 MAX_K = 1000
 
-PaperId = Annotated[str, StringConstraints(pattern=PAPER_ID_PATTERN)]
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+#: The id rule's schema for the OpenAPI document: the library's pattern is the whole rule
+#: (written without look-ahead for that), so clients and fuzzers see what the API accepts.
+PAPER_ID_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    "pattern": PAPER_ID_PATTERN,
+}
+USER_ID_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    "pattern": USER_ID_PATTERN,
+}
+# Validated by the library's one rule (its messages say why an id is refused).
+PaperId = Annotated[str, AfterValidator(check_paper_id), WithJsonSchema(PAPER_ID_SCHEMA)]
+UserId = Annotated[str, AfterValidator(check_user_id), WithJsonSchema(USER_ID_SCHEMA)]
+#: Some character that is not blank (``str.isspace``), for the OpenAPI document too; escapes that
+#: pydantic's regex engine, Python's and JSON Schema's all read.
+NOT_BLANK = r"[^\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# Checked before it is stripped, so that the document's limits hold for what is sent.
+Title = Annotated[
+    str, StringConstraints(max_length=2000, pattern=NOT_BLANK), AfterValidator(str.strip)
+]
 Text = Annotated[str, StringConstraints(max_length=100_000)]
 ShortText = Annotated[str, StringConstraints(max_length=1000)]
 
@@ -57,13 +87,7 @@ class ErrorPublic(BaseModel):
 
 class PaperBase(BaseModel):
     paper_id: PaperId
-    # Some character that is not white space, as Python's strip() sees it too (\x1c-\x1f).
-    title: Annotated[
-        str,
-        StringConstraints(
-            min_length=1, max_length=2000, strip_whitespace=True, pattern=r"[^\s\x1c-\x1f]"
-        ),
-    ]
+    title: Title
     abstract: Text = ""
     authors: list[ShortText] = Field(default_factory=list, max_length=1000)
     year: int | None = Field(None, ge=0, le=9999)
@@ -163,9 +187,37 @@ class FeedbackChanged(BaseModel):
     created: bool = Field(description="False when it was already there (the PUT is idempotent).")
 
 
-class TokenPublic(BaseModel):
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scope: Literal["user", "feed:read"] = Field(
+        "user",
+        description="'user': the user's likes, dislikes, recommendations and tokens; "
+        "'feed:read': reading a feed and nothing else.",
+    )
+    expires_in_s: int | None = Field(
+        None,
+        ge=60,
+        le=10 * 365 * 86400,
+        description="Seconds until the token stops working (60 s to 10 years); none: until "
+        "revoked.",
+    )
+
+
+class TokenInfo(BaseModel):
+    token_id: str = Field(description="Names the token in listings and DELETE; not a secret.")
+    scope: str
+    created_at: float | None = Field(None, description="Unix time; none for older tokens.")
+    expires_at: float | None = Field(None, description="Unix time; none: until revoked.")
+
+
+class TokenPublic(TokenInfo):
     user_id: str
     token: str = Field(description="Bearer token; shown once, only its hash is stored.")
+
+
+class TokenList(BaseModel):
+    user_id: str
+    tokens: list[TokenInfo]
 
 
 class RetrainPublic(BaseModel):
@@ -178,15 +230,23 @@ class RetrainPublic(BaseModel):
 
 
 class HealthPublic(BaseModel):
-    status: str
-    redis: dict[str, Any]
-    model: dict[str, Any]
-    retrain: dict[str, Any] | None = None
-    last_failed_retrain: dict[str, Any] | None = None
+    status: Literal["ok", "stale", "degraded", "unavailable"] = Field(
+        description="ok; stale: the model has not seen much of the feedback (retrain); "
+        "degraded: no model yet; unavailable: Redis does not answer (503)."
+    )
+    redis: dict[str, Any] = Field(description="ok; with the admin token: details.")
+    model: dict[str, Any] = Field(
+        description="status, version, trained_at, age_s, stale; with the admin token also the "
+        "papers, the feedback it was trained on and the changes it has not seen."
+    )
+    retrain: dict[str, Any] | None = Field(
+        default=None, description="Admin only: the last retrain."
+    )
+    last_failed_retrain: dict[str, Any] | None = Field(default=None, description="Admin only.")
     last_failed_load: dict[str, Any] | None = Field(
-        None,
-        description="The last model bundle file that could not be loaded (the old model kept "
-        "serving): path, error, time.",
+        default=None,
+        description="Admin only: the last model bundle file that could not be loaded (the old "
+        "model kept serving): path, error, time.",
     )
 
 

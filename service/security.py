@@ -1,7 +1,14 @@
-"""Bearer tokens: minting and hashing them, issuing user tokens, the admin token and comparisons
-in constant time.
+"""Bearer tokens: minting and hashing them, issuing user tokens with a scope and an optional
+expiry, the admin token and comparisons in constant time.
 
-User tokens live hashed in Redis (:func:`issue_token`, :meth:`service.store.Store.put_token`).
+User tokens live hashed in Redis (:func:`issue_token`, :meth:`service.store.Store.put_token`),
+each with a record of its user, scope and expiry (:class:`service.store.TokenRecord`).
+
+Scopes: ``user`` (what a user token always could: read and write that user's likes and
+dislikes, read their recommendations, list and revoke their tokens) and ``feed:read`` (read a
+feed and nothing else: for a feed reader that should not hold the user's full power). A route
+accepts ``user`` unless it says otherwise (``scopes=`` of :func:`service.deps.authorize`); a
+feed route opts in with ``scopes=FEED_SCOPES``.
 The admin token comes from ``PAPERREC_ADMIN_TOKEN`` or, when that is unset, from
 ``<data_dir>/admin_token``, generated on first start with mode 0600 so that a new user can read
 it and nobody else can.
@@ -15,13 +22,22 @@ import logging
 import os
 import secrets
 import stat
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from service.settings import Settings
-from service.store import Store
+from service.redis_server import private_dir
+from service.settings import Settings, admin_token_weakness
+from service.store import Store, TokenRecord
 
 __all__ = [
+    "FEED_READ",
+    "FEED_SCOPES",
+    "SCOPES",
+    "USER",
+    "USER_SCOPES",
     "AdminTokenError",
+    "IssuedToken",
     "RedactQueryStrings",
     "admin_token",
     "hash_token",
@@ -29,7 +45,20 @@ __all__ = [
     "matches",
     "new_token",
     "redact_access_log",
+    "token_id",
 ]
+
+#: The scope of a full user token, and the read-a-feed-only scope.
+USER = "user"
+FEED_READ = "feed:read"
+SCOPES = (USER, FEED_READ)
+#: What a route accepts: every user route by default; feed routes opt in to the narrower scope.
+USER_SCOPES = frozenset({USER})
+FEED_SCOPES = frozenset({USER, FEED_READ})
+#: Hex digits of a token's hash that name it (``DELETE /users/{u}/tokens/{token_id}``): the
+#: hash is what is stored and reveals nothing of the token, and 64 bits name one of a user's few
+#: tokens without doubt.
+TOKEN_ID_DIGITS = 16
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +73,32 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(store: Store, user_id: str) -> str:
-    """A new bearer token for ``user_id``; only its hash is stored."""
+def token_id(token_hash: str) -> str:
+    """The name of a token in listings and revocations: the start of its hash."""
+    return token_hash[:TOKEN_ID_DIGITS]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    token_id: str
+    record: TokenRecord
+
+
+def issue_token(
+    store: Store, user_id: str, *, scope: str = USER, expires_in_s: float | None = None
+) -> IssuedToken:
+    """A new bearer token for ``user_id`` with ``scope``, valid for ``expires_in_s`` seconds
+    (None: until revoked); only its hash is stored."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; known: {', '.join(SCOPES)}")
     token = new_token()
-    store.put_token(hash_token(token), user_id)
-    return token
+    now = time.time()
+    expires = None if expires_in_s is None else now + expires_in_s
+    record = TokenRecord(user_id, scope, created_at=round(now, 3), expires_at=expires)
+    digest = hash_token(token)
+    store.put_token(digest, record)
+    return IssuedToken(token, token_id(digest), record)
 
 
 class AdminTokenError(RuntimeError):
@@ -60,7 +110,7 @@ def admin_token(settings: Settings) -> tuple[str, bool]:
     if settings.admin_token is not None and settings.admin_token.get_secret_value():
         return settings.admin_token.get_secret_value(), False
     path = settings.admin_token_path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -81,6 +131,8 @@ def _read_existing(path: Path) -> str:
     token = path.read_text().strip()
     if not token:
         raise AdminTokenError(f"{path} is empty: delete it to generate a new admin token")
+    if (why := admin_token_weakness(token)) is not None:
+        raise AdminTokenError(f"{path}: {why} (or delete the file to have one generated)")
     return token
 
 

@@ -17,16 +17,30 @@ from pydantic import (
     PlainValidator,
     SecretStr,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recommender.features import FEATURE_SETS, FeatureSet
 from recommender.training import DEFAULT_FEATURES, DEFAULT_MODEL
 
-#: Paper and user ids: 1-128 characters from letters, digits and ``. _ : / -`` (user ids: no
-#: ``/``, since they sit in the middle of URL paths).
-PAPER_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,128}$"
-USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+#: The least an admin token (``PAPERREC_ADMIN_TOKEN`` or the admin token file) must be: long, and
+#: not a word repeated. A generated token is 43 characters of about 6 bits each.
+MIN_ADMIN_TOKEN_LENGTH = 32
+MIN_ADMIN_TOKEN_DISTINCT = 10
+
+
+def admin_token_weakness(token: str) -> str | None:
+    """Why ``token`` is too weak to be the admin token, or None."""
+    if len(token) < MIN_ADMIN_TOKEN_LENGTH or len(set(token)) < MIN_ADMIN_TOKEN_DISTINCT:
+        return (
+            f"the admin token must be at least {MIN_ADMIN_TOKEN_LENGTH} characters with at "
+            f"least {MIN_ADMIN_TOKEN_DISTINCT} different ones (this one: {len(token)} "
+            f"characters, {len(set(token))} different); make one with: python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return None
+
 
 #: A feature set, read from its name by the library's one parser (an unknown name is an error
 #: listing the names) and written back as its name. NoDecode: the environment holds the name,
@@ -70,13 +84,36 @@ class Settings(BaseSettings):
         description="Append-only file fsync policy of the embedded Redis: 'always' acknowledges a "
         "write only once it is on disk; 'everysec' may lose the last second on a power cut.",
     )
+    redis_maxmemory: str = Field(
+        default="1gb",
+        pattern=r"^[0-9]+(b|kb|mb|gb)?$",
+        description="Memory bound of the embedded Redis (Redis's maxmemory: '1gb', '512mb'; "
+        "'0' = none), with the policy noeviction: at the bound writes are refused with 507 "
+        "(nothing stored) while reads go on; never is an acknowledged like evicted. An external "
+        "Redis: set maxmemory and maxmemory-policy noeviction on it.",
+    )
+    events_max: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description="Most feedback events the paperrec:events stream keeps (the oldest go "
+        "first); about 100 bytes each in Redis.",
+    )
+    events_retention_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="Feedback events older than this are dropped from the stream; 0 = kept "
+        "until events_max pushes them out. Likes and dislikes themselves are kept forever.",
+    )
     redis_timeout_s: float = Field(
-        default=5.0, gt=0, description="Redis socket timeout in seconds."
+        default=1.0,
+        gt=0,
+        description="Seconds a Redis command (or connecting) may take before the request fails "
+        "with 503: a hung Redis fails requests fast instead of holding them.",
     )
     admin_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token of the admin. Unset: one is generated on first start and kept "
-        "in <data_dir>/admin_token (mode 0600).",
+        description="Bearer token of the admin, at least 32 characters. Unset: one is generated "
+        "on first start and kept in <data_dir>/admin_token (mode 0600).",
     )
     model: str = Field(default=DEFAULT_MODEL, description="Ranking model trained by retrains.")
     features: FeatureSetSetting = Field(
@@ -118,11 +155,22 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(
         default=20.0,
         ge=0,
-        description="Requests per second one user token may make, sustained (a token bucket in "
-        "Redis, shared by every API process); 0 turns the limit off. The admin is exempt.",
+        description="Requests per second one user may make, sustained, whatever number of "
+        "tokens they hold (a token bucket in each API process, so with --workers N a user gets "
+        "at most N times this); 0 turns the limit off. The admin is exempt.",
     )
     rate_limit_burst: int = Field(
-        default=100, ge=1, description="Requests a user token may make at once after a pause."
+        default=100, ge=1, description="Requests a user may make at once after a pause."
+    )
+    address_rate_limit_per_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="Requests per second one client address may make without a valid token "
+        "(public routes: papers, search, /health; and requests whose token is missing, unknown "
+        "or expired), sustained, per API process; 0 turns the limit off.",
+    )
+    address_rate_limit_burst: int = Field(
+        default=100, ge=1, description="Such requests one client address may make at once."
     )
     ann_threshold: int = Field(
         default=200_000,
@@ -134,7 +182,44 @@ class Settings(BaseSettings):
     ann_method: Literal["exact", "hnsw", "ivf"] = Field(
         default="ivf", description="The approximate index: ivf or hnsw (exact: for comparison)."
     )
+    client_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client may take to send a request's headers (from its first "
+        "byte; a new connection: from connecting): a client that trickles them is cut off.",
+    )
+    client_body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a client may take to send a request's body: a trickled body is "
+        "answered 408 and the connection closed.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Addresses of reverse proxies whose X-Forwarded-For is believed (comma "
+        "separated, '*' = any): the per-address rate limit then applies to the real client.",
+    )
+    stale_feedback: int = Field(
+        default=1000,
+        ge=1,
+        description="/health says 'stale' once the serving model has not seen this many "
+        "feedback changes (or more than it was trained on): time to retrain.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper sends to GET /metrics (at least 32 "
+        "characters; the admin token works too). Unset: only the admin token.",
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
+
+    @field_validator("admin_token", "metrics_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            why = admin_token_weakness(value.get_secret_value())
+            if why is not None:
+                raise ValueError(why.replace("the admin token", "the token"))
+        return value
 
     @property
     def bundle_path(self) -> Path:

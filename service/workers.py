@@ -18,8 +18,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -71,10 +73,11 @@ def _worker(
         return
     if redis_url is not None:  # the parent's embedded Redis: connect only, never start one
         os.environ["REDIS_URL"] = redis_url
+    from service.server import uvicorn_config
+    from service.settings import Settings
+
     sock = _listen(host, port)
-    config = uvicorn.Config(
-        "service.main:create_app", factory=True, host=host, port=port, log_level=log_level
-    )
+    config = uvicorn_config(Settings(), "service.main:create_app", host, port, factory=True)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -85,6 +88,10 @@ def serve_workers(
     embedded Redis the caller started for them (None: the settings' own ``REDIS_URL``)."""
     ctx = multiprocessing.get_context("spawn")
     stopping = False
+    # One folder for every worker's metrics (prometheus-client's multi-process mode, read by it
+    # from the environment each worker inherits), so that a scrape counts all the workers.
+    metrics_dir = tempfile.mkdtemp(prefix="paperrec-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
     def start() -> tuple[BaseProcess, float]:
         p = ctx.Process(
@@ -114,6 +121,10 @@ def serve_workers(
                     stopping, status = True, 1
                     break
                 log.warning("API worker %d died (code %s); starting a new one", p.pid, p.exitcode)
+                if p.pid is not None:
+                    from prometheus_client.multiprocess import mark_process_dead
+
+                    mark_process_dead(p.pid, metrics_dir)
                 procs[i] = start()
     finally:
         for p, _ in procs:
@@ -126,4 +137,6 @@ def serve_workers(
                 p.join(10)
         for s, handler in previous.items():
             signal.signal(s, handler)
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return status

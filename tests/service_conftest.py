@@ -21,7 +21,7 @@ from service.main import create_app
 from service.redis_server import EmbeddedRedis
 from service.settings import Settings
 
-ADMIN = "test-admin-token"
+ADMIN = "test-admin-token-not-secret-0123456789"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 
 
@@ -70,9 +70,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def user_headers(client: TestClient, user_id: str) -> dict[str, str]:
-    """Headers with a fresh token of ``user_id``, issued through the API."""
-    r = client.post(f"/users/{user_id}/tokens", headers=ADMIN_HEADERS)
+def user_headers(
+    client: TestClient, user_id: str, admin: dict[str, str] = ADMIN_HEADERS
+) -> dict[str, str]:
+    """Headers with a fresh token of ``user_id``, issued through the API (by ``admin``)."""
+    r = client.post(f"/users/{user_id}/tokens", headers=admin)
     assert r.status_code == 201, r.text
     return bearer(r.json()["token"])
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.catalog import check_paper_id, check_user_id
 from recommender.io.lines import LoaderError, PathLike, read_lines
 
 __all__ = ["read_bag_of_words", "read_likes", "read_user_items"]
@@ -57,7 +58,10 @@ def read_likes(
     * CSV ``user,paper`` per line (a ``user,paper`` header is skipped); ids are taken as written,
       with the prefixes put in front.
 
-    The form is told by the first non-empty line: a comma means CSV.
+    The form is told by the first non-empty line: a comma means CSV. Every id, prefixes
+    included, follows the id rule (:func:`recommender.catalog.check_paper_id` and
+    ``check_user_id``): one the API could not reach is an error at its line, not a like stored
+    out of reach.
     """
     path = Path(path)
     out: dict[str, list[str]] = {}
@@ -71,6 +75,9 @@ def read_likes(
             cols = m.indices[m.indptr[u] : m.indptr[u + 1]]
             if cols.size:
                 out[f"{user_prefix}user{u}"] = [f"{paper_prefix}{c}" for c in cols.tolist()]
+        if out:  # every id has the form of the first: checking one checks the prefixes
+            user, papers = next(iter(out.items()))
+            _check_ids_rule(path, None, user, papers[0])
         return out
     for lineno, text in [first, *rows]:
         if not text.strip():
@@ -80,9 +87,18 @@ def read_likes(
             raise LoaderError(path, lineno, f"expected 'user,paper', got {text.strip()!r}")
         if lineno == first[0] and parts == ["user", "paper"]:
             continue
-        papers = out.setdefault(f"{user_prefix}{parts[0]}", [])
-        papers.append(f"{paper_prefix}{parts[1]}")
+        user, paper = f"{user_prefix}{parts[0]}", f"{paper_prefix}{parts[1]}"
+        _check_ids_rule(path, lineno, user, paper)
+        out.setdefault(user, []).append(paper)
     return {u: list(dict.fromkeys(ps)) for u, ps in out.items()}
+
+
+def _check_ids_rule(path: Path, lineno: int | None, user: str, paper: str) -> None:
+    try:
+        check_user_id(user)
+        check_paper_id(paper)
+    except ValueError as e:
+        raise LoaderError(path, lineno, str(e)) from None
 
 
 def _count_prefixed(path: Path, lineno: int, parts: list[str], what: str) -> np.ndarray:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recommender.catalog import Catalog, Paper, parse_date
+from recommender.catalog import Catalog, Paper, check_paper_id, parse_date
 from recommender.io.lines import LoaderError, PathLike
 
 __all__ = [
@@ -96,13 +96,17 @@ def str_list(path: Path, lineno: int, name: str, value: Any) -> tuple[str, ...]:
 
 
 def paper_id(path: Path, lineno: int, value: Any) -> str:
-    """A paper id: a non-empty string, or an integer taken as its decimal text."""
+    """A paper id: a string following the id rule (:func:`recommender.catalog.check_paper_id`;
+    surrounding blanks dropped), or an integer taken as its decimal text."""
     # Integer ids are common in exported data; they are taken as their decimal text.
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str) or not value.strip():
         raise LoaderError(path, lineno, "field 'paper_id' must be a non-empty string")
-    return value.strip()
+    try:
+        return check_paper_id(value.strip())
+    except ValueError as e:
+        raise LoaderError(path, lineno, str(e)) from None
 
 
 def year(path: Path, lineno: int, value: Any) -> int | None:

@@ -1,13 +1,24 @@
-"""Papers: public to read and search; adding them needs the admin token."""
+"""Papers: public to read and search; adding them needs the admin token.
+
+``POST /papers`` takes up to ``PAPERREC_MAX_BODY_BYTES`` (10 MB) of JSON, so its body is read
+only once the admin token is checked (from the header: a request without it is answered 401
+before one byte of the body is read or parsed), and parsed on a worker thread, so that a large
+batch does not stop every other request while it is validated.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from recommender.serving import Engine, Suggestion
 from service.deps import (
+    AddressLimited,
     AdminDep,
     EngineDep,
     K,
@@ -37,9 +48,56 @@ def scored(engine: Engine, suggestions: list[Suggestion]) -> list[ScoredPaper]:
     return [ScoredPaper.of(s.paper_id, s.score, engine.paper(s.paper_id)) for s in suggestions]
 
 
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` references put in place, for an OpenAPI request body
+    written by hand (the route reads its body itself; see :func:`add_papers`)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(copy.deepcopy(defs[ref.removeprefix("#/$defs/")]))
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return dict(walk(schema))
+
+
+def _parse_papers(raw: bytes) -> PapersCreate:
+    """The body as papers (on a worker thread): 400 if it is not UTF-8, 422 if it is not the
+    JSON of ``PapersCreate``."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"the request body is not UTF-8 text (byte {e.start}): send JSON in UTF-8",
+        ) from None
+    try:
+        return PapersCreate.model_validate_json(raw)
+    except ValidationError as e:
+        # As FastAPI reports a body it parsed itself; without the input (the whole body).
+        errors = [
+            {k: v for k, v in err.items() if k != "input"} | {"loc": ("body", *err["loc"])}
+            for err in e.errors()
+        ]
+        raise RequestValidationError(errors) from None
+
+
 @router.post(
     "",
     response_model=PapersCreated,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _inline_refs(PapersCreate.model_json_schema())}
+            },
+        }
+    },
     responses={
         400: {"model": ErrorPublic, "description": "The body cannot be parsed (not UTF-8)."},
         401: {"model": ErrorPublic, "description": "Missing or unknown token."},
@@ -48,22 +106,30 @@ def scored(engine: Engine, suggestions: list[Suggestion]) -> list[ScoredPaper]:
         422: {"model": ErrorPublic},
     },
 )
-def add_papers(
-    body: PapersCreate, _: AdminDep, models: ModelsDep, settings: SettingsDep
+async def add_papers(
+    request: Request, _: AdminDep, models: ModelsDep, settings: SettingsDep
 ) -> PapersCreated:
     """Add or update papers in bulk (admin). Stored in Redis first, then recommendable at once
     (placed through their content until the next retrain)."""
+    # The admin token was checked from the header (AdminDep) before this line reads the body.
+    body = await run_in_threadpool(_parse_papers, await request.body())
     if len(body.papers) > settings.max_batch:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"{len(body.papers)} papers in one request; send at most {settings.max_batch} "
             "per request (split the batch)",
         )
-    created, updated = models.add_papers([p.to_paper() for p in body.papers])
+    papers = [p.to_paper() for p in body.papers]
+    created, updated = await run_in_threadpool(models.add_papers, papers)
     return PapersCreated(created=created, updated=updated)
 
 
-@router.get("", response_model=PaperList)
+_PUBLIC: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorPublic, "description": "Too many requests from this address."}
+}
+
+
+@router.get("", response_model=PaperList, dependencies=[AddressLimited], responses=_PUBLIC)
 def search_papers(
     engine: EngineDep,
     q: str = Query(min_length=1, max_length=1000, description="Words to look for."),
@@ -75,7 +141,12 @@ def search_papers(
 
 
 # `:path` lets ids such as arXiv's old "hep-th/9901001" through; /similar is matched first.
-@router.get("/{paper_id:path}/similar", response_model=PaperList, responses=_404)
+@router.get(
+    "/{paper_id:path}/similar",
+    response_model=PaperList,
+    dependencies=[AddressLimited],
+    responses={**_404, **_PUBLIC},
+)
 def similar_papers(
     paper_id: PaperIdPath, engine: EngineDep, k: K = 10, since: Since = None
 ) -> PaperList:
@@ -85,7 +156,12 @@ def similar_papers(
     return PaperList(items=scored(engine, engine.similar(paper_id, k, since=since)))
 
 
-@router.get("/{paper_id:path}", response_model=PaperPublic, responses=_404)
+@router.get(
+    "/{paper_id:path}",
+    response_model=PaperPublic,
+    dependencies=[AddressLimited],
+    responses={**_404, **_PUBLIC},
+)
 def get_paper(paper_id: PaperIdPath, store: StoreDep) -> PaperPublic:
     """One paper."""
     paper = store.get_paper(paper_id)

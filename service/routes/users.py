@@ -1,4 +1,4 @@
-"""A user's likes, dislikes, recommendations and tokens.
+"""A user's likes, dislikes and recommendations (their tokens: :mod:`service.routes.tokens`).
 
 Likes and dislikes live in Redis and are read at request time, so a like changes the very next
 recommendations (the model folds the user in from the likes it is given). Liking a paper removes a
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from service import security
 from service.deps import (
-    AdminDep,
     AuthorizedUser,
     Credentials,
     EngineDep,
@@ -33,7 +31,6 @@ from service.schemas import (
     FeedbackPublic,
     Recommendation,
     RecommendationsPublic,
-    TokenPublic,
 )
 from service.store import Kind
 
@@ -43,7 +40,7 @@ router = APIRouter(
     responses={
         401: {"model": ErrorPublic, "description": "Missing or unknown token."},
         403: {"model": ErrorPublic, "description": "The token belongs to another user."},
-        429: {"model": ErrorPublic, "description": "Rate limit of the token reached."},
+        429: {"model": ErrorPublic, "description": "Rate limit of the user reached."},
     },
 )
 
@@ -82,6 +79,7 @@ def _add_feedback_routes(kind: Kind) -> None:
         created = await store.add_feedback(kind, user_id, paper_id)
         if created:
             response.status_code = status.HTTP_201_CREATED
+            request.app.state.metrics.feedback.labels(singular).inc()
         return FeedbackChanged(user_id=user_id, paper_id=paper_id, created=created)
 
     @router.delete(
@@ -91,12 +89,15 @@ def _add_feedback_routes(kind: Kind) -> None:
         summary=f"Remove a {singular}",
         responses={404: {"model": ErrorPublic, "description": f"The paper was not {_VERB[kind]}."}},
     )
-    async def remove(user_id: AuthorizedUser, paper_id: PaperIdPath, store: StoreDep) -> Response:
+    async def remove(
+        request: Request, user_id: AuthorizedUser, paper_id: PaperIdPath, store: StoreDep
+    ) -> Response:
         if not await store.remove_feedback(kind, user_id, paper_id):
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
                 f"user {user_id!r} has not {_VERB[kind]} paper {paper_id!r}",
             )
+        request.app.state.metrics.feedback.labels(f"un{singular}").inc()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get(
@@ -131,9 +132,3 @@ async def recommendations(
     # Validated once by the model above and serialised by pydantic directly (FastAPI would
     # validate the returned model again against response_model, which documents the answer).
     return Response(body.model_dump_json(), media_type="application/json")
-
-
-@router.post("/{user_id}/tokens", response_model=TokenPublic, status_code=status.HTTP_201_CREATED)
-def issue_token(user_id: UserIdPath, _: AdminDep, store: StoreDep) -> TokenPublic:
-    """Issue a bearer token for the user (admin). Shown once: only its hash is stored."""
-    return TokenPublic(user_id=user_id, token=security.issue_token(store, user_id))

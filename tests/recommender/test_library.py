@@ -118,3 +118,17 @@ def test_matching_a_library_against_the_papers_it_added_matches_them_all() -> No
     again = match_library(lib, CatalogIndex(grown))
     assert not again.added and again.paper_ids == first.paper_ids
     assert again.matched_by() == {"arxiv": 1, "doi": 1, "title": 1}
+
+
+def test_a_doi_the_id_rule_refuses_gives_a_hashed_id_and_keeps_the_doi() -> None:
+    """A DOI with an empty path segment or ending in a route's word cannot be a paper id (the
+    API could not reach it); the new paper is ``ref:<hash>`` and still carries its DOI."""
+    lib = library(
+        LibraryEntry(line=1, key="a", title="Double slash", doi="10.1000//x"),
+        LibraryEntry(line=2, key="b", title="Shadowed", doi="10.1000/x/similar"),
+    )
+    m = match_library(lib, CatalogIndex(CATALOG))
+    new = {e.key: p for e, p in m.added}
+    for key, doi in (("a", "10.1000//x"), ("b", "10.1000/x/similar")):
+        assert new[key].paper_id.startswith("ref:") and new[key].doi == doi
+    assert new["a"].paper_id != new["b"].paper_id

@@ -21,7 +21,7 @@ NEW_PAPER = {
 
 
 def test_health_reports_redis_and_model(client: TestClient) -> None:
-    r = client.get("/health")
+    r = client.get("/health", headers=ADMIN_HEADERS)
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
@@ -86,7 +86,7 @@ def test_add_papers_needs_admin_and_stores_them(client: TestClient) -> None:
     got = client.get("/papers/x:quantum-new").json()
     assert got["authors"] == ["A. Author"] and got["year"] == 2024
     # The first real paper takes the 60 sample papers' place: they leave the catalog.
-    assert client.get("/health").json()["redis"]["papers"] == 1
+    assert client.get("/health", headers=ADMIN_HEADERS).json()["redis"]["papers"] == 1
     assert client.get("/papers/sample:bio-01").status_code == 404
     # Searchable at once, before any retrain.
     hits = client.get("/papers", params={"q": "trapped-ion surface code", "k": 3}).json()
@@ -330,3 +330,60 @@ def test_papers_carry_their_citation_links(client: TestClient) -> None:
     bad = {**paper, "references": ["not an id!"]}
     r = client.post("/papers", json={"papers": [bad]}, headers=ADMIN_HEADERS)
     assert r.status_code == 422 and "references" in r.json()["detail"]
+
+
+def test_one_id_rule_for_papers_added_through_the_api(client: TestClient) -> None:
+    """Ids the routes would shadow (``foo/similar``) or clients would rewrite (``.``, ``..``,
+    ``a/../b``) are refused at the door instead of being stored out of reach."""
+    reasons = {
+        "foo/similar": "names a route",
+        ".": "rewritten by HTTP clients",
+        "..": "rewritten by HTTP clients",
+        "a/../b": "rewritten by HTTP clients",
+        "a//b": "empty path segment",
+        "/lead": "empty path segment",
+        "with space": "letters, digits",
+        "brace}": "letters, digits",
+    }
+    for paper_id, why in reasons.items():
+        body = {"papers": [{**NEW_PAPER, "paper_id": paper_id}]}
+        r = client.post("/papers", json=body, headers=ADMIN_HEADERS)
+        assert r.status_code == 422, paper_id
+        assert why in r.json()["detail"] and "paper_id" in r.json()["detail"], r.text
+        refs = {"papers": [{**NEW_PAPER, "references": [paper_id]}]}
+        r = client.post("/papers", json=refs, headers=ADMIN_HEADERS)
+        assert r.status_code == 422 and "references" in r.json()["detail"], paper_id
+    assert (
+        client.get("/health", headers=ADMIN_HEADERS).json()["redis"]["papers"] == 60
+    )  # none of them stored
+    # The other importers' ids stay valid, and reachable.
+    for paper_id in ("arxiv:2101.00001", "doi:10.1000/xyz", "a/similarity"):
+        body = {"papers": [{**NEW_PAPER, "paper_id": paper_id}]}
+        assert client.post("/papers", json=body, headers=ADMIN_HEADERS).status_code == 200
+        assert client.get(f"/papers/{paper_id}").json()["paper_id"] == paper_id
+        assert client.get(f"/papers/{paper_id}/similar", params={"k": 1}).status_code == 200
+
+
+def test_the_event_stream_is_bounded(
+    make_settings: Callable[..., Settings], redis_url: str
+) -> None:
+    """A like/unlike loop used to grow paperrec:events forever (1.7 M events a day within the
+    rate limit). The stream keeps its last PAPERREC_EVENTS_MAX events and drops those older than
+    the retention; the likes themselves and the count of changes are not touched by it."""
+    with TestClient(create_app(make_settings(events_max=1000, events_retention_days=30))) as c:
+        with raw_redis(redis_url) as r:  # an event from long before the retention
+            r.xadd(keys.EVENTS, {"user": "old", "paper": "p", "action": "like"}, id="1000-0")
+        path = "/users/looper/likes/sample:nlp-01"
+        for _ in range(600):
+            assert c.put(path, headers=ADMIN_HEADERS).status_code == 201
+            assert c.delete(path, headers=ADMIN_HEADERS).status_code == 204
+        assert c.put(path, headers=ADMIN_HEADERS).status_code == 201
+        with raw_redis(redis_url) as r:
+            assert r.xlen(keys.EVENTS) == 1000
+            first, last = r.xrange(keys.EVENTS, count=1), r.xrevrange(keys.EVENTS, count=1)
+            assert first[0][1]["user"] == "looper"  # the old event is gone
+            assert last[0][1]["action"] == "like"  # the newest are kept
+            assert int(r.get(keys.FEEDBACK_CHANGES) or 0) == 1201
+        assert c.get("/users/looper/likes", headers=ADMIN_HEADERS).json()["paper_ids"] == [
+            "sample:nlp-01"
+        ]

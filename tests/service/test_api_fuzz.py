@@ -26,7 +26,10 @@ FILE_BODIES = {"/users/{user_id}/library"}
 
 def test_api_answers_any_input_without_5xx(make_settings: Callable[..., Settings]) -> None:
     # The content model retrains in well under a second: POST /admin/retrain is fuzzed too.
-    app = create_app(make_settings(model="content"))
+    # The per-address limit is off: the fuzzer sends hundreds of requests without a valid token
+    # from one address, and would test the 429 (tests/service/test_security.py) instead of the
+    # input handling.
+    app = create_app(make_settings(model="content", address_rate_limit_per_s=0))
     failures: list[str] = []
     cases = 0
     with TestClient(app):  # runs the lifespan: Redis, the admin token, the model

@@ -33,7 +33,7 @@ def cli_env(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PAPERREC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PAPERREC_MODEL", "content")
-    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin")
+    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin-token-not-secret-0123456789")
     return tmp_path / "data"
 
 
@@ -172,10 +172,10 @@ def test_api_picks_up_a_bundle_trained_by_the_cli(
     # The API and the worker train the same model (a bundle of another model is refused).
     settings = make_settings(data_dir=cli_env, model="content", model_poll_s=0.05)
     with TestClient(create_app(settings)) as c:
-        old = c.get("/health").json()["model"]["version"]
+        old = c.get("/health", headers=ADMIN_HEADERS).json()["model"]["version"]
         assert main(["train"]) == 0
         deadline = time.monotonic() + 30
-        while c.get("/health").json()["model"]["version"] == old:
+        while c.get("/health", headers=ADMIN_HEADERS).json()["model"]["version"] == old:
             assert time.monotonic() < deadline, "the API never loaded the new bundle"
             time.sleep(0.05)
         assert c.get("/admin/retrain", headers=ADMIN_HEADERS).status_code in (200, 404)

@@ -26,7 +26,7 @@ def cli_env(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PAPERREC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PAPERREC_MODEL", "content")
-    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin")
+    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin-token-not-secret-0123456789")
     monkeypatch.delenv("PAPERREC_DATASETS_DIR", raising=False)
     return redis_url
 
@@ -216,7 +216,7 @@ def test_after_a_citeulike_import_no_sample_paper_is_recommended(
     write(ds / "users.dat", "2 0 1\n2 5 6\n1 9\n")
     settings = make_settings(model="content", papers_poll_s=0)
     with TestClient(create_app(settings)) as c:
-        assert c.get("/health").json()["redis"]["papers"] == 60  # the sample catalog
+        assert c.get("/health", headers=ADMIN_HEADERS).json()["redis"]["papers"] == 60  # the sample
         assert main(["import", "citeulike-a", "--data-dir", str(ds.parent), "--likes"]) == 0
         c.app.state.models.sync_papers()  # type: ignore[attr-defined]
 
@@ -240,7 +240,7 @@ def test_after_a_citeulike_import_no_sample_paper_is_recommended(
         assert c.post("/admin/retrain", headers=ADMIN_HEADERS).status_code == 202
         assert wait_for_retrain(c)["status"] == "succeeded"
         assert sample_recommended() == []
-        assert c.get("/health").json()["model"]["n_papers"] == 10
+        assert c.get("/health", headers=ADMIN_HEADERS).json()["model"]["n_papers"] == 10
 
 
 def test_serve_says_in_one_line_when_its_data_folder_cannot_be_made(

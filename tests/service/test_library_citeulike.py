@@ -98,7 +98,7 @@ def test_a_bibtex_library_of_catalog_and_new_papers(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PAPERREC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin")
+    monkeypatch.setenv("PAPERREC_ADMIN_TOKEN", "cli-admin-token-not-secret-0123456789")
     assert main(["import", "citeulike-a", "--data-dir", str(DATASETS)]) == 0
     known = _catalog_titles(5)
     entries = [

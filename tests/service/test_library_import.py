@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from service_conftest import ADMIN_HEADERS, raw_redis, user_headers
+from service_conftest import ADMIN, ADMIN_HEADERS, raw_redis, user_headers
 
 from recommender.catalog import Paper
 from service import keys
@@ -173,7 +173,7 @@ def test_the_sample_catalog_leaves_once_real_papers_come(
 ) -> None:
     settings = make_settings(model="content", papers_poll_s=0)
     with TestClient(create_app(settings)) as c:
-        assert c.get("/health").json()["redis"]["papers"] == 60
+        assert c.get("/health", headers=ADMIN_HEADERS).json()["redis"]["papers"] == 60
         h = user_headers(c, "alice")
         c.put("/users/alice/likes/sample:quantum-01", headers=h)
         # Real papers stored by another process (the command line) ...
@@ -196,11 +196,11 @@ def test_the_sample_catalog_leaves_once_real_papers_come(
         assert c.get("/users/alice/likes", headers=h).json()["paper_ids"] == ["sample:quantum-01"]
     # A restart does not bring them back.
     with TestClient(create_app(settings)) as c:
-        assert c.get("/health").json()["redis"]["papers"] == 12
+        assert c.get("/health", headers=ADMIN_HEADERS).json()["redis"]["papers"] == 12
 
 
 def test_the_index_follows_papers_that_change_their_ids(redis_url: str) -> None:
-    settings = Settings(_env_file=None, redis_url=redis_url, admin_token="x")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, redis_url=redis_url, admin_token=ADMIN)  # type: ignore[call-arg]
     with open_store(settings) as store:
         store.put_papers([Paper("a", "Title A", doi="10.1000/a"), Paper("b", "Title A")])
         assert store.by_doi(["10.1000/a"]) == {"10.1000/a": "a"}
@@ -236,7 +236,7 @@ def test_a_store_that_mixed_sample_and_real_papers_before_is_cleaned_at_start(
         store.put_papers([Paper(**p) for p in CATALOG])  # type: ignore[arg-type]
         assert store.count_papers() == 72
     with TestClient(create_app(settings)) as c:
-        assert c.get("/health").json()["redis"]["papers"] == 12
+        assert c.get("/health", headers=ADMIN_HEADERS).json()["redis"]["papers"] == 12
         assert c.get("/papers/sample:nlp-01").status_code == 404
         hits = c.get("/papers", params={"q": "attention language models", "k": 50}).json()
         assert not [i for i in hits["items"] if i["paper_id"].startswith("sample:")]
@@ -245,4 +245,4 @@ def test_a_store_that_mixed_sample_and_real_papers_before_is_cleaned_at_start(
         store.wipe()
         store.put_papers(sample_papers())
     with TestClient(create_app(settings)) as c:
-        assert c.get("/health").json()["redis"]["papers"] == 60
+        assert c.get("/health", headers=ADMIN_HEADERS).json()["redis"]["papers"] == 60

@@ -30,7 +30,10 @@ def test_cold_start_user_gets_a_list(client: TestClient) -> None:
     h = user_headers(client, "newbie")
     body = recommend(client, "newbie", h, k=7)
     assert body["user_id"] == "newbie"
-    assert body["model_version"] == client.get("/health").json()["model"]["version"]
+    assert (
+        body["model_version"]
+        == client.get("/health", headers=ADMIN_HEADERS).json()["model"]["version"]
+    )
     assert len(body["items"]) == 7
     assert len(set(ids(body))) == 7
     assert all(i["because"] == [] for i in body["items"])
@@ -104,21 +107,21 @@ def test_retrain_swaps_the_model_version(client: TestClient) -> None:
     assert done["job_id"] == job["job_id"]
     assert done["status"] == "succeeded", done
     assert done["model_version"] != old
-    health = client.get("/health").json()
+    health = client.get("/health", headers=ADMIN_HEADERS).json()
     assert health["model"]["version"] == done["model_version"]
     assert health["model"]["n_likes"] == 3 and health["model"]["n_users"] == 1
     assert recommend(client, "alice", h)["model_version"] == done["model_version"]
 
 
 def test_failed_retrain_keeps_the_old_model(client: TestClient, redis_url: str) -> None:
-    old = client.get("/health").json()["model"]["version"]
+    old = client.get("/health", headers=ADMIN_HEADERS).json()["model"]["version"]
     with raw_redis(redis_url) as r:
         r.flushall()  # an empty catalog: training must fail
     assert client.post("/admin/retrain", headers=ADMIN_HEADERS).status_code == 202
     job = wait_for_retrain(client)
     assert job["status"] == "failed"
     assert "empty catalog" in job["error"]
-    health = client.get("/health").json()
+    health = client.get("/health", headers=ADMIN_HEADERS).json()
     assert health["model"]["version"] == old
     assert health["last_failed_retrain"]["job_id"] == job["job_id"]
     assert "empty catalog" in health["last_failed_retrain"]["error"]
@@ -140,13 +143,15 @@ def test_retrain_status_before_any_retrain(make_settings: Callable[..., Settings
 def test_startup_loads_the_saved_bundle_or_retrains(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
     with TestClient(create_app(settings)) as c:
-        first = c.get("/health").json()["model"]["version"]
+        first = c.get("/health", headers=ADMIN_HEADERS).json()["model"]["version"]
     assert settings.bundle_path.is_file()
     with TestClient(create_app(settings)) as c:
-        assert c.get("/health").json()["model"]["version"] == first  # loaded, not retrained
+        assert (
+            c.get("/health", headers=ADMIN_HEADERS).json()["model"]["version"] == first
+        )  # loaded, not retrained
     Path(settings.bundle_path).write_bytes(b"not a bundle")
     with TestClient(create_app(settings)) as c:
-        health = c.get("/health").json()
+        health = c.get("/health", headers=ADMIN_HEADERS).json()
         assert health["model"]["status"] == "ready"
         assert health["model"]["version"] != first  # corrupt bundle: retrained from Redis
 
@@ -155,7 +160,7 @@ def test_empty_store_without_sample_serves_503_until_papers_arrive(
     make_settings: Callable[..., Settings],
 ) -> None:
     with TestClient(create_app(make_settings(seed_sample=False))) as c:
-        health = c.get("/health").json()
+        health = c.get("/health", headers=ADMIN_HEADERS).json()
         assert health["status"] == "degraded"
         assert health["model"]["status"] == "not trained"
         r = c.get("/papers", params={"q": "quantum"})
@@ -290,23 +295,42 @@ def test_catalog_changes_name_what_changed_and_say_when_trimmed(redis_url: str) 
         start = store.last_paper_change()
         store.put_papers([Paper("x:1", "One"), Paper("x:2", "Two")])
         mark = store.last_paper_change()
-        # Ids from a catalog file may hold spaces (the API's may not): they come back whole.
-        store.put_papers([Paper("x:2", "Two, renamed"), Paper("x 3", "Three")])
+        # Ids with a '/' (arXiv's old ones) come back whole.
+        store.put_papers([Paper("x:2", "Two, renamed"), Paper("hep-th/3", "Three")])
         last, papers, removed = store.paper_changes(mark)
         assert last == store.last_paper_change() != mark and removed == []
         assert papers is not None and [(p.paper_id, p.title) for p in papers] == [
             ("x:2", "Two, renamed"),
-            ("x 3", "Three"),
+            ("hep-th/3", "Three"),
         ]
         _, everything, _ = store.paper_changes(start)
-        assert everything is not None and {p.paper_id for p in everything} == {"x:1", "x:2", "x 3"}
+        assert everything is not None
+        assert {p.paper_id for p in everything} == {"x:1", "x:2", "hep-th/3"}
         assert store.paper_changes(last) == (last, [], [])
         raw_redis(redis_url).xtrim("paperrec:paper-changes", maxlen=1, approximate=False)
         assert store.paper_changes(mark) == (last, None, [])  # trimmed past it: re-read all
 
 
+def test_a_stored_id_that_breaks_the_id_rule_does_not_stop_the_catalog(redis_url: str) -> None:
+    """An older version stored ids the rule now refuses (``x 3`` through a catalog file,
+    ``foo/similar`` through the API): the catalog still loads, without them."""
+    import json
+
+    from recommender.catalog import Paper
+    from service.connection import open_store
+
+    with open_store(make_store_settings(redis_url)) as store:
+        store.put_papers([Paper("x:1", "One")])
+        legacy = {"paper_id": "x 3", "title": "Three", "abstract": ""}
+        raw_redis(redis_url).hset("paperrec:papers", "x 3", json.dumps(legacy))
+        assert [p.paper_id for p in store.catalog()] == ["x:1"]
+        assert store.get_paper("x 3") is None
+
+
 def make_store_settings(redis_url: str) -> Settings:
-    return Settings(_env_file=None, redis_url=redis_url, admin_token="x")  # type: ignore[call-arg]
+    return Settings(
+        _env_file=None, redis_url=redis_url, admin_token="store-admin-token-not-secret-0123456789"
+    )  # type: ignore[call-arg]
 
 
 def test_search_and_similar_take_since_and_answers_carry_the_date(client: TestClient) -> None:

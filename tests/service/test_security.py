@@ -3,10 +3,13 @@ per-token rate limit."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +18,7 @@ from service_conftest import ADMIN, ADMIN_HEADERS, ApiProcess, bearer, raw_redis
 
 from service import keys
 from service.main import create_app
-from service.security import RedactQueryStrings, hash_token
+from service.security import AdminTokenError, RedactQueryStrings, admin_token, hash_token
 from service.settings import Settings
 
 PAPER = "sample:nlp-01"
@@ -68,7 +71,8 @@ def test_only_token_hashes_are_stored(client: TestClient, redis_url: str) -> Non
     token = client.post("/users/alice/tokens", headers=ADMIN_HEADERS).json()["token"]
     with raw_redis(redis_url) as r:
         dump = {k: r.dump(k) for k in r.keys("*")}
-        assert r.get(keys.token(hash_token(token))) == "alice"
+        record = json.loads(r.get(keys.token(hash_token(token))) or "{}")
+        assert record["user"] == "alice" and record["scope"] == "user"
     assert not any(token.encode() in (v or b"") or token in k for k, v in dump.items())
 
 
@@ -89,7 +93,7 @@ def test_the_admin_token_is_compared_in_constant_time(
     assert seen == [(hash_token(ADMIN), hash_token(ADMIN)), (hash_token(ADMIN + "x"), seen[0][1])]
 
 
-def test_rate_limit_per_token_answers_429_with_retry_after(
+def test_rate_limit_per_user_answers_429_with_retry_after(
     make_settings: Callable[..., Settings],
 ) -> None:
     # A refill so slow that no token comes back during the test: exactly `burst` requests pass.
@@ -100,13 +104,56 @@ def test_rate_limit_per_token_answers_429_with_retry_after(
         r = c.get("/users/alice/likes", headers=first)
         assert r.status_code == 429
         assert int(r.headers["retry-after"]) >= 1
-        assert "rate limit" in r.json()["detail"]
-        # Per token: a second token of the same user has its own bucket.
-        second = user_headers(c, "alice")
-        assert c.get("/users/alice/likes", headers=second).status_code == 200
+        assert "rate limit of user 'alice'" in r.json()["detail"]
+        # Per user, not per token: more tokens of the same user give no more requests ...
+        for _ in range(3):
+            more = user_headers(c, "alice")
+            assert c.get("/users/alice/likes", headers=more).status_code == 429
+        # ... while another user has a bucket of their own.
+        assert c.get("/users/bob/likes", headers=user_headers(c, "bob")).status_code == 200
         # The admin is exempt.
         for _ in range(10):
             assert c.get("/users/alice/likes", headers=ADMIN_HEADERS).status_code == 200
+
+
+def test_requests_without_a_valid_token_are_limited_per_address(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Anonymous requests and unknown tokens (which used to be free to send and to write the
+    AOF) are counted per client address; a valid user's requests are not among them."""
+    settings = make_settings(address_rate_limit_per_s=0.01, address_rate_limit_burst=4)
+    with TestClient(create_app(settings)) as c:
+        alice = user_headers(c, "alice")
+        codes = [
+            c.get("/users/alice/likes").status_code,  # no token
+            c.get("/users/alice/likes", headers=bearer("guess-1")).status_code,
+            c.get("/papers/sample:nlp-01").status_code,  # a public route
+            c.get("/papers", params={"q": "graph"}).status_code,
+            c.get("/users/alice/likes", headers=bearer("guess-2")).status_code,
+            c.get("/papers/sample:nlp-01").status_code,
+            c.get("/health").status_code,
+        ]
+        assert codes == [401, 401, 200, 200, 429, 429, 429]
+        r = c.get("/users/alice/likes", headers=bearer("guess-3"))
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert "without a valid token" in r.json()["detail"]
+        # The user's own token still works from that address, and the admin is exempt.
+        assert c.get("/users/alice/likes", headers=alice).status_code == 200
+        assert c.get("/papers/sample:nlp-01", headers=ADMIN_HEADERS).status_code == 200
+
+
+def test_a_short_admin_token_is_refused(make_settings: Callable[..., Settings]) -> None:
+    """An 11-character admin token used to be accepted."""
+    for weak in ("elevenchars", "x" * 40, "abcabcabcabcabcabcabcabcabcabcabcabc"):
+        with pytest.raises(ValueError, match="at least 32 characters"):
+            make_settings(admin_token=weak)
+    # The same rule for a token file written by hand.
+    settings = make_settings(admin_token=None)
+    settings.data_dir.mkdir(parents=True)
+    settings.admin_token_path.write_text("elevenchars\n")
+    settings.admin_token_path.chmod(0o600)
+    with pytest.raises(AdminTokenError, match="at least 32 characters"):
+        admin_token(settings)
 
 
 def test_rate_limit_can_be_turned_off(make_settings: Callable[..., Settings]) -> None:
@@ -171,3 +218,86 @@ def test_a_real_server_logs_no_token(tmp_path: Path) -> None:
     assert ADMIN not in log
     redis_log = (tmp_path / "data" / "redis" / "redis.log").read_text()
     assert token not in redis_log and ADMIN not in redis_log
+
+
+def _big_batch(n_bytes: int) -> bytes:
+    paper = {"paper_id": "x:0", "title": "T", "abstract": "word " * 400}
+    one = len(json.dumps(paper)) + 2
+    papers = [{**paper, "paper_id": f"x:{i}"} for i in range(n_bytes // one)]
+    return json.dumps({"papers": papers}).encode()
+
+
+def test_post_papers_checks_the_admin_token_before_reading_the_body(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The body of POST /papers is parsed only for the admin, and then on a worker thread."""
+    import asyncio
+
+    from service.routes import papers
+
+    parsed: list[bool] = []
+    real = papers._parse_papers
+
+    def spy(raw: bytes) -> Any:
+        try:
+            asyncio.get_running_loop()
+            parsed.append(False)  # on the event loop
+        except RuntimeError:
+            parsed.append(True)  # on a worker thread
+        return real(raw)
+
+    monkeypatch.setattr(papers, "_parse_papers", spy)
+    body = _big_batch(2_000_000)
+    headers = {"Content-Type": "application/json"}
+    alice = user_headers(client, "alice")
+    assert client.post("/papers", content=body, headers=headers).status_code == 401
+    assert client.post("/papers", content=body, headers={**headers, **alice}).status_code == 403
+    assert parsed == []
+    small = json.dumps({"papers": [{"paper_id": "x:new", "title": "New"}]})
+    r = client.post("/papers", content=small, headers={**headers, **ADMIN_HEADERS})
+    assert r.status_code == 200 and parsed == [True]
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_unauthenticated_10_mb_bodies_cost_no_memory(tmp_path: Path) -> None:
+    """Four unauthenticated 9.9 MB bodies at once: each answered 401 without being parsed, and
+    the server's peak memory does not move (today's code parsed each, about 200 MB apiece)."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = _big_batch(9_900_000)
+    api = ApiProcess(tmp_path / "data").start()
+    try:
+        assert api.proc is not None
+        with httpx.Client(base_url=api.url, timeout=30) as c:  # warm: one ordinary request
+            assert c.get("/papers", params={"q": "graph"}).status_code == 200
+        before = _peak_rss_mib(api.proc.pid)
+
+        def send() -> bytes:
+            with socket.create_connection(("127.0.0.1", api.port), timeout=60) as s:
+                s.sendall(
+                    b"POST /papers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                )
+                # The server may answer and close before the body is all sent.
+                with contextlib.suppress(OSError):
+                    s.sendall(body)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+                return answer
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: send(), range(4)))
+        after = _peak_rss_mib(api.proc.pid)
+    finally:
+        api.stop()
+    assert all(a.startswith(b"HTTP/1.1 401") for a in answers), [a[:80] for a in answers]
+    print(f"peak RSS {before:.1f} -> {after:.1f} MiB")
+    assert after - before < 20, (before, after)
