@@ -16,6 +16,10 @@ from service.web.sessions import Session
 __all__ = ["message", "page", "refused", "safe_next", "to_signin"]
 
 HERE = Path(__file__).resolve().parent
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 templates = Jinja2Templates(directory=HERE / "templates")
 # Paper ids hold '/' and ':': links quote them (keeping '/', which the paper route takes).
 templates.env.filters["pid"] = lambda pid: quote(str(pid), safe="/:")
@@ -46,6 +50,8 @@ def page(
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
+    # The page's own files only: no inline script, nothing from another site.
+    response.headers["Content-Security-Policy"] = PAGE_CSP
     return response
 
 

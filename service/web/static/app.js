@@ -36,7 +36,8 @@
     var buttons = card ? card.querySelectorAll("button") : [];
     buttons.forEach(function (b) { b.disabled = true; });
     if (card && list && (action === "like" || action === "dislike")) card.style.opacity = "0.4";
-    return fetch(form.action, {
+    // The form has a field named "action", which hides the form.action property.
+    return fetch(form.getAttribute("action"), {
       method: "POST",
       body: data,
       credentials: "same-origin",
