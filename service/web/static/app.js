@@ -34,6 +34,8 @@
     var data = new FormData(form);
     if (!list) data.set("view", "");
     var buttons = card ? card.querySelectorAll("button") : [];
+    // Where the card stood, so that keyboard focus stays at that place in the new list.
+    var place = list && card ? Array.prototype.indexOf.call(list.children, card) : -1;
     buttons.forEach(function (b) { b.disabled = true; });
     if (card && list && (action === "like" || action === "dislike")) card.style.opacity = "0.4";
     // The form has a field named "action", which hides the form.action property.
@@ -50,8 +52,10 @@
     }).then(function (body) {
       if (list && typeof body.html === "string") {
         list.innerHTML = body.html;
-        var first = list.querySelector(".card .title a");
-        if (first) first.focus({ preventScroll: true });
+        var cards = list.querySelectorAll(".card");
+        var there = cards[Math.min(Math.max(place, 0), cards.length - 1)];
+        var link = there && there.querySelector(".title a");
+        if (link) link.focus({ preventScroll: true });
       } else if (card) {
         setState(card, body.state);
       }

@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -403,3 +404,26 @@ def test_bearer_helper_is_the_apis(client: TestClient) -> None:
     headers = user_headers(client, "alice")
     assert client.post("/users/alice/login-link", headers=headers).status_code == 403
     assert client.post("/users/alice/login-link", headers=bearer("nope")).status_code == 401
+
+
+def test_the_suggestions_say_what_is_new_since_the_last_visit(client: TestClient) -> None:
+    assert client.post("/papers", json={"papers": catalog()}, headers=ADMIN_HEADERS).is_success
+    sign_in(client, "alice")
+    page = client.get("/", params={"k": 24}).text
+    assert "new since your last visit" not in page  # a first visit
+    # The last visit was on 2026-06-01, long enough ago for this view to be a new visit.
+    last = datetime(2026, 6, 1, 12, tzinfo=UTC).timestamp()
+    raw(client).hset(keys.visits("alice"), mapping={"seen": repr(last)})
+    page = client.get("/", params={"k": 24}).text
+    new = {p["paper_id"] for p in catalog() if p["published"] >= "2026-06-01"}
+    assert f"{len(new)} of these are new since your last visit (2026-06-01)" in page
+    cards = re.findall(r'data-paper="([^"]+)">\s*<h3 class="title">.*?</h3>', page, re.S)
+    badged = set(
+        re.findall(
+            r'data-paper="([^"]+)">\s*<h3 class="title">[^<]*<a[^>]*>[^<]*</a>\s*<span class="badge">new',
+            page,
+        )
+    )
+    assert len(cards) == 24 and badged == new
+    only = client.get("/", params={"new": "1"}).text
+    assert set(suggested_ids(only)) == new and "Show all" in only
