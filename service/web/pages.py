@@ -135,6 +135,7 @@ async def feedback(
     next: Annotated[str, Form(max_length=2000)] = "/",
     view: Annotated[str, Form(max_length=40)] = "",
     k: Annotated[int, Form(ge=1, le=MAX_K)] = K,
+    new: Annotated[bool, Form()] = False,
 ) -> Response:
     """A like, dislike or undo from a page's button. Without JavaScript: back to ``next``. From
     the page's script (header ``X-Requested-With: fetch``): JSON with the paper's new state and,
@@ -173,16 +174,23 @@ async def feedback(
     }
     engine = _engine(request)
     if view == "suggestions" and engine is not None:
+        new_since = _visit_day(await _previous(store, session))
         cards = await _suggestion_cards(
             store,
             engine,
             session.user_id,
             k=k,
-            new_since=_visit_day(await _previous(store, session)),
-            only_new=False,
+            new_since=new_since,
+            only_new=new and new_since is not None,
         )
         body["html"] = templates.get_template("_cards.html").render(
-            cards=cards, csrf=session.csrf, here="/", view="suggestions", k=k, user=session.user_id
+            cards=cards,
+            csrf=session.csrf,
+            here=safe_next(next),
+            view="suggestions",
+            k=k,
+            only_new=new and new_since is not None,
+            user=session.user_id,
         )
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

@@ -36,7 +36,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -290,3 +292,43 @@ def test_the_api_docs_render_with_the_network_unplugged(
         assert urls and not sent, f"requests that left the machine: {sent}"
     finally:
         driver.quit()
+
+
+UNLABELLED = """
+return Array.from(
+  document.querySelectorAll("input:not([type=hidden]), select, textarea, button"),
+).filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+              && !e.textContent.trim()).map(e => e.outerHTML);
+"""
+
+
+def test_controls_are_labelled_and_the_keyboard_likes_with_visible_focus(
+    server: ApiProcess, browser: WebDriver
+) -> None:
+    sign_in(browser, server, "keys")
+    for path in ("/", "/search", "/library", "/settings", "/paper/t:optics-1"):
+        browser.get(f"{server.url}{path}")
+        assert browser.execute_script(UNLABELLED) == [], path
+    browser.get(f"{server.url}/")
+    # Tab from the top of the page to the first Like button; its focus ring shows.
+    for _ in range(40):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        active = browser.switch_to.active_element
+        if active.tag_name == "button" and "like" in (active.get_attribute("class") or "").split():
+            break
+    else:
+        raise AssertionError("no Like button within 40 Tab presses")
+    ring = browser.execute_script(
+        "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth];"
+    )
+    assert ring[0] != "none" and ring[1] != "0px", ring
+    paper = browser.execute_script(
+        "return document.activeElement.closest('article').dataset.paper;"
+    )
+    active.send_keys(Keys.ENTER)
+    wait(browser, lambda d: paper not in suggested(d), "Enter on Like did not re-rank")
+    assert likes_of(server, "keys") == [paper]
+    # Focus stays in the list, at the place of the card that left it.
+    assert browser.execute_script(
+        "return document.activeElement.closest('#suggestions article') !== null;"
+    )
