@@ -51,7 +51,8 @@ class LoginLink:
     expires_at: float
 
     def url(self, base_url: str) -> str:
-        return f"{base_url.rstrip('/')}/login/{self.secret}"
+        # In the query string, which the access log never prints (service.security).
+        return f"{base_url.rstrip('/')}/login?link={self.secret}"
 
 
 @dataclass(frozen=True)

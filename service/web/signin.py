@@ -1,6 +1,6 @@
 """Signing in to the web page and out of it, and the admin's routes for sign-in links.
 
-* ``GET /login/{secret}`` (a link from ``paperrec login-link USER``) shows whom it signs in and
+* ``GET /login?link=SECRET`` (a link from ``paperrec login-link USER``) shows whom it signs in and
   a button; the button's ``POST /login`` uses the link up and sets the session cookie. (Opening
   the link alone uses nothing, so a mail scanner that fetches links cannot spend it.)
 * ``GET /signin`` / ``POST /signin``: sign in by pasting a user API token (scope ``user``).
@@ -56,8 +56,9 @@ async def _signed_in(request: Request, store: Store, user_id: str, next_: str) -
     return response
 
 
-@router.get("/login/{secret}")
-async def login_link_page(request: Request, secret: str, store: StoreDep) -> Response:
+@router.get("/login")
+async def login_link_page(request: Request, store: StoreDep, link: str = "") -> Response:
+    secret = link
     user_id = await peek_login_link(store, secret)
     if user_id is None:
         return _link_unusable(request)

@@ -234,6 +234,9 @@ def test_a_researcher_signs_in_likes_searches_imports_and_signs_out(
     assert "/signin" in browser.current_url
     browser.get(link)
     assert "cannot be used" in browser.page_source
+    # The link's secret never reached the server's log (query strings are cut from it).
+    assert link.split("link=", 1)[1] not in server.log()
+    assert "/login?<redacted>" in server.log()
 
 
 def test_the_core_actions_work_without_javascript(server: ApiProcess) -> None:
