@@ -69,6 +69,7 @@ example:
   curl -s -X POST -H "Authorization: Bearer $ADMIN" localhost:8000/users/alice/tokens
   curl -s -X PUT -H "Authorization: Bearer $TOKEN" localhost:8000/users/alice/likes/sample:nlp-01
   curl -s -H "Authorization: Bearer $TOKEN" localhost:8000/users/alice/recommendations
+  paperrec login-link alice                          # or read them on the web page, at /
   API documentation: http://127.0.0.1:8000/docs
 """
 
@@ -437,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the token stops working after SECONDS (default: when revoked)",
     )
     k.set_defaults(func=cmd_token)
+
+    from service.cli_web import add_login_link_command
+
+    add_login_link_command(sub, common)
     return p
 
 

@@ -28,6 +28,14 @@ key                                    type    holds
                                                the ids of the papers with that title
 ``paperrec:sample-papers``             set     ids of the bundled sample papers while they are in
                                                the catalog (they leave it when real papers come)
+``paperrec:login-link:<h>``            string  a one-time sign-in link of the web page (``<h>``:
+                                               hash of its secret): JSON ``{user, created,
+                                               expires}``; expires with the link, taken on use
+``paperrec:session:<h>``               string  a web page session (``<h>``: hash of the cookie):
+                                               JSON ``{user, csrf, created, expires}``; expires
+``paperrec:{user:<u>}:sessions``       set     hashes of the user's web sessions (to end all)
+``paperrec:{user:<u>}:visits``         hash    ``seen``, ``previous``: the user's visits to the
+                                               suggestions page ("new since my last visit")
 =====================================  ======  ==================================================
 
 The three ``paper-by`` hashes are the catalog's index for matching a researcher's library; they
@@ -72,3 +80,19 @@ def user_tokens(user_id: str) -> str:
 
 def token(token_hash: str) -> str:
     return f"{PREFIX}:token:{token_hash}"
+
+
+def login_link(link_hash: str) -> str:
+    return f"{PREFIX}:login-link:{link_hash}"
+
+
+def session(session_hash: str) -> str:
+    return f"{PREFIX}:session:{session_hash}"
+
+
+def user_sessions(user_id: str) -> str:
+    return f"{_user(user_id)}:sessions"
+
+
+def visits(user_id: str) -> str:
+    return f"{_user(user_id)}:visits"

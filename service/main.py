@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
+from service import web
 from service.connection import open_store
 from service.limits import Limits
 from service.metrics import Metrics
@@ -172,6 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from service.web, with no CDN
+        redoc_url=None,
         # Every error, validation errors included, is {"detail": "<text>"} (see the handlers).
         responses={422: {"model": ErrorPublic, "description": "Invalid input."}},
     )
@@ -189,4 +192,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(redis.ResponseError, _on_redis_error)
     for module in (health, metrics, papers, users, library, tokens, admin):
         app.include_router(module.router)
+    web.install(app)  # the web page for researchers, and the API docs served offline
     return app

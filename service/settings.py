@@ -210,6 +210,24 @@ class Settings(BaseSettings):
         description="Bearer token a Prometheus scraper sends to GET /metrics (at least 32 "
         "characters; the admin token works too). Unset: only the admin token.",
     )
+    session_days: float = Field(
+        default=14.0,
+        gt=0,
+        description="How long a sign-in to the web page lasts (its session cookie), in days; "
+        "signing out ends it at once.",
+    )
+    login_link_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long a one-time sign-in link (`paperrec login-link USER`) stays "
+        "valid, in minutes.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The address people open the web page at: the start of the sign-in links "
+        "`paperrec login-link` prints (behind a proxy: its https address).",
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
 
     @field_validator("admin_token", "metrics_token")
