@@ -168,6 +168,9 @@ class PaperList(BaseModel):
 
 class Recommendation(ScoredPaper):
     because: list[str] = Field(description="Liked papers that most explain this suggestion.")
+    reason: str | None = Field(
+        None, description="Why a rule put it here ('followed author X'); none: the ranking."
+    )
 
 
 class RecommendationsPublic(BaseModel):
@@ -286,3 +289,4 @@ class LibraryImportPublic(BaseModel):
     skipped_entries: list[LibrarySkipped]
     new_feedback: int = Field(description="Papers that became the user's likes (dislikes) now.")
     already: int = Field(description="Papers that already were.")
+    collection: str | None = Field(None, description="The collection the likes also went in.")
