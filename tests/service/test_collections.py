@@ -158,13 +158,19 @@ def test_library_import_into_a_collection(client: TestClient) -> None:
         "@article{b, title={Surface Code Decoding with Neural Networks}}\n"
     )
     r = client.post(
-        "/users/alice/library", params={"format": "bibtex", "collection": "q"}, content=body, headers=h
+        "/users/alice/library",
+        params={"format": "bibtex", "collection": "q"},
+        content=body,
+        headers=h,
     )
     assert r.status_code == 404 and "no collection 'q'" in r.json()["detail"]
     assert client.get("/users/alice/likes", headers=h).json()["paper_ids"] == []
     client.put("/users/alice/collections/q", headers=h)
     r = client.post(
-        "/users/alice/library", params={"format": "bibtex", "collection": "q"}, content=body, headers=h
+        "/users/alice/library",
+        params={"format": "bibtex", "collection": "q"},
+        content=body,
+        headers=h,
     )
     assert r.status_code == 200, r.text
     assert r.json()["collection"] == "q"
