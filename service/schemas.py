@@ -211,6 +211,9 @@ class TokenInfo(BaseModel):
     scope: str
     created_at: float | None = Field(None, description="Unix time; none for older tokens.")
     expires_at: float | None = Field(None, description="Unix time; none: until revoked.")
+    feed: str | None = Field(
+        None, description="A feed token's feed: '' the user's own, else a collection's name."
+    )
 
 
 class TokenPublic(TokenInfo):
