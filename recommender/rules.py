@@ -78,9 +78,10 @@ class Rules:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown rule {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        return cls(
-            **{k: tuple(v) if k in _LISTS and isinstance(v, list) else v for k, v in d.items()}
-        )
+        values: dict[str, Any] = {
+            k: tuple(v) if k in _LISTS and isinstance(v, list) else v for k, v in d.items()
+        }
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {

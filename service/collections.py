@@ -113,7 +113,7 @@ async def create(store: Store, user_id: str, name: str) -> bool:
 def create_sync(store: Store, user_id: str, name: str) -> bool:
     """:func:`create` for the command line and worker threads (the synchronous client)."""
     out = int(
-        store.redis.eval(  # type: ignore[no-untyped-call]
+        store.redis.eval(
             CREATE_COLLECTION,
             1,
             keys.collections(user_id),
@@ -168,7 +168,8 @@ async def put_paper(store: Store, user_id: str, name: str, paper_id: str) -> tup
 
 async def remove_paper(store: Store, user_id: str, name: str, paper_id: str) -> bool:
     """Take ``paper_id`` out of the collection (it stays liked); True when it was in it."""
-    return bool(await store.aredis.srem(keys.collection(user_id, name), paper_id))  # type: ignore[misc]
+    removed: Any = await store.aredis.srem(keys.collection(user_id, name), paper_id)
+    return bool(removed)
 
 
 async def read_rules(store: Store, user_id: str, name: str = "") -> str | None:

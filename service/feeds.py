@@ -53,7 +53,8 @@ def new_first(
     if since is None:
         return [(s, False) for s in suggestions[:k]]
     day = datetime.fromtimestamp(since, UTC).date()
-    new, old = [], []
+    new: list[Suggestion] = []
+    old: list[Suggestion] = []
     for s in suggestions:
         p = engine.paper(s.paper_id)
         published = p.published_date if p is not None else None

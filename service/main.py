@@ -23,6 +23,7 @@ from service.model import ModelManager
 from service.routes import (
     admin,
     collections,
+    digest,
     feeds,
     health,
     library,
@@ -197,6 +198,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
     app.add_exception_handler(redis.ResponseError, _on_redis_error)
-    for module in (health, metrics, papers, users, collections, feeds, library, tokens, admin):
+    for module in (
+        health,
+        metrics,
+        papers,
+        users,
+        collections,
+        feeds,
+        digest,
+        library,
+        tokens,
+        admin,
+    ):
         app.include_router(module.router)
     return app

@@ -9,6 +9,8 @@ list of theirs) or a collection's (added to the user's for that collection).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from recommender.rules import Rules
@@ -45,7 +47,9 @@ router = APIRouter(
         429: {"model": ErrorPublic, "description": "Rate limit of the user reached."},
     },
 )
-_NO_COLLECTION = {404: {"model": ErrorPublic, "description": "No such collection."}}
+_NO_COLLECTION: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic, "description": "No such collection."}
+}
 
 
 def _unknown(user_id: str, name: str) -> HTTPException:
@@ -100,7 +104,7 @@ async def get_collection(
     papers = await collections.members(store, user_id, name)
     if papers is None:
         raise _unknown(user_id, name)
-    return CollectionPublic(user_id=user_id, name=name, paper_ids=papers)
+    return CollectionPublic(user_id=user_id, name=name, paper_ids=papers, created=False)
 
 
 @router.delete(

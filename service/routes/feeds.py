@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
@@ -44,7 +44,7 @@ FeedTokenQuery = Annotated[
         description="The feed token (POST /users/{user_id}/feeds); or send it as a bearer token.",
     ),
 ]
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Missing, unknown, expired or revoked token."},
     403: {
         "model": ErrorPublic,
@@ -52,7 +52,9 @@ _ERRORS = {
     },
     404: {"model": ErrorPublic, "description": "No such collection."},
 }
-_ATOM = {200: {"content": {"application/atom+xml": {}}, "description": "An Atom feed."}}
+_ATOM: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/atom+xml": {}}, "description": "An Atom feed."}
+}
 
 
 def base_url(request: Request, settings: Settings) -> str:
