@@ -63,11 +63,6 @@ class Rules:
             or not 0 <= self.min_year <= 9999
         ):
             raise ValueError(f"min_year: a year from 0 to 9999, not {self.min_year!r}")
-        for name in ("follow_authors", "mute_words"):
-            key = author_key if name == "follow_authors" else title_key
-            for v in getattr(self, name):
-                if not key(v):
-                    raise ValueError(f"{name}: {v!r} has no letters or digits to match on")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Rules:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from recommender.rules import MAX_RULE_ITEMS
 from service.collections import NAME_PATTERN
-from service.schemas import Recommendation
+from service.schemas import NOT_BLANK, Recommendation
 
 CollectionName = Annotated[
     str,
@@ -19,7 +19,7 @@ CollectionName = Annotated[
         examples=["thesis"],
     ),
 ]
-_Item = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+_Item = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK)]
 
 
 class RulesBody(BaseModel):

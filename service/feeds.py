@@ -8,6 +8,7 @@ each is served once (:func:`service.collections.mark_served`). The digest
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -70,6 +71,15 @@ class FeedEntry:
     new: bool = False
 
 
+# What XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF): a paper's text
+# may have any of them, and a feed must still be a document.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _x(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def _day_time(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
@@ -89,8 +99,8 @@ def render_atom(
     hold a token: it is shown to whoever reads the feed."""
     fg = FeedGenerator()
     fg.id(feed_id)
-    fg.title(title)
-    fg.subtitle(subtitle)
+    fg.title(_x(title))
+    fg.subtitle(_x(subtitle))
     fg.author({"name": "paperrec"})
     fg.link(href=home_url, rel="alternate")
     fg.updated(now)
@@ -99,16 +109,18 @@ def render_atom(
         p = e.paper
         fe = fg.add_entry(order="append")
         fe.id(f"urn:paperrec:paper:{quote(p.paper_id, safe='')}")
-        fe.title(p.title)
+        fe.title(_x(p.title) or p.paper_id)
         for a in p.authors:
-            fe.author({"name": a})
+            if _x(a).strip():
+                fe.author({"name": _x(a)})
         day = p.published_date
         fe.published(_day_time(day) if day else now)
         fe.updated(now)
-        fe.link(href=e.link, rel="alternate")
+        fe.link(href=_x(e.link), rel="alternate")
         for c in p.categories:
-            fe.category({"term": c})
-        fe.summary(p.abstract or p.title)
+            if _x(c).strip():
+                fe.category({"term": _x(c)})
+        fe.summary(_x(p.abstract or p.title))
         lead = f"New since your last visit. {e.why}" if e.new else e.why
-        fe.content(f"{lead}\n\n{p.abstract}".strip(), type="text")
+        fe.content(_x(f"{lead}\n\n{p.abstract}".strip()), type="text")
     return bytes(fg.atom_str(pretty=True))

@@ -42,6 +42,7 @@ router = APIRouter(
     prefix="/users",
     tags=["collections"],
     responses={
+        400: {"model": ErrorPublic, "description": "A body that cannot be parsed."},
         401: {"model": ErrorPublic, "description": "Missing or unknown token."},
         403: {"model": ErrorPublic, "description": "The token belongs to another user."},
         429: {"model": ErrorPublic, "description": "Rate limit of the user reached."},

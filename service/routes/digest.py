@@ -7,7 +7,7 @@ The digest itself is sent by ``paperrec digest`` (:mod:`service.digest`).
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ router = APIRouter(
     prefix="/users",
     tags=["digest"],
     responses={
+        400: {"model": ErrorPublic, "description": "A body that cannot be parsed."},
         401: {"model": ErrorPublic, "description": "Missing or unknown token."},
         403: {"model": ErrorPublic, "description": "The token belongs to another user."},
     },
@@ -83,11 +84,14 @@ async def _unsubscribe(user_id: str, key: str, store: StoreDep) -> HTMLResponse:
     )
 
 
-@router.get(
-    "/{user_id}/digest/unsubscribe",
-    response_class=HTMLResponse,
-    dependencies=[AddressLimited],
-)
+_PAGES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "Unsubscribed (a page)."},
+    404: {"content": {"text/html": {}}, "description": "A key that is not the subscription's."},
+    429: {"model": ErrorPublic, "description": "Rate limit of the client address reached."},
+}
+
+
+@router.get("/{user_id}/digest/unsubscribe", responses=_PAGES, dependencies=[AddressLimited])
 async def unsubscribe_link(
     user_id: UserIdPath, key: UnsubscribeKey, store: StoreDep
 ) -> HTMLResponse:
@@ -95,11 +99,7 @@ async def unsubscribe_link(
     return await _unsubscribe(user_id, key, store)
 
 
-@router.post(
-    "/{user_id}/digest/unsubscribe",
-    response_class=HTMLResponse,
-    dependencies=[AddressLimited],
-)
+@router.post("/{user_id}/digest/unsubscribe", responses=_PAGES, dependencies=[AddressLimited])
 async def unsubscribe_one_click(
     user_id: UserIdPath, key: UnsubscribeKey, store: StoreDep
 ) -> HTMLResponse:

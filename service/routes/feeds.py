@@ -34,7 +34,11 @@ from service.deps import (
 from service.schemas import ErrorPublic
 from service.settings import Settings
 
-router = APIRouter(prefix="/users", tags=["feeds"])
+router = APIRouter(
+    prefix="/users",
+    tags=["feeds"],
+    responses={429: {"model": ErrorPublic, "description": "Rate limit reached."}},
+)
 
 FeedTokenQuery = Annotated[
     str | None,
@@ -75,7 +79,12 @@ def _feed_name(feed: str) -> str:
     "/{user_id}/feeds",
     response_model=FeedTokenPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={404: {"model": ErrorPublic, "description": "No such collection."}},
+    responses={
+        400: {"model": ErrorPublic, "description": "A body that cannot be parsed."},
+        401: {"model": ErrorPublic, "description": "Missing or unknown token."},
+        403: {"model": ErrorPublic, "description": "Not the user's own token (nor the admin)."},
+        404: {"model": ErrorPublic, "description": "No such collection."},
+    },
 )
 def create_feed(
     request: Request,

@@ -104,8 +104,10 @@ def test_bad_rules_say_what_is_wrong() -> None:
         Rules.from_dict({"mute": ["x"]})
     with pytest.raises(ValueError, match="min_year"):
         Rules.from_dict({"min_year": "2020"})
-    with pytest.raises(ValueError, match="follow_authors: '...' has no letters"):
-        Rules(follow_authors=("...",))
+    with pytest.raises(ValueError, match="follow_authors: entries are 1-200 characters"):
+        Rules(follow_authors=("  ",))
+    # An entry without letters or digits matches nothing (and removes nothing).
+    assert Rules(mute_words=("...",)).mute_words == ("...",)
     with pytest.raises(ValueError, match="mute_words: a list of strings"):
         Rules.from_dict({"mute_words": "graph"})
     assert Rules.from_dict(Rules(mute_words=("a",), min_year=3).to_dict()) == Rules(

@@ -153,3 +153,16 @@ def test_feed_of_an_unknown_collection(client: TestClient) -> None:
     assert client.get("/users/alice/feed.atom", headers=ADMIN_HEADERS).status_code == 200
     r = client.get("/users/alice/collections/nope/feed.atom", headers=ADMIN_HEADERS)
     assert r.status_code == 404
+
+
+def test_text_that_xml_cannot_hold_still_makes_a_feed(client: TestClient) -> None:
+    papers = topic_papers()
+    title, abstract = papers[51]["title"], papers[51]["abstract"]  # t:quantum-02
+    papers[51]["title"] = f"\x00{title}\x1b\ufffe"
+    papers[51]["abstract"] = f"{abstract}\x07"
+    store_papers(client, papers)
+    h = user_headers(client, "alice")
+    client.put(f"/users/alice/likes/{QUANTUM[0]}", headers=h)
+    entries = fetch(client, feed_token(client, "alice", h)["feed_url"]).entries
+    odd = next(e for e in entries if e.id == "urn:paperrec:paper:t%3Aquantum-02")
+    assert odd.title == title and odd.summary == abstract

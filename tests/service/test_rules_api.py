@@ -103,7 +103,8 @@ def test_bad_rules_are_refused_and_store_nothing(client: TestClient) -> None:
     for body, where in (
         ({"mute": ["x"]}, "mute"),
         ({"min_year": "soon"}, "min_year"),
-        ({"follow_authors": ["..."]}, "follow_authors"),
+        ({"follow_authors": ["  "]}, "follow_authors"),
+        ({"exclude_categories": ["x" * 201]}, "exclude_categories"),
         ({"mute_words": [""]}, "mute_words"),
     ):
         r = client.put("/users/alice/rules", json=body, headers=h)
