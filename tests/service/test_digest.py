@@ -101,6 +101,11 @@ def test_one_message_per_subscriber_then_nothing(
         ("PAPERREC_ADMIN_TOKEN", "test-admin-token-not-secret-0123456789"),
     ):
         monkeypatch.setenv(name, str(value))
+    # A dry run says what would go and sends (and stores) nothing.
+    assert cli.main(["digest", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "alice <alice@example.org>: 10 papers" in out and "bob <bob@example.org>: 5" in out
+    assert "carol" not in out and inbox.messages == []
     assert cli.main(["digest"]) == 0
     assert "2 sent, 0 with nothing new, 0 failed" in capsys.readouterr().out
     assert sorted(str(m["To"]) for m in inbox.messages) == ["alice@example.org", "bob@example.org"]
