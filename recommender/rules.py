@@ -53,10 +53,7 @@ class Rules:
             values = getattr(self, name)
             if isinstance(values, str) or not isinstance(values, Iterable):
                 raise ValueError(f"{name}: a list of strings, not {values!r}")
-            cleaned = tuple(dict.fromkeys(_clean(name, v) for v in values))
-            if len(cleaned) > MAX_RULE_ITEMS:
-                raise ValueError(f"{name}: at most {MAX_RULE_ITEMS} entries, not {len(cleaned)}")
-            object.__setattr__(self, name, cleaned)
+            object.__setattr__(self, name, tuple(dict.fromkeys(_clean(name, v) for v in values)))
         if self.min_year is not None and (
             isinstance(self.min_year, bool)
             or not isinstance(self.min_year, int)
@@ -76,7 +73,12 @@ class Rules:
         values: dict[str, Any] = {
             k: tuple(v) if k in _LISTS and isinstance(v, list) else v for k, v in d.items()
         }
-        return cls(**values)
+        rules = cls(**values)
+        for name in _LISTS:  # a bound on what one stored set of rules holds (their union, of
+            n = len(getattr(rules, name))  # a user's and a collection's, may hold twice that)
+            if n > MAX_RULE_ITEMS:
+                raise ValueError(f"{name}: at most {MAX_RULE_ITEMS} entries, not {n}")
+        return rules
 
     def to_dict(self) -> dict[str, Any]:
         return {

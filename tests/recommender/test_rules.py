@@ -97,6 +97,12 @@ def test_rules_combine_user_then_collection() -> None:
     assert both.include_categories == ("quant-ph",)
     assert both.min_year == 2000
     assert user.then(Rules()).include_categories == ("cs",)
+    # Each set of rules is bounded when read; the two together may hold twice as many.
+    many = {"mute_words": [f"w{i}" for i in range(200)]}
+    more = {"mute_words": [f"v{i}" for i in range(200)]}
+    assert len(Rules.from_dict(many).then(Rules.from_dict(more)).mute_words) == 400
+    with pytest.raises(ValueError, match="mute_words: at most 200 entries, not 201"):
+        Rules.from_dict({"mute_words": [f"w{i}" for i in range(201)]})
 
 
 def test_bad_rules_say_what_is_wrong() -> None:
