@@ -27,6 +27,7 @@ from recommender.matrices import Features, dense
 from recommender.models.base import Recommender
 from recommender.models.indexed import IndexedModel
 from recommender.ranking import only_candidates, top_k
+from recommender.rules import RuleIndex, Rules, rank_with_rules
 
 __all__ = ["Engine", "Suggestion"]
 
@@ -38,6 +39,8 @@ class Suggestion:
     paper_id: str
     score: float
     because: list[str] = field(default_factory=list)
+    #: Why a rule put it in the list (``"followed author X"``); None: the model's ranking.
+    reason: str | None = None
 
 
 @dataclass
@@ -60,6 +63,13 @@ class _Snapshot:
     removed: frozenset[int] = frozenset()
     #: The rows a list may show when some are removed (``None``: all of them).
     shown: np.ndarray | None = None
+    #: What the rules look papers up by (:mod:`recommender.rules`), built on first use.
+    rule_index: RuleIndex | None = None
+
+    def rules_index(self) -> RuleIndex:
+        if self.rule_index is None:  # a benign race: two builds give the same index
+            self.rule_index = RuleIndex.build([self.papers.get(pid) for pid in self.ids.ids])
+        return self.rule_index
 
 
 def _since(snap: _Snapshot, since: date) -> np.ndarray:
@@ -193,19 +203,37 @@ class Engine:
         *,
         explain: int = 3,
         since: date | None = None,
+        rules: Rules | None = None,
+        exclude: Iterable[str] = (),
     ) -> list[Suggestion]:
         """Top-``k`` papers for a user given by the ids they liked and disliked (unknown ids are
-        ignored), excluding those; each with the liked papers that most explain it. With
-        ``since``, only papers published on or after that day (papers without a ``published``
-        date are left out), in the order of the full ranking."""
+        ignored), excluding those and ``exclude``; each with the liked papers that most explain
+        it. With ``since``, only papers published on or after that day (papers without a
+        ``published`` date are left out), in the order of the full ranking. ``rules``
+        (:mod:`recommender.rules`) filter and promote on top of that ranking."""
         s = self._snap
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
-        rows, scores = s.model.recommend(L, D, k, candidates=_candidates(s, since))
+        X = s.ids.rows(exclude, skip_unknown=True)
+        cand = _candidates(s, since)
+        if rules:
+            ranked = rank_with_rules(
+                lambda n, c: s.model.recommend(L, D, n, exclude=X, candidates=c),
+                s.rules_index(),
+                rules,
+                k,
+                cand,
+            )
+            rows = np.fromiter((r.row for r in ranked), np.int64, len(ranked))
+            scores = np.fromiter((r.score for r in ranked), np.float64, len(ranked))
+            reasons = [r.reason for r in ranked]
+        else:
+            rows, scores = s.model.recommend(L, D, k, exclude=X, candidates=cand)
+            reasons = [None] * len(rows)
         because = s.model.explain(L, rows, explain) if explain else [[] for _ in rows]
         return [
-            Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc])
-            for r, sc, bc in zip(rows.tolist(), scores.tolist(), because, strict=True)
+            Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc], why)
+            for r, sc, bc, why in zip(rows.tolist(), scores.tolist(), because, reasons, strict=True)
         ]
 
     def similar(self, paper_id: str, k: int = 10, *, since: date | None = None) -> list[Suggestion]:

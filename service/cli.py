@@ -254,7 +254,7 @@ def _version() -> str:
 
 def _command_imports(sub: Any, common: _Parser, fmt: Any) -> None:
     """The three import commands (their bodies are service.cli_imports's)."""
-    from service import cli_imports
+    from service import cli_digest, cli_imports
 
     i = sub.add_parser(
         "import",
@@ -348,7 +348,11 @@ def _command_imports(sub: Any, common: _Parser, fmt: Any) -> None:
     lib.add_argument(
         "--dry-run", action="store_true", help="report what would happen; store nothing"
     )
+    lib.add_argument(
+        "--collection", metavar="NAME", help="also put the likes in USER's collection NAME"
+    )
     lib.set_defaults(func=cli_imports.cmd_import_library, settings=True)
+    cli_digest.add_command(sub, common, fmt)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ def cmd_login_link(args: argparse.Namespace, settings: Settings) -> int:
     minutes = args.minutes if args.minutes is not None else settings.login_link_minutes
     if minutes <= 0:
         raise CommandError(f"--minutes must be more than 0, not {minutes:g}")
-    base = args.base_url or settings.public_url
+    base = args.base_url or settings.public_url or "http://127.0.0.1:8000"
     if not base.startswith(("http://", "https://")):
         raise CommandError(f"--base-url must start with http:// or https://, not {base!r}")
     with open_store(settings) as store:

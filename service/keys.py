@@ -36,6 +36,22 @@ key                                    type    holds
 ``paperrec:{user:<u>}:sessions``       set     hashes of the user's web sessions (to end all)
 ``paperrec:{user:<u>}:visits``         hash    ``seen``, ``previous``: the user's visits to the
                                                suggestions page ("new since my last visit")
+``paperrec:{user:<u>}:collections``    hash    collection name -> JSON ``{created}``
+``paperrec:{user:<u>}:collection:<c>`` set     paper ids (all liked) in the user's collection
+                                               ``<c>``
+``paperrec:{user:<u>}:rules``          hash    ``""`` (the user's own) or a collection name ->
+                                               the rules as JSON (recommender.rules.Rules)
+``paperrec:{user:<u>}:feed-served:<t>`` zset   paper ids the feed token ``<t>`` (its token_id)
+                                               was served -> when; the newest FEED_SERVED_KEPT
+``paperrec:{user:<u>}:feed-fetched``   hash    token_id -> Unix time of its previous fetch
+``paperrec:{user:<u>}:digest``         hash    the digest subscription: email, collections,
+                                               unsubscribe (a sha256), subscribed, last (the
+                                               last digest sent), pending (one prepared and not
+                                               yet sent, as JSON)
+``paperrec:{user:<u>}:digest-seen``    zset    paper ids a digest sent or passed over -> when;
+                                               the newest DIGEST_SEEN_KEPT
+``paperrec:{user:<u>}:digest-lock``    string  held while a digest of the user is being sent
+``paperrec:digest-subscribers``        set     ids of users subscribed to the digest
 =====================================  ======  ==================================================
 
 The three ``paper-by`` hashes are the catalog's index for matching a researcher's library; they
@@ -44,6 +60,9 @@ are written in the same transaction as the papers they index.
 A user's keys share the hash tag ``{user:<u>}``. A like or dislike changes the user's sets, the
 users set and the event stream in one Lua script (atomic: a stored change always has its event),
 so the service needs one Redis server (with replicas if wanted), not a Redis Cluster.
+The same scripts keep the user's collections consistent: a like that leaves (unlike, dislike)
+leaves every collection too. The scripts reach a collection's set by its name under the user's
+prefix (:func:`collection_prefix`), so every key they touch has the user's hash tag.
 """
 
 from __future__ import annotations
@@ -60,6 +79,11 @@ PAPER_BY_DOI = f"{PREFIX}:paper-by:doi"
 PAPER_BY_TITLE = f"{PREFIX}:paper-by:title"
 SAMPLE_PAPERS = f"{PREFIX}:sample-papers"
 FEEDBACK_CHANGES = f"{PREFIX}:feedback-changes"
+DIGEST_SUBSCRIBERS = f"{PREFIX}:digest-subscribers"
+
+#: Entries a feed token's served set keeps (the oldest go first), and a digest's seen set.
+FEED_SERVED_KEPT = 5000
+DIGEST_SEEN_KEPT = 20000
 
 
 def _user(user_id: str) -> str:
@@ -96,3 +120,40 @@ def user_sessions(user_id: str) -> str:
 
 def visits(user_id: str) -> str:
     return f"{_user(user_id)}:visits"
+
+
+def collections(user_id: str) -> str:
+    return f"{_user(user_id)}:collections"
+
+
+def collection_prefix(user_id: str) -> str:
+    """What a collection's set key is, less the collection's name (the Lua scripts add it)."""
+    return f"{_user(user_id)}:collection:"
+
+
+def collection(user_id: str, name: str) -> str:
+    return f"{collection_prefix(user_id)}{name}"
+
+
+def rules(user_id: str) -> str:
+    return f"{_user(user_id)}:rules"
+
+
+def feed_served(user_id: str, token_id: str) -> str:
+    return f"{_user(user_id)}:feed-served:{token_id}"
+
+
+def feed_fetched(user_id: str) -> str:
+    return f"{_user(user_id)}:feed-fetched"
+
+
+def digest(user_id: str) -> str:
+    return f"{_user(user_id)}:digest"
+
+
+def digest_seen(user_id: str) -> str:
+    return f"{_user(user_id)}:digest-seen"
+
+
+def digest_lock(user_id: str) -> str:
+    return f"{_user(user_id)}:digest-lock"

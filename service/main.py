@@ -21,7 +21,18 @@ from service.limits import Limits
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestMetrics, too_large
 from service.model import ModelManager
-from service.routes import admin, health, library, metrics, papers, tokens, users
+from service.routes import (
+    admin,
+    collections,
+    digest,
+    feeds,
+    health,
+    library,
+    metrics,
+    papers,
+    tokens,
+    users,
+)
 from service.sample import sample_papers
 from service.schemas import ErrorPublic
 from service.security import admin_token, hash_token, redact_access_log
@@ -190,7 +201,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
     app.add_exception_handler(redis.ResponseError, _on_redis_error)
-    for module in (health, metrics, papers, users, library, tokens, admin):
+    for module in (
+        health,
+        metrics,
+        papers,
+        users,
+        collections,
+        feeds,
+        digest,
+        library,
+        tokens,
+        admin,
+    ):
         app.include_router(module.router)
     web.install(app)  # the web page for researchers, and the API docs served offline
     return app

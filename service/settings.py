@@ -222,13 +222,54 @@ class Settings(BaseSettings):
         description="How long a one-time sign-in link (`paperrec login-link USER`) stays "
         "valid, in minutes.",
     )
-    public_url: str = Field(
-        default="http://127.0.0.1:8000",
-        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
-        description="The address people open the web page at: the start of the sign-in links "
-        "`paperrec login-link` prints (behind a proxy: its https address).",
-    )
     log_level: str = Field(default="INFO", description="Logging level.")
+    # Feeds and the digest (service/feeds.py, service/digest.py).
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s?#]+$",
+        description="The service's address as people, feed readers and mail readers reach it "
+        "(the sign-in links `paperrec login-link` prints, feed URLs, links in the digest, its "
+        "unsubscribe link; behind a proxy: its https address), e.g. https://papers.example.org. "
+        "Unset: the address a request came to (feeds); http://127.0.0.1:8000 (sign-in links, "
+        "the digest).",
+    )
+    feed_size: int = Field(default=20, ge=1, le=200, description="Most entries of one feed fetch.")
+    feed_depth: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="A feed serves papers from the top this many of the reader's list only: "
+        "once those are served, it waits for new papers rather than going down the list.",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server of the digest.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Its port.")
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="'starttls' (port 587), 'ssl' (implicit TLS, port 465) or 'none' (a local "
+        "relay only).",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_timeout_s: float = Field(default=30.0, gt=0, description="Seconds an SMTP step may take.")
+    digest_from: str = Field(
+        default="paperrec <paperrec@localhost>", description="The digest's From address."
+    )
+    digest_size: int = Field(
+        default=10, ge=1, le=100, description="Most papers per section (list) of a digest."
+    )
+    digest_first_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="A user's first digest covers papers published in this many last days.",
+    )
+    digest_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a digest that failed to send, within one run (a digest still "
+        "unsent is sent, the same message, by the next run).",
+    )
 
     @field_validator("admin_token", "metrics_token")
     @classmethod

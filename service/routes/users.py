@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from service.collections import parse_rules
 from service.deps import (
     AuthorizedUser,
     Credentials,
@@ -123,9 +124,16 @@ async def recommendations(
     out; ``because`` lists the liked papers that most explain each suggestion. With ``since``,
     only papers published on or after that day, ranked as in the full list."""
     # Scored on the event loop: about half a millisecond of numpy, less than a thread hop costs.
-    suggestions = engine.recommend(user.likes, user.dislikes, k, since=since)
+    rules = parse_rules(user.rules)  # the user's own (PUT /users/{id}/rules)
+    suggestions = engine.recommend(user.likes, user.dislikes, k, since=since, rules=rules)
     items = [
-        Recommendation.of(s.paper_id, s.score, engine.paper(s.paper_id), because=list(s.because))
+        Recommendation.of(
+            s.paper_id,
+            s.score,
+            engine.paper(s.paper_id),
+            because=list(s.because),
+            reason=s.reason,
+        )
         for s in suggestions
     ]
     body = RecommendationsPublic(user_id=user.user_id, model_version=engine.version, items=items)
