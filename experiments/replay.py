@@ -4,7 +4,8 @@
     python -m experiments.replay --dataset citeulike-t --users 100 --rounds 5 --out DIR  # quick
 
 Users with at least ``max(starts) + 1`` papers are drawn at random (``--users``, 800 by
-default, about 15 minutes on two cores: the whole of either dataset takes hours; ``--users 0`` takes everyone).
+default, about 15 minutes on two cores; the whole of either dataset takes hours; ``--users 0``
+takes everyone).
 Each starts from ``s`` of their papers (drawn at random) with the rest held out as what they
 would like. The model is what ``paperrec serve`` trains (the training plan of the service's
 defaults, recommender/tuned.json), fitted once on every other user; the simulated users are
