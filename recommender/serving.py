@@ -217,9 +217,10 @@ class Engine:
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
         cand = _candidates(s, since)
-        hidden = s.ids.rows(hide, skip_unknown=True) if hide else []
-        avoided = s.ids.rows(avoid, skip_unknown=True) if avoid else []
-        if policy is None and not len(hidden) and not len(avoided):
+        none = np.empty(0, dtype=np.int64)
+        hidden = np.asarray(s.ids.rows(hide, skip_unknown=True) if hide else none, np.int64)
+        avoided = np.asarray(s.ids.rows(avoid, skip_unknown=True) if avoid else none, np.int64)
+        if policy is None and not hidden.size and not avoided.size:
             rows, scores = s.model.recommend(L, D, k, candidates=cand)
             explored = np.zeros(rows.size, dtype=bool)
         else:
@@ -242,15 +243,15 @@ class Engine:
         k: int,
         cand: np.ndarray | None,
         policy: Policy,
-        hidden: Iterable[int],
-        avoided: Iterable[int],
+        hidden: np.ndarray,
+        avoided: np.ndarray,
         rng: np.random.Generator | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`recommend` through :func:`recommender.exploration.slate`."""
         scores = s.model.score(L, D)
-        seen = np.concatenate([np.asarray(L), np.asarray(D), np.asarray(hidden, dtype=np.int64)])
+        seen = np.concatenate([np.asarray(L), np.asarray(D), hidden])
         space = None if policy.is_greedy else self._space(s)
-        avoid = np.asarray(avoided, dtype=np.int64)
+        avoid = avoided
         out = slate(
             scores,
             k,

@@ -168,6 +168,11 @@ class PaperList(BaseModel):
 
 class Recommendation(ScoredPaper):
     because: list[str] = Field(description="Liked papers that most explain this suggestion.")
+    reason: Literal["explore"] | None = Field(
+        None,
+        description="'explore': put in the list by exploration or diversity (`explore`, "
+        "`diversity`), outside the ranker's own top k; a front end can label it. Else null.",
+    )
 
 
 class RecommendationsPublic(BaseModel):
