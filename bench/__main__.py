@@ -19,7 +19,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from bench.common import log, machine, other_load, save  # noqa: E402
 from bench.report import write_report  # noqa: E402
 
-PARTS = ("service", "scale", "training", "svm")
+PARTS = ("service", "scale", "training", "svm", "policy")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import training
 
                 figures = training.run(quick=args.quick)
+            elif part == "policy":
+                from bench import policy
+
+                figures = policy.run(quick=args.quick)
             else:
                 from bench import svm
 

@@ -443,5 +443,9 @@ def write_report(path: Path = OUT) -> Path:
             ],
             "",
         ]
+    from bench import policy  # the slate policies' section (bench/policy.py)
+
+    pol = load("policy")
+    lines += policy.section(pol, _machine(pol) if pol else "")
     path.write_text("\n".join(lines))
     return path
