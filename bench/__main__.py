@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run every part, store its figures, write RESULTS.md.
 
-    python -m bench                      # service, scale, training, svm; then RESULTS.md
+    python -m bench                      # service, scale, training, svm, policy; RESULTS.md
     python -m bench --only scale         # one part (others' stored figures stay in the report)
     python -m bench --quick              # small sizes and short phases (a few minutes)
     python -m bench --report             # only re-render RESULTS.md from bench/results/*.json
