@@ -142,3 +142,31 @@ def test_bad_explore_and_diversity_say_what_is_wrong(
             assert r.status_code == 422
             assert param in r.json()["detail"]
         assert c.get("/users/alice/recommendations", headers=ADMIN_HEADERS).status_code == 200
+
+
+def test_one_flush_writes_every_users_lists_in_order(redis_url: str) -> None:
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from service.impressions import Impressions
+
+    async def go() -> None:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        imp = Impressions(client, kept=100, max_shows=2, flush_s=60)
+        await imp.record("u1", ["a", "b"])
+        await imp.record("u2", ["c"])
+        await imp.record("u1", ["b", "d"])
+        # Not written yet, but this process already counts them.
+        assert not await client.exists(keys.previous_list("u1"))
+        seen = await imp.seen("u1")
+        assert seen.counts == {"a": 1, "b": 2, "d": 1} and seen.previous == ["b", "d"]
+        assert seen.hidden(2) == ["b"]
+        assert await imp.flush() == 3
+        assert await imp.flush() == 0
+        stored = await imp.seen("u1")
+        assert stored.counts == {"a": 1, "b": 2, "d": 1} and stored.previous == ["b", "d"]
+        assert (await imp.seen("u2")).previous == ["c"]
+        await client.aclose()
+
+    asyncio.run(go())
