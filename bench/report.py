@@ -462,5 +462,9 @@ def write_report(path: Path = OUT) -> Path:
             if "warm-up" not in p["phase"]:
                 lines += _route_rows(p)
         lines.append("")
+    from bench import policy  # the slate policies' section (bench/policy.py)
+
+    pol = load("policy")
+    lines += policy.section(pol, _machine(pol) if pol else "")
     path.write_text("\n".join(lines))
     return path

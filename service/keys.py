@@ -10,6 +10,11 @@ key                                    type    holds
 ``paperrec:{user:<u>}:likes``          set     paper ids the user likes
 ``paperrec:{user:<u>}:dislikes``       set     paper ids the user dislikes
 ``paperrec:{user:<u>}:tokens``         set     hashes of the user's tokens
+``paperrec:{user:<u>}:shown``          hash    paper id -> times shown to the user (the papers
+                                               of ``shown-at`` only; service/impressions.py)
+``paperrec:{user:<u>}:shown-at``       zset    paper id -> when last shown (ms): the
+                                               PAPERREC_IMPRESSIONS_KEPT most recent
+``paperrec:{user:<u>}:last-list``      string  the previous list shown, JSON list of paper ids
 ``paperrec:token:<h>``                 string  the token's record: JSON ``{user, scope,
                                                created, expires}`` (tokens of older versions:
                                                the bare user id); expires with the token
@@ -96,6 +101,18 @@ def likes(user_id: str) -> str:
 
 def dislikes(user_id: str) -> str:
     return f"{_user(user_id)}:dislikes"
+
+
+def impression_counts(user_id: str) -> str:
+    return f"{_user(user_id)}:shown"
+
+
+def impression_times(user_id: str) -> str:
+    return f"{_user(user_id)}:shown-at"
+
+
+def previous_list(user_id: str) -> str:
+    return f"{_user(user_id)}:last-list"
 
 
 def user_tokens(user_id: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import redis
@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from service import web
 from service.connection import open_store
+from service.impressions import open_impressions
 from service.limits import Limits
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestMetrics, too_large
@@ -81,7 +82,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             models.start_watching()
             app.state.store = store
             app.state.models = models
-            yield
+            impressions = open_impressions(settings, store)
+            app.state.impressions = impressions
+            async with impressions.running() if impressions else nullcontext():
+                yield
         finally:
             if models is not None:
                 models.shutdown()

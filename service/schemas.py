@@ -169,7 +169,10 @@ class PaperList(BaseModel):
 class Recommendation(ScoredPaper):
     because: list[str] = Field(description="Liked papers that most explain this suggestion.")
     reason: str | None = Field(
-        None, description="Why a rule put it here ('followed author X'); none: the ranking."
+        None,
+        description="Why it is here beside the ranking: 'followed author X' (a rule put it "
+        "first), or 'explore' (put in the list by exploration or diversity, `explore`, "
+        "`diversity`, outside the ranker's own top k; a front end can label it). Else null.",
     )
 
 

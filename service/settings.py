@@ -222,6 +222,45 @@ class Settings(BaseSettings):
         description="How long a one-time sign-in link (`paperrec login-link USER`) stays "
         "valid, in minutes.",
     )
+    explore: float = Field(
+        default=0.0,
+        ge=0,
+        le=2,
+        description="How much GET /users/{id}/recommendations explores when the request does "
+        "not say (its `explore` parameter): the prior width of in-slate Thompson sampling, in "
+        "units of the list's score range; 0 is the ranker's own order (experiments/README.md, "
+        "the replay, says why this default).",
+    )
+    diversity: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="How varied a list is when the request does not say (its `diversity` "
+        "parameter): the weight of MMR's penalty on papers like those already in the list, "
+        "0 (none) to 1.",
+    )
+    impressions: bool = Field(
+        default=True,
+        description="Remember per user what was shown: a list never repeats the previous one "
+        "unless nothing else is left, and papers shown PAPERREC_IMPRESSIONS_MAX_SHOWS times "
+        "without a reaction stop being shown.",
+    )
+    impressions_max_shows: int = Field(
+        default=3,
+        ge=0,
+        description="Times a paper is shown without a like or dislike before it stops being "
+        "shown (0: never stops).",
+    )
+    impressions_kept: int = Field(
+        default=500, ge=1, description="Most recently shown papers remembered per user."
+    )
+    impressions_flush_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often impressions are written to Redis in one batch; 0 writes them in "
+        "each request (an append-only-file write, and an fsync under appendfsync always, per "
+        "list). A crash loses at most this interval of them.",
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
     # Feeds and the digest (service/feeds.py, service/digest.py).
     public_url: str | None = Field(

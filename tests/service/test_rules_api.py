@@ -3,11 +3,16 @@ collection, each excluding or promoting exactly what it names and saying so."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
+import pytest
 from fastapi.testclient import TestClient
 from service_conftest import user_headers
 from topic_catalog import store_papers, topic, topic_papers
 
 from recommender.identifiers import title_key
+from service.main import create_app
+from service.settings import Settings
 
 QUANTUM = topic("quantum", 1, 2, 4)
 NEW = [
@@ -28,6 +33,14 @@ NEW = [
         "published": "2025-01-03",
     },
 ]
+
+
+@pytest.fixture
+def client(make_settings: Callable[..., Settings]) -> Iterator[TestClient]:
+    """The app without impressions: these tests read the same list several times and compare
+    them, which impressions (a list never repeats the previous one) would change on purpose."""
+    with TestClient(create_app(make_settings(impressions=False))) as c:
+        yield c
 
 
 def ids(body: dict) -> list[str]:
