@@ -115,7 +115,11 @@ def unsubscribe(store: Store, user_id: str, key: str | None = None) -> bool:
     compared in constant time); True when there was one to end. What was sent is kept, so a
     new subscription does not send it again."""
     sub = subscription(store, user_id)
-    if sub is None or (key is not None and not secrets.compare_digest(key, sub.unsubscribe_key)):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a key from a link may
+    # hold any).
+    if sub is None or (
+        key is not None and not secrets.compare_digest(key.encode(), sub.unsubscribe_key.encode())
+    ):
         return False
     pipe = store.redis.pipeline(transaction=True)
     pipe.hdel(keys.digest(user_id), "email", "collections", "unsubscribe", "subscribed", "pending")
