@@ -27,7 +27,7 @@ from typing import Any, Protocol, Self
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.matrices import Features
+from recommender.matrices import Features, per_user_positions
 
 __all__ = ["FEATURES", "SecondStage", "candidate_features", "fit_second_stage"]
 
@@ -244,10 +244,7 @@ def fit_second_stage(
     rng = np.random.default_rng(seed)
     likes = sp.csr_matrix(likes)
     counts = np.diff(likes.indptr)
-    order = np.lexsort((rng.random(likes.nnz), np.repeat(np.arange(likes.shape[0]), counts)))
-    pos = np.empty(likes.nnz, dtype=np.int64)
-    rows_of = np.repeat(np.arange(likes.shape[0]), counts)
-    pos[order] = np.arange(likes.nnz) - likes.indptr[rows_of[order]]
+    pos = per_user_positions(likes, rng)
     n_out = np.where(counts >= 2, np.maximum(np.round(counts * held_fraction), 1), 0)
     out = pos < np.repeat(n_out, counts).astype(np.int64)
     kept = likes.copy()
