@@ -141,6 +141,7 @@ class Hybrid(Recommender):
         few_profile_weight: float = 1.0,
         second_stage: int = 0,
         second_stage_users: int = 1500,
+        second_stage_cold: float = 0.2,
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
@@ -165,6 +166,7 @@ class Hybrid(Recommender):
         self.few_profile_weight = few_profile_weight
         self.second_stage = second_stage
         self.second_stage_users = second_stage_users
+        self.second_stage_cold = second_stage_cold
 
     # ------------------------------------------------------------------ fitting
     def _fit(
@@ -221,6 +223,7 @@ class Hybrid(Recommender):
                 dislikes,
                 candidates=self.second_stage,
                 users=self.second_stage_users,
+                cold_fraction=self.second_stage_cold,
             )
 
     def _pruned(self, vectors: Features) -> bool:

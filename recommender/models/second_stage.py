@@ -9,13 +9,18 @@ first stage's top :attr:`SecondStage.candidates` papers (their liked and dislike
 out) each get the features :data:`FEATURES` (the first stage's score and rank, each part's
 evidence, the paper's popularity and whether it has co-likes, the user's like, dislike and
 warm-like counts, the paper's largest and mean content similarity to the liked papers), and a
-LightGBM ``lambdarank`` model orders them. Papers beyond the candidates keep the first stage's
-order below them, so ``since`` and exclusions keep working on a full ranking.
+LightGBM ``lambdarank`` model orders them: the cold ones among themselves in the places the
+first stage gave cold papers, the warm ones in the other places (:func:`within_class_order`).
+Papers beyond the candidates keep the first stage's order below them, so ``since`` and
+exclusions keep working on a full ranking.
 
 The ranker is fitted on validation carved from the training likes only
-(:func:`fit_second_stage`): per user with at least two likes a random share is held out, a copy
-of the first stage is fitted on the rest, and the held-out likes are the labels of its
-candidates. It is kept in LightGBM's own text format (never pickle) as a byte array of the model
+(:func:`fit_second_stage`): a random share of the liked papers is held out whole (every like of
+them, so they are cold to what is fitted, as a new paper is), then per user with at least two
+of the remaining likes a random share of those is held out; a copy of the first stage is fitted
+on the rest, and the held-out likes are the labels of its candidates. Without the cold share
+the labels are almost never cold papers and the ranker learns that a cold paper is a poor one
+(measured: experiments/README.md, "second stage"). It is kept in LightGBM's own text format (never pickle) as a byte array of the model
 bundle, and a bundle without it serves the first stage's order.
 """
 
@@ -127,6 +132,22 @@ def candidate_features(
     return rows, X
 
 
+def within_class_order(predicted: np.ndarray, cold: np.ndarray) -> np.ndarray:
+    """Positions of candidates (given best first by the first stage) in their new order: each
+    place the first stage gave a cold candidate goes to the best remaining cold one by
+    ``predicted``, each other place to the best remaining warm one.
+
+    Whether a new paper should stand above a co-liked one depends on what the user will like
+    next, which the ranker's own split cannot tell (in its labels a share of the papers is cold
+    by construction); the first stage's blend was tuned jointly on held-out likes and new papers
+    for that. What the ranker can learn from both is the order within each kind."""
+    order = np.arange(predicted.size)
+    for kind in (cold, ~cold):
+        places = np.flatnonzero(kind)
+        order[places] = places[np.argsort(-predicted[places], kind="stable")]
+    return order
+
+
 def lightgbm() -> Any:
     """The ``lightgbm`` module, or an ImportError that says how to install it."""
     try:
@@ -152,15 +173,21 @@ class SecondStage:
             )
 
     def rerank(self, score: np.ndarray, rows: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """``score`` (the first stage's, every paper) with ``rows`` (the candidates) re-ordered
-        by the ranker, all of them above every other paper, whose order stays."""
+        """``score`` (the first stage's, every paper) with ``rows`` (the candidates, best
+        first) re-ordered by the ranker, all of them above every other paper, whose order stays.
+
+        The ranker orders cold candidates among themselves and warm ones among themselves; the
+        places the first stage gave to cold papers in its order stay theirs (see
+        :func:`within_class_order`)."""
         out = np.array(score, dtype=np.float32)
         if rows.size == 0:
             return out
         p = np.asarray(self.booster.predict(X, num_threads=1), dtype=np.float64)
+        order = within_class_order(p, X[:, FEATURES.index("cold")] > 0.5)
         finite = out[np.isfinite(out)]
         offset = float(finite.max()) + 1.0 if finite.size else 1.0
-        out[rows] = (offset + (p - p.min())).astype(np.float32)
+        # Best first: the first gets offset + n, the last offset + 1.
+        out[rows[order]] = offset + np.arange(rows.size, 0, -1, dtype=np.float32)
         return out
 
     # ------------------------------------------------------------ persistence
@@ -183,8 +210,9 @@ def training_groups(
     model: FirstStage, train: sp.csr_matrix, held: sp.csr_matrix, users: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """``(X, labels, group sizes)`` of ``users``: the candidates ``model`` (fitted on ``train``)
-    gives each, labelled 1 where ``held`` holds the paper. Users whose held-out papers are none
-    of their candidates teach a ranker nothing and are left out."""
+    gives each, labelled 1 where ``held`` holds the paper, in one group for the cold ones and
+    one for the warm ones. A group without a held-out paper teaches a ranker nothing and is left
+    out."""
     Xs, ys, groups = [], [], []
     for start in range(0, users.size, 256):
         chunk = users[start : start + 256]
@@ -205,10 +233,12 @@ def training_groups(
             )
             target = held.indices[held.indptr[u] : held.indptr[u + 1]]
             y = np.isin(rows, target).astype(np.float32)
-            if y.any():
-                Xs.append(X)
-                ys.append(y)
-                groups.append(rows.size)
+            # One group per kind (cold, warm): the ranker only orders within a kind.
+            for kind in (model.cold_[rows], ~model.cold_[rows]):
+                if y[kind].any() and np.count_nonzero(kind) > 1:
+                    Xs.append(X[kind])
+                    ys.append(y[kind])
+                    groups.append(int(np.count_nonzero(kind)))
     if not Xs:
         return np.empty((0, len(FEATURES)), np.float32), np.empty(0, np.float32), []
     return np.vstack(Xs), np.concatenate(ys), groups
@@ -217,7 +247,7 @@ def training_groups(
 #: LightGBM settings of the ranker (fixed, not searched: see experiments/second_stage.py).
 RANKER_PARAMS: dict[str, Any] = {
     "objective": "lambdarank",
-    "n_estimators": 150,
+    "n_estimators": 80,
     "learning_rate": 0.05,
     "num_leaves": 31,
     "min_child_samples": 50,
@@ -235,25 +265,36 @@ def fit_second_stage(
     candidates: int,
     users: int,
     held_fraction: float = 0.3,
+    cold_fraction: float = 0.2,
     seed: int = 0,
 ) -> SecondStage | None:
     """Fit the ranker of ``model``'s second stage on validation carved from ``likes`` (see the
-    module text); ``users`` of them at most. None when no user has two likes to split."""
+    module text): ``cold_fraction`` of the liked papers held out whole, ``held_fraction`` of each
+    user's other likes; ``users`` of them at most. None when nothing can be held out."""
     lgb = lightgbm()
+    if not 0.0 <= cold_fraction < 1.0:
+        raise ValueError(f"cold_fraction must be in [0, 1), got {cold_fraction}")
 
     rng = np.random.default_rng(seed)
     likes = sp.csr_matrix(likes)
-    counts = np.diff(likes.indptr)
-    pos = per_user_positions(likes, rng)
+    cold_like = np.zeros(likes.nnz, dtype=bool)
+    if cold_fraction > 0:
+        # Its own stream, so that the per-user draws below are the same with or without it.
+        paper_rng = np.random.default_rng([seed, 1])
+        liked_papers = np.flatnonzero(np.bincount(likes.indices, minlength=likes.shape[1]))
+        n_cold = int(round(cold_fraction * liked_papers.size))
+        is_cold = np.zeros(likes.shape[1], dtype=bool)
+        is_cold[paper_rng.choice(liked_papers, size=n_cold, replace=False)] = True
+        cold_like = is_cold[likes.indices]
+    warm = _masked(likes, ~cold_like)
+    counts = np.diff(warm.indptr)
+    pos = per_user_positions(warm, rng)
     n_out = np.where(counts >= 2, np.maximum(np.round(counts * held_fraction), 1), 0)
     out = pos < np.repeat(n_out, counts).astype(np.int64)
-    kept = likes.copy()
-    kept.data = np.where(out, 0, kept.data).astype(kept.data.dtype)
-    kept.eliminate_zeros()
-    held = likes.copy()
-    held.data = np.where(out, held.data, 0).astype(held.data.dtype)
-    held.eliminate_zeros()
-    chosen = np.flatnonzero(n_out > 0)
+    kept = _masked(warm, ~out)
+    held = (_masked(warm, out) + _masked(likes, cold_like)).tocsr()
+    held.sort_indices()
+    chosen = np.flatnonzero((np.diff(kept.indptr) > 0) & (np.diff(held.indptr) > 0))
     if chosen.size == 0:
         return None
     if chosen.size > users:
@@ -271,3 +312,11 @@ def fit_second_stage(
     )
     ranker.fit(X, y, group=groups)
     return SecondStage(ranker.booster_.model_to_string(), candidates)
+
+
+def _masked(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """``m`` with only the stored entries where ``keep`` (one flag per entry) is true."""
+    out = m.copy()
+    out.data = np.where(keep, out.data, 0).astype(out.data.dtype)
+    out.eliminate_zeros()
+    return out
