@@ -6,7 +6,7 @@ in one run and alternating so that the machine's other load falls on both alike,
 and the collection's list are each driven as fast as 32 connections go, then on a fixed schedule
 (latency from the scheduled start) at half the rate the main list reached (the same offered rate
 for both: on a machine shared with other work a fixed 500/s may be more than either can do), and
-a 50/50 mix of the two at that rate.
+a 50/50 mix of the two at that rate; and each at the target's own 500/s.
 The issue's target: the collection route keeps the recommendation route's latency targets
 (bench/RESULTS.md, section 1).
 
@@ -64,6 +64,16 @@ def phases(quick: bool) -> list[dict[str, Any]]:
                     "mix": mix,
                 }
             )
+    for what, mix in (("main list", {}), ("collection", {"collection": 1.0})):
+        out.append(
+            {
+                "name": f"{what}, 500/s on schedule (the target's rate)",
+                "mode": "open",
+                "rate": 500,
+                "duration_s": t,
+                "mix": mix,
+            }
+        )
     out.append(
         {
             "name": "half and half, half the main list's maximum on schedule",
