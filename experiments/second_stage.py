@@ -49,7 +49,14 @@ def measure(
     per_user: dict[str, dict[str, np.ndarray]] = {}
     for label, extra in (
         ("first stage", {}),
-        ("second stage", {"second_stage": args.candidates, "second_stage_users": args.fit_users}),
+        (
+            "second stage",
+            {
+                "second_stage": args.candidates,
+                "second_stage_users": args.fit_users,
+                "second_stage_cold": args.cold,
+            },
+        ),
     ):
         t0 = time.perf_counter()
         model = Hybrid(**{**params, **extra}).fit(split.train, features)
@@ -110,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, default=1000, help="validation users per split")
     ap.add_argument("--candidates", type=int, default=500, help="papers the second stage orders")
     ap.add_argument("--fit-users", type=int, default=1500, help="users the ranker is fitted on")
+    ap.add_argument(
+        "--cold",
+        type=float,
+        default=0.2,
+        help="share of the liked papers the ranker's own split holds out whole",
+    )
     ap.add_argument("--only", default="", help="run only the splits whose name contains this")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("out/second_stage"))
