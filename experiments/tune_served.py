@@ -55,6 +55,12 @@ log = logging.getLogger("experiments.tune_served")
 
 #: Held where the service needs them, not searched (see the module text).
 FIXED: dict[str, Any] = {"pop_weight": 0.05, "evidence_ramp": True, "few_profile_weight": 1.0}
+#: Held as well with ``--within-budget``: the two parts that score every paper per request
+#: (the profile's product over all papers' vectors, the folded-in factors' product with every
+#: paper's factors) are off for users whose likes have co-likes; the ramp still gives the profile
+#: to the share of a user's likes without them. ``python -m experiments.served_cost`` measures
+#: what each part costs and buys.
+BUDGET: dict[str, Any] = {"profile_weight": 0.0, "als_weight": 0.0}
 #: What is searched. Neighbour counts and factors stop where a request's cost would grow past
 #: the service's budget (bench/RESULTS.md).
 GRID: dict[str, list[Any]] = {
@@ -113,29 +119,37 @@ class JointScore:
     """The objective: fits a hybrid per structural setting and validation split (kept), then
     scores it with the weights asked for on each split's users."""
 
-    def __init__(self, sets: list[tuple[str, Split, ExperimentData]], users: int, seed: int):
+    def __init__(
+        self,
+        sets: list[tuple[str, Split, ExperimentData]],
+        users: int,
+        seed: int,
+        fixed: dict[str, Any] | None = None,
+    ):
         self.sets = sets
+        self.fixed = FIXED if fixed is None else fixed
         self.users = [select_users(split, users, seed) for _, split, _ in sets]
         self._fitted: dict[tuple[Any, ...], list[Hybrid]] = {}
         self.last: dict[str, float] = {}
 
     def _models(self, params: dict[str, Any], weights: dict[str, float]) -> list[Hybrid]:
-        full = {**FIXED, **params, **weights}
+        full = {**self.fixed, **params, **weights}
         key = tuple(full.get(k) for k in STRUCTURAL)
         if key not in self._fitted:
             if len(self._fitted) >= 2:  # bound memory: a fitted set is a few hundred MB
                 self._fitted.pop(next(iter(self._fitted)))
             # The ALS part is fitted whatever its weight, so that its weight is a scoring choice.
-            fit_params = {**params, "als_weight": 1.0}
+            # (Not when the budget holds it off.)
+            fit_params = {**params, "als_weight": self.fixed.get("als_weight", 1.0)}
             models = []
             for _, split, data in self.sets:
-                m = Hybrid(**{**FIXED, **fit_params})
+                m = Hybrid(**{**self.fixed, **fit_params})
                 models.append(m.fit(split.train, data.weighted(weights)))
             self._fitted[key] = models
         # Every scoring-time hyperparameter set explicitly: one left out means its default, not
         # whatever the cached model was fitted with.
         scoring = {k: DEFAULTS[k] for k in GRID if k in DEFAULTS and k not in STRUCTURAL}
-        scoring.update({k: v for k, v in params.items() if k not in STRUCTURAL}, **FIXED)
+        scoring.update({k: v for k, v in params.items() if k not in STRUCTURAL}, **self.fixed)
         models = [copy.copy(m) for m in self._fitted[key]]
         for m in models:
             for name, value in scoring.items():
@@ -167,20 +181,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--resume", action="store_true", help="start from the served choice already saved"
     )
+    ap.add_argument(
+        "--within-budget",
+        action="store_true",
+        help="hold the profile and ALS parts off (the request budget; see BUDGET)",
+    )
     args = ap.parse_args(argv)
+    fixed = {**FIXED, **BUDGET} if args.within_budget else FIXED
+    grid = {k: v for k, v in GRID.items() if k not in fixed}
+    if not fixed.get("als_weight", 1.0):
+        grid = {k: v for k, v in grid.items() if not k.startswith("als_")}
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = data_dir(ap, args.data_dir)
     key = settings_key(DEFAULT_MODEL, DEFAULT_FEATURES.name)
     params, weights = serving_defaults(DEFAULT_MODEL, DEFAULT_FEATURES.name, args.settings)
     start: dict[str, Any] = {**params, **weights}
-    if not args.resume:  # the parts the old serving choice held off, on
+    if not args.resume and not args.within_budget:  # the parts the old serving choice held off
         start.update(profile_weight=4.0, als_weight=1.0, als_alpha=100.0, als_regularization=0.2)
-    start = {k: v for k, v in start.items() if k not in FIXED}
+    start = {k: v for k, v in start.items() if k not in fixed}
     sets = validation_sets(folder)
-    score = JointScore(sets, args.users, args.seed)
+    score = JointScore(sets, args.users, args.seed, fixed)
     print(f"validation: {', '.join(n for n, _, _ in sets)}; {args.users} users each")
     t0 = time.perf_counter()
-    best, best_score, n_eval = coordinate_search(DEFAULT_MODEL, GRID, score, args.passes, start)
+    best, best_score, n_eval = coordinate_search(DEFAULT_MODEL, grid, score, args.passes, start)
     score(best)
     print(f"chose {best} ({METRIC}, mean over splits, {best_score:.4f}; {n_eval} settings,")
     print(
@@ -193,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             params.pop(name, None)
     settings = load_settings(args.settings)
     settings.setdefault(SERVED, {})[key] = {
-        "params": {**params, **FIXED},
+        "params": {**params, **fixed},
         "feature_weights": {k: v for k, v in weights.items() if k in FEATURE_WEIGHTS},
         "validation": {
             "metric": f"{METRIC}, mean over the splits",
@@ -201,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             "per_split": {k: round(v, 6) for k, v in score.last.items()},
             "users": args.users,
             "strategy": "jointly on " + "; ".join(n for n, _, _ in sets),
-            "fixed": FIXED,
+            "fixed": fixed,
             "settings_tried": n_eval,
         },
     }
