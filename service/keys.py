@@ -35,10 +35,28 @@ are written in the same transaction as the papers they index.
 
 A user's keys share the hash tag ``{user:<u>}``. A like or dislike changes the user's sets, the
 users set and the event stream in one Lua script (atomic: a stored change always has its event),
-so the service needs one Redis server (with replicas if wanted), not a Redis Cluster.
+so on one server these names are all there is (:data:`SINGLE`).
+
+On a Redis Cluster (``PAPERREC_REDIS_CLUSTER``, :mod:`service.cluster`) no script, pipeline or
+transaction may touch two hash slots, so :data:`CLUSTER` places what is global on one server:
+
+* the catalog (papers, their index, the sample set, the change stream, the meta hash) shares the
+  hash tag ``{catalog}``: ``paperrec:{catalog}:papers`` and so on, so a chunk of papers is still
+  stored with its index entries and change in one transaction (one slot: one master);
+* the users set, the event stream and the feedback change count are kept per hash slot, in the
+  slot of the user's own keys: ``paperrec:{s<n>}:users``, ``paperrec:{s<n>}:events``,
+  ``paperrec:{s<n>}:feedback-changes``, where ``s<n>`` is the shard tag of that slot (the smallest
+  ``n`` whose ``s<n>`` hashes to it, :func:`slot_tag`). A like is still one script with its
+  event; readers (training, the event listing, the change count) read every slot's shard;
+* tokens (one key each) keep their names; the request's read that joins a token with a user's
+  feedback is two round trips there (:class:`service.cluster.ClusterStore`).
 """
 
 from __future__ import annotations
+
+from functools import cache
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 PREFIX = "paperrec"
 
@@ -72,3 +90,95 @@ def user_tokens(user_id: str) -> str:
 
 def token(token_hash: str) -> str:
     return f"{PREFIX}:token:{token_hash}"
+
+
+class Layout:
+    """Where the global keys are on one Redis server: the names above."""
+
+    PAPERS = PAPERS
+    META = META
+    PAPER_CHANGES = PAPER_CHANGES
+    PAPER_BY_ARXIV = PAPER_BY_ARXIV
+    PAPER_BY_DOI = PAPER_BY_DOI
+    PAPER_BY_TITLE = PAPER_BY_TITLE
+    SAMPLE_PAPERS = SAMPLE_PAPERS
+
+    @property
+    def paper_index(self) -> tuple[str, str, str]:
+        """The catalog index's hashes (arXiv id, DOI, title key)."""
+        return (self.PAPER_BY_ARXIV, self.PAPER_BY_DOI, self.PAPER_BY_TITLE)
+
+    def users(self, user_id: str) -> str:
+        """The users set that ``user_id`` belongs in."""
+        return USERS
+
+    def events(self, user_id: str) -> str:
+        """The event stream of ``user_id``'s feedback."""
+        return EVENTS
+
+    def feedback_changes(self, user_id: str) -> str:
+        """The change count that ``user_id``'s feedback counts in."""
+        return FEEDBACK_CHANGES
+
+    def all_users(self) -> list[str]:
+        return [USERS]
+
+    def all_events(self) -> list[str]:
+        return [EVENTS]
+
+    def all_feedback_changes(self) -> list[str]:
+        return [FEEDBACK_CHANGES]
+
+
+@cache
+def _slot_tags() -> tuple[str, ...]:
+    found: dict[int, str] = {}
+    n = 0
+    while len(found) < REDIS_CLUSTER_HASH_SLOTS:  # about 156,000 tries, a fraction of a second
+        found.setdefault(key_slot(f"s{n}".encode()), f"s{n}")
+        n += 1
+    return tuple(found[s] for s in range(REDIS_CLUSTER_HASH_SLOTS))
+
+
+def slot_tag(slot: int) -> str:
+    """The shard tag of hash slot ``slot``: the smallest ``s<n>`` that hashes to it."""
+    return _slot_tags()[slot]
+
+
+class ClusterLayout(Layout):
+    """Where the global keys are on a Redis Cluster (the module's docstring)."""
+
+    PAPERS = f"{PREFIX}:{{catalog}}:papers"
+    META = f"{PREFIX}:{{catalog}}:meta"
+    PAPER_CHANGES = f"{PREFIX}:{{catalog}}:paper-changes"
+    PAPER_BY_ARXIV = f"{PREFIX}:{{catalog}}:paper-by:arxiv"
+    PAPER_BY_DOI = f"{PREFIX}:{{catalog}}:paper-by:doi"
+    PAPER_BY_TITLE = f"{PREFIX}:{{catalog}}:paper-by:title"
+    SAMPLE_PAPERS = f"{PREFIX}:{{catalog}}:sample-papers"
+
+    @staticmethod
+    def _shard(user_id: str) -> str:
+        return f"{PREFIX}:{{{slot_tag(key_slot(likes(user_id).encode()))}}}"
+
+    def users(self, user_id: str) -> str:
+        return f"{self._shard(user_id)}:users"
+
+    def events(self, user_id: str) -> str:
+        return f"{self._shard(user_id)}:events"
+
+    def feedback_changes(self, user_id: str) -> str:
+        return f"{self._shard(user_id)}:feedback-changes"
+
+    def all_users(self) -> list[str]:
+        return [f"{PREFIX}:{{{t}}}:users" for t in _slot_tags()]
+
+    def all_events(self) -> list[str]:
+        return [f"{PREFIX}:{{{t}}}:events" for t in _slot_tags()]
+
+    def all_feedback_changes(self) -> list[str]:
+        return [f"{PREFIX}:{{{t}}}:feedback-changes" for t in _slot_tags()]
+
+
+#: The layout on one server, and on a cluster.
+SINGLE = Layout()
+CLUSTER = ClusterLayout()

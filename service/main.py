@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
+from service.cluster import on_cluster_error
 from service.connection import open_store
 from service.limits import Limits
 from service.metrics import Metrics
@@ -187,6 +188,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
     app.add_exception_handler(redis.ResponseError, _on_redis_error)
+    # A Redis Cluster slot without a master (CLUSTERDOWN), or a write no replica confirmed: 503.
+    app.add_exception_handler(redis.exceptions.ClusterError, on_cluster_error)
+    app.add_exception_handler(redis.exceptions.RedisClusterException, on_cluster_error)
     for module in (health, metrics, papers, users, library, tokens, admin):
         app.include_router(module.router)
     return app
