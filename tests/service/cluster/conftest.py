@@ -64,6 +64,9 @@ def make_settings(tmp_path: Path, cluster: LocalCluster) -> Callable[..., Settin
             "model": "hybrid",
             "admin_token": ADMIN,
             "model_poll_s": 0,
+            # A loaded CI machine can take longer than the 500 ms default for a replica's ack.
+            "redis_timeout_s": 5.0,
+            "redis_wait_timeout_ms": 3000,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
