@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run every part, store its figures, write RESULTS.md.
 
-    python -m bench                      # service, scale, training, svm; then RESULTS.md
+    python -m bench                      # service, scale, training, svm, policy; RESULTS.md
     python -m bench --only scale         # one part (others' stored figures stay in the report)
     python -m bench --quick              # small sizes and short phases (a few minutes)
     python -m bench --report             # only re-render RESULTS.md from bench/results/*.json
@@ -19,7 +19,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from bench.common import log, machine, other_load, save  # noqa: E402
 from bench.report import write_report  # noqa: E402
 
-PARTS = ("service", "scale", "training", "svm")
+PARTS = ("service", "scale", "training", "svm", "collections", "policy")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +44,14 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import training
 
                 figures = training.run(quick=args.quick)
+            elif part == "collections":
+                from bench import collection_route
+
+                figures = collection_route.run(quick=args.quick)
+            elif part == "policy":
+                from bench import policy
+
+                figures = policy.run(quick=args.quick)
             else:
                 from bench import svm
 

@@ -96,15 +96,39 @@ class Load:
             if status != 201:
                 raise RuntimeError(f"token for {u}: HTTP {status} {body[:200]!r}")
             self.tokens[u] = json.loads(body)["token"]
+        if self.cfg.get("collection"):
+            await self._collections(conn)
         conn.close()
+
+    async def _collections(self, conn: Conn) -> None:
+        """Give each user a collection (``collection`` of the configuration) holding every
+        other one of their likes (bench/collection_route.py); as the admin, whom the per-user
+        rate limit leaves alone (a user's hundreds of papers at once would meet it)."""
+        name = self.cfg["collection"]
+        token = self.cfg["admin"]
+        for u in self.users:
+            status, body = await conn.request("PUT", f"/users/{u}/collections/{name}", token)
+            if status not in (200, 201):
+                raise RuntimeError(f"collection of {u}: HTTP {status} {body[:200]!r}")
+            _, body = await conn.request("GET", f"/users/{u}/likes", token)
+            for p in json.loads(body)["paper_ids"][::2]:
+                path = f"/users/{u}/collections/{name}/papers/{p}"
+                status, body = await conn.request("PUT", path, token)
+                if status not in (200, 201):
+                    raise RuntimeError(f"{path}: HTTP {status} {body[:200]!r}")
 
     def pick(self, mix: dict[str, float], users: str = "users") -> tuple[str, str, str, str]:
         """``(route, method, path, token)`` of the next request of ``mix``, for one of the
         users listed under ``users`` in the configuration."""
         u = self.rng.choice(self.cfg[users])
-        if self.rng.random() < mix.get("like", 0.0):
+        draw = self.rng.random()
+        if draw < mix.get("like", 0.0):
             p = self.rng.choice(self.papers)
             return "PUT like", "PUT", f"/users/{u}/likes/{p}", self.tokens[u]
+        if draw < mix.get("like", 0.0) + mix.get("collection", 0.0):
+            c = self.cfg["collection"]
+            path = f"/users/{u}/collections/{c}/recommendations?k={self.k}"
+            return "GET collection recommendations", "GET", path, self.tokens[u]
         return (
             "GET recommendations",
             "GET",

@@ -90,7 +90,7 @@ def _verdict(ok: bool | None) -> str:
 
 
 def write_report(path: Path = OUT) -> Path:
-    parts = {p: load(p) for p in ("service", "scale", "training", "svm")}
+    parts = {p: load(p) for p in ("service", "scale", "training", "svm", "collections")}
     lines = [
         "# Benchmarks",
         "",
@@ -443,5 +443,28 @@ def write_report(path: Path = OUT) -> Path:
             ],
             "",
         ]
+    co = parts["collections"]
+    if co:
+        f = co["figures"]
+        lines += [
+            "## 5. A collection's recommendations beside the main list",
+            "",
+            f"Machine: {_machine(co)}.",
+            "",
+            "citeulike-a with its likes, one worker with the shipped defaults; 300 users each with "
+            "a collection of every other one of their likes; the two routes alternate in one run "
+            "(bench/collection_route.py; k = 10 with explanations).",
+            "",
+            "| phase | route | requests/s | p50 ms | p95 ms | p99 ms | statuses |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for p in f["phases"]:
+            if "warm-up" not in p["phase"]:
+                lines += _route_rows(p)
+        lines.append("")
+    from bench import policy  # the slate policies' section (bench/policy.py)
+
+    pol = load("policy")
+    lines += policy.section(pol, _machine(pol) if pol else "")
     path.write_text("\n".join(lines))
     return path

@@ -9,7 +9,9 @@ to be one paper:
 * an **arXiv id** without its version: new style ``2101.00001`` (``YYMM.NNNNN``), old style
   ``hep-th/9901001`` (archive in lower case, a subject class such as ``math.AG/0101001`` dropped);
 * a **DOI** in lower case (DOIs are case-insensitive), without ``doi:`` or a resolver URL;
-* a **title** as a match key: accents, case, punctuation, braces and spacing removed.
+* a **title** as a match key: accents, case, punctuation, braces and spacing removed;
+* an **author** as a match key: the last word of the family name and the first initial
+  (``"Hinton, Geoffrey E."``, ``"G. E. Hinton"`` and ``"Geoffrey Hinton"`` are one author).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import unquote
 
 __all__ = [
     "arxiv_id",
+    "author_key",
     "doi",
     "find_arxiv_id",
     "find_doi",
@@ -132,6 +135,31 @@ def title_key(title: str) -> str:
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))
     words = _NOT_WORD.sub(" ", letters.casefold().replace("_", " "))
     return _WS.sub(" ", words).strip()
+
+
+_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+
+
+def author_key(name: str) -> str:
+    """``name`` as a key that the usual spellings of one author share: the last word of the
+    family name and the first letter of the given names, without accents or case (``"hinton
+    g"``). The family name is what comes before a comma (``"van der Waals, J."``), else the last
+    word (``"J. van der Waals"``; a ``Jr.`` or ``III`` after it is skipped). Two authors with the
+    same family name and initial share a key: a rule that follows one follows both. ``""`` when
+    nothing is left."""
+    family, comma, given = name.partition(",")
+    if comma:
+        words = title_key(family).split()
+        given_words = [w for w in title_key(given).split() if w not in _SUFFIXES]
+    else:
+        words = title_key(name).split()
+        while len(words) > 1 and words[-1] in _SUFFIXES:
+            words.pop()
+        given_words, words = words[:-1], words[-1:]
+    if not words:
+        return ""
+    initial = given_words[0][0] if given_words else ""
+    return f"{words[-1]} {initial}".strip()
 
 
 def generated_paper_id(

@@ -13,7 +13,15 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-__all__ = ["Features", "State", "as_binary_csr", "as_features", "dense", "l2_normalize"]
+__all__ = [
+    "Features",
+    "State",
+    "as_binary_csr",
+    "as_features",
+    "dense",
+    "l2_normalize",
+    "per_user_positions",
+]
 
 #: Paper features: a sparse (TF-IDF) or dense (LSA, embeddings) matrix, one row per paper.
 Features: TypeAlias = sp.csr_matrix | np.ndarray
@@ -56,3 +64,14 @@ def dense(m: np.ndarray | sp.spmatrix) -> np.ndarray:
     if sp.issparse(m):
         return np.asarray(m.toarray(), dtype=np.float32)  # type: ignore[union-attr]
     return np.asarray(m, dtype=np.float32)
+
+
+def per_user_positions(likes: sp.csr_matrix, rng: np.random.Generator) -> np.ndarray:
+    """For each stored like of a CSR matrix, its position in a random order of its user's
+    likes (0-based): what holding out a random share of each user's likes is cut from."""
+    counts = np.diff(likes.indptr)
+    rows = np.repeat(np.arange(likes.shape[0]), counts)
+    order = np.lexsort((rng.random(likes.nnz), rows))
+    pos = np.empty(likes.nnz, dtype=np.int64)
+    pos[order] = np.arange(likes.nnz) - likes.indptr[rows[order]]
+    return pos

@@ -22,11 +22,13 @@ import scipy.sparse as sp
 from recommender.ann import Method, VectorIndex
 from recommender.artifacts import Bundle
 from recommender.catalog import Catalog, IdMap, Paper
+from recommender.exploration import PaperSpace, Policy, slate
 from recommender.features import PaperFeaturizer, TfidfFeaturizer
 from recommender.matrices import Features, dense
 from recommender.models.base import Recommender
 from recommender.models.indexed import IndexedModel
 from recommender.ranking import only_candidates, top_k
+from recommender.rules import RuleIndex, Rules, rank_with_rules
 
 __all__ = ["Engine", "Suggestion"]
 
@@ -38,6 +40,10 @@ class Suggestion:
     paper_id: str
     score: float
     because: list[str] = field(default_factory=list)
+    #: Why a rule put it in the list (``"followed author X"``); None: the model's ranking.
+    reason: str | None = None
+    #: Put in the list by an exploring or diversifying policy: outside the ranker's own top k.
+    explored: bool = False
 
 
 @dataclass
@@ -60,6 +66,17 @@ class _Snapshot:
     removed: frozenset[int] = frozenset()
     #: The rows a list may show when some are removed (``None``: all of them).
     shown: np.ndarray | None = None
+    #: What the rules look papers up by (:mod:`recommender.rules`), built on first use.
+    rule_index: RuleIndex | None = None
+
+    def rules_index(self) -> RuleIndex:
+        if self.rule_index is None:  # a benign race: two builds give the same index
+            self.rule_index = RuleIndex.build([self.papers.get(pid) for pid in self.ids.ids])
+        return self.rule_index
+
+    #: The papers in a few dimensions for exploring policies (built on first use, extended as
+    #: papers are added; :class:`~recommender.exploration.PaperSpace`).
+    space: PaperSpace | None = None
 
 
 def _since(snap: _Snapshot, since: date) -> np.ndarray:
@@ -193,20 +210,126 @@ class Engine:
         *,
         explain: int = 3,
         since: date | None = None,
+        rules: Rules | None = None,
+        exclude: Iterable[str] = (),
+        policy: Policy | None = None,
+        hide: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+        rng: np.random.Generator | None = None,
     ) -> list[Suggestion]:
         """Top-``k`` papers for a user given by the ids they liked and disliked (unknown ids are
-        ignored), excluding those; each with the liked papers that most explain it. With
-        ``since``, only papers published on or after that day (papers without a ``published``
-        date are left out), in the order of the full ranking."""
+        ignored), excluding those and ``exclude``; each with the liked papers that most explain
+        it. With ``since``, only papers published on or after that day (papers without a
+        ``published`` date are left out), in the order of the full ranking.
+
+        ``rules`` (:mod:`recommender.rules`) filter and promote on top of that ranking (the
+        ranking is then the model's own order: exploration does not apply to a ruled list).
+        ``policy`` (:mod:`recommender.exploration`; greedy when ``None``) fills the list from the
+        ranking; the papers it puts there beyond the ranker's own top ``k`` are ``explored``.
+        ``hide``: papers never shown (e.g. shown too often without a reaction); ``avoid``: papers
+        shown only when fewer than ``k`` others are left (e.g. the previous list)."""
         s = self._snap
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
-        rows, scores = s.model.recommend(L, D, k, candidates=_candidates(s, since))
+        X = np.asarray(s.ids.rows(exclude, skip_unknown=True), np.int64)
+        cand = _candidates(s, since)
+        none = np.empty(0, dtype=np.int64)
+        hidden = np.asarray(s.ids.rows(hide, skip_unknown=True) if hide else none, np.int64)
+        hidden = np.concatenate([hidden, X])
+        avoided = np.asarray(s.ids.rows(avoid, skip_unknown=True) if avoid else none, np.int64)
+        reasons: list[str | None]
+        if rules:
+            ranked = rank_with_rules(
+                lambda n, c: s.model.recommend(L, D, n, exclude=hidden, candidates=c),
+                s.rules_index(),
+                rules,
+                k,
+                cand,
+            )
+            rows = np.fromiter((r.row for r in ranked), np.int64, len(ranked))
+            scores = np.fromiter((r.score for r in ranked), np.float64, len(ranked))
+            reasons = [r.reason for r in ranked]
+            explored = np.zeros(rows.size, dtype=bool)
+        elif policy is None and not hidden.size and not avoided.size:
+            rows, scores = s.model.recommend(L, D, k, candidates=cand)
+            explored = np.zeros(rows.size, dtype=bool)
+            reasons = [None] * len(rows)
+        else:
+            rows, scores, explored = self._slate(
+                s, L, D, k, cand, policy or Policy.greedy(), hidden, avoided, rng
+            )
+            reasons = [None] * len(rows)
         because = s.model.explain(L, rows, explain) if explain else [[] for _ in rows]
         return [
-            Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc])
-            for r, sc, bc in zip(rows.tolist(), scores.tolist(), because, strict=True)
+            Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc], why, bool(e))
+            for r, sc, bc, why, e in zip(
+                rows.tolist(), scores.tolist(), because, reasons, explored.tolist(), strict=True
+            )
         ]
+
+    def _slate(
+        self,
+        s: _Snapshot,
+        L: np.ndarray,
+        D: np.ndarray,
+        k: int,
+        cand: np.ndarray | None,
+        policy: Policy,
+        hidden: np.ndarray,
+        avoided: np.ndarray,
+        rng: np.random.Generator | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`recommend` through :func:`recommender.exploration.slate`."""
+        scores = s.model.score(L, D)
+        seen = np.concatenate([np.asarray(L), np.asarray(D), hidden])
+        space = None if policy.is_greedy else self._space(s)
+        avoid = avoided
+        out = slate(
+            scores,
+            k,
+            policy,
+            exclude=np.concatenate([seen, avoid]),
+            candidates=cand,
+            space=space,
+            likes=L,
+            dislikes=D,
+            rng=rng,
+        )
+        if out.rows.size < k and avoid.size:
+            # Too few others: the avoided papers fill the list (best first) rather than leave it
+            # short.
+            rest = slate(
+                scores,
+                k,
+                Policy.greedy(),
+                exclude=np.concatenate([seen, out.rows]),
+                candidates=cand,
+            )
+            keep = np.isin(rest.rows, avoid)
+            fill = rest.rows[keep][: k - out.rows.size]
+            return (
+                np.concatenate([out.rows, fill]),
+                np.concatenate([out.scores, rest.scores[keep][: fill.size]]),
+                np.concatenate([out.explored, np.zeros(fill.size, dtype=bool)]),
+            )
+        return out.rows, out.scores, out.explored
+
+    def _space(self, s: _Snapshot) -> PaperSpace | None:
+        """The snapshot's paper space, built on first use (a truncated SVD of the model's paper
+        vectors, well under a second for a catalog of tens of thousands); ``None`` for a model
+        without paper vectors."""
+        if s.space is None:
+            vectors = s.model.item_vectors()
+            if vectors is None:
+                return None
+            with self._write:
+                if s.space is None:
+                    s.space = PaperSpace.fit(vectors)
+        return s.space
+
+    def warm(self) -> None:
+        """Build what exploring policies need now rather than on the first such request."""
+        self._space(self._snap)
 
     def similar(self, paper_id: str, k: int = 10, *, since: date | None = None) -> list[Suggestion]:
         """Papers most like ``paper_id`` (``KeyError`` if unknown); with ``since``, only papers
@@ -266,6 +389,10 @@ class Engine:
                 days[ids.row(pid)] = _day_number(p)
             # A removed paper stored again is shown again.
             removed = s.removed - {ids.row(pid) for pid in known}
+            space = s.space
+            if space is not None and new:
+                vectors = model.item_vectors()
+                space = None if vectors is None else space.extend(vectors[len(s.ids) :])
             self._snap = _Snapshot(
                 s.bundle,
                 model,
@@ -275,6 +402,7 @@ class Engine:
                 days,
                 removed,
                 _shown(len(ids), removed),
+                space=space,
             )
             return len(new), len(known)
 

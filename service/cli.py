@@ -69,6 +69,7 @@ example:
   curl -s -X POST -H "Authorization: Bearer $ADMIN" localhost:8000/users/alice/tokens
   curl -s -X PUT -H "Authorization: Bearer $TOKEN" localhost:8000/users/alice/likes/sample:nlp-01
   curl -s -H "Authorization: Bearer $TOKEN" localhost:8000/users/alice/recommendations
+  paperrec login-link alice                          # or read them on the web page, at /
   API documentation: http://127.0.0.1:8000/docs
 """
 
@@ -253,7 +254,7 @@ def _version() -> str:
 
 def _command_imports(sub: Any, common: _Parser, fmt: Any) -> None:
     """The three import commands (their bodies are service.cli_imports's)."""
-    from service import cli_imports
+    from service import cli_digest, cli_imports
 
     i = sub.add_parser(
         "import",
@@ -347,7 +348,11 @@ def _command_imports(sub: Any, common: _Parser, fmt: Any) -> None:
     lib.add_argument(
         "--dry-run", action="store_true", help="report what would happen; store nothing"
     )
+    lib.add_argument(
+        "--collection", metavar="NAME", help="also put the likes in USER's collection NAME"
+    )
     lib.set_defaults(func=cli_imports.cmd_import_library, settings=True)
+    cli_digest.add_command(sub, common, fmt)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -437,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the token stops working after SECONDS (default: when revoked)",
     )
     k.set_defaults(func=cmd_token)
+
+    from service.cli_web import add_login_link_command
+
+    add_login_link_command(sub, common)
     return p
 
 

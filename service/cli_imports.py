@@ -167,6 +167,9 @@ def cmd_import_likes(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import_library(args: argparse.Namespace, settings: Settings) -> int:
     from recommender.catalog import check_user_id
     from recommender.io import read_library
+    from service.collections import check_name
+    from service.collections import create_sync as create_collection
+    from service.collections import exists_sync as collection_exists
     from service.library import import_library
 
     try:
@@ -176,9 +179,22 @@ def cmd_import_library(args: argparse.Namespace, settings: Settings) -> int:
     with progress(f"reading {args.file}", None):
         library = read_library(args.file, args.format)
     kind: Kind = "likes" if args.as_ == "like" else "dislikes"
+    collection = getattr(args, "collection", None)
+    if collection is not None and kind != "likes":
+        raise CommandError("--collection: only likes go in a collection, not --as dislike")
     with _open(settings) as store, progress("matching and storing", None):
+        if collection is not None and not collection_exists(store, args.user, collection):
+            if args.dry_run:
+                raise CommandError(f"user {args.user!r} has no collection {collection!r}")
+            create_collection(store, args.user, check_name(collection))
         report = import_library(
-            store, library, args.user, kind=kind, dry_run=args.dry_run, source="library"
+            store,
+            library,
+            args.user,
+            kind=kind,
+            dry_run=args.dry_run,
+            source="library",
+            collection=collection,
         )
     for line in report.lines():
         print(line)

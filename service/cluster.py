@@ -225,6 +225,8 @@ class ClusterStore(Store):
         user_id: str | None = None,
         feedback: bool = False,
         paper: str | None = None,
+        collection: str | None = None,
+        rules: bool = False,
     ) -> Access:
         raw = await self.aredis.get(keys.token(token_hash))
         if raw is None:
@@ -237,23 +239,48 @@ class ClusterStore(Store):
             return Access(user_id=record.user_id, expired=True)
         accepted = record.scope in set(scopes)
         if not (accepted and user_id is not None and record.user_id == user_id):
-            return Access(user_id=record.user_id, scope=record.scope)
+            return Access(user_id=record.user_id, scope=record.scope, feed=record.feed)
+        # The user's keys share one slot; the paper is the catalog's (another slot, another
+        # node perhaps): the pipeline sends each node its reads, in one round trip.
         pipe = self.aredis.pipeline(transaction=False)
         if feedback:
             pipe.smembers(keys.likes(user_id))
             pipe.smembers(keys.dislikes(user_id))
         if paper:
             pipe.hexists(self.layout.PAPERS, paper)
+        if rules:
+            pipe.hget(keys.rules(user_id), "")
+        if collection is not None:
+            pipe.hget(keys.collections(user_id), collection)
+            pipe.smembers(keys.collection(user_id, collection))
+            if rules:
+                pipe.hget(keys.rules(user_id), collection)
         out = list(await pipe.execute()) if len(pipe) else []
         likes = sorted(out.pop(0)) if feedback else None
         dislikes = sorted(out.pop(0)) if feedback else None
         known = bool(out.pop(0)) if paper else None
+        user_rules = str(out.pop(0) or "") if rules else ""
+        coll_known: bool | None = None
+        members: list[str] | None = None
+        coll_rules = ""
+        if collection is not None:
+            coll_known = bool(out.pop(0))
+            found = out.pop(0)
+            members = sorted(found) if coll_known else []
+            if rules:
+                raw_rules = out.pop(0)
+                coll_rules = str(raw_rules or "") if coll_known else ""
         return Access(
             user_id=record.user_id,
             scope=record.scope,
             likes=likes,
             dislikes=dislikes,
             paper_known=known,
+            feed=record.feed,
+            rules=user_rules,
+            collection_rules=coll_rules,
+            collection_known=coll_known,
+            members=members,
         )
 
     # ------------------------------------------------------------------ tokens

@@ -159,21 +159,31 @@ async def authorize(
     feedback: bool = False,
     paper: str | None = None,
     scopes: Set[str] = USER_SCOPES,
+    collection: str | None = None,
+    rules: bool = False,
+    token: str | None = None,
 ) -> tuple[Principal, Access]:
     """Check the request's token (401) and its rate limit (429; the admin is exempt) and, with
     ``user_id``, that it may act for that user with one of ``scopes`` (403) — in one Redis round
     trip that writes nothing and, for the token's own user only, also reads their likes and
-    dislikes (``feedback``) and whether ``paper`` exists."""
+    dislikes (``feedback``), whether ``paper`` exists, the ``collection``'s papers and the
+    ``rules``. ``token``: the token when it came another way than the header (a feed URL)."""
     state = request.app.state
     limits: Limits = state.limits
     store: Store = state.store
     try:
-        token = _presented_token(request, credentials)
+        token = token or _presented_token(request, credentials)
     except HTTPException:
         limits.check_address(request)  # anonymous: counted per address (429 before the 401)
         raise
     if matches(token, state.admin_token_hash):
-        access = await store.admin_access(feedback_of=user_id if feedback else None, paper=paper)
+        access = await store.admin_access(
+            feedback_of=user_id if feedback else None,
+            paper=paper,
+            user_id=user_id,
+            collection=collection,
+            rules=rules,
+        )
         return Principal(user_id=None, admin=True), access
     access = await store.access(
         hash_token(token),
@@ -182,6 +192,8 @@ async def authorize(
         user_id=user_id,
         feedback=feedback,
         paper=paper,
+        collection=collection,
+        rules=rules,
     )
     if access.user_id is None or access.expired:
         limits.check_address(request)
@@ -237,13 +249,15 @@ class UserFeedback:
     user_id: str
     likes: list[str]
     dislikes: list[str]
+    #: The user's own rules as stored (JSON; ``""``: none), :func:`service.collections.parse_rules`.
+    rules: str = ""
 
 
 async def user_feedback(
     request: Request, user_id: UserIdPath, credentials: Credentials
 ) -> UserFeedback:
-    _, access = await authorize(request, credentials, user_id=user_id, feedback=True)
-    return UserFeedback(user_id, access.likes or [], access.dislikes or [])
+    _, access = await authorize(request, credentials, user_id=user_id, feedback=True, rules=True)
+    return UserFeedback(user_id, access.likes or [], access.dislikes or [], access.rules)
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]

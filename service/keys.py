@@ -10,6 +10,11 @@ key                                    type    holds
 ``paperrec:{user:<u>}:likes``          set     paper ids the user likes
 ``paperrec:{user:<u>}:dislikes``       set     paper ids the user dislikes
 ``paperrec:{user:<u>}:tokens``         set     hashes of the user's tokens
+``paperrec:{user:<u>}:shown``          hash    paper id -> times shown to the user (the papers
+                                               of ``shown-at`` only; service/impressions.py)
+``paperrec:{user:<u>}:shown-at``       zset    paper id -> when last shown (ms): the
+                                               PAPERREC_IMPRESSIONS_KEPT most recent
+``paperrec:{user:<u>}:last-list``      string  the previous list shown, JSON list of paper ids
 ``paperrec:token:<h>``                 string  the token's record: JSON ``{user, scope,
                                                created, expires}`` (tokens of older versions:
                                                the bare user id); expires with the token
@@ -28,14 +33,41 @@ key                                    type    holds
                                                the ids of the papers with that title
 ``paperrec:sample-papers``             set     ids of the bundled sample papers while they are in
                                                the catalog (they leave it when real papers come)
+``paperrec:login-link:<h>``            string  a one-time sign-in link of the web page (``<h>``:
+                                               hash of its secret): JSON ``{user, created,
+                                               expires}``; expires with the link, taken on use
+``paperrec:session:<h>``               string  a web page session (``<h>``: hash of the cookie):
+                                               JSON ``{user, csrf, created, expires}``; expires
+``paperrec:{user:<u>}:sessions``       set     hashes of the user's web sessions (to end all)
+``paperrec:{user:<u>}:visits``         hash    ``seen``, ``previous``: the user's visits to the
+                                               suggestions page ("new since my last visit")
+``paperrec:{user:<u>}:collections``    hash    collection name -> JSON ``{created}``
+``paperrec:{user:<u>}:collection:<c>`` set     paper ids (all liked) in the user's collection
+                                               ``<c>``
+``paperrec:{user:<u>}:rules``          hash    ``""`` (the user's own) or a collection name ->
+                                               the rules as JSON (recommender.rules.Rules)
+``paperrec:{user:<u>}:feed-served:<t>`` zset   paper ids the feed token ``<t>`` (its token_id)
+                                               was served -> when; the newest FEED_SERVED_KEPT
+``paperrec:{user:<u>}:feed-fetched``   hash    token_id -> Unix time of its previous fetch
+``paperrec:{user:<u>}:digest``         hash    the digest subscription: email, collections,
+                                               unsubscribe (a sha256), subscribed, last (the
+                                               last digest sent), pending (one prepared and not
+                                               yet sent, as JSON)
+``paperrec:{user:<u>}:digest-seen``    zset    paper ids a digest sent or passed over -> when;
+                                               the newest DIGEST_SEEN_KEPT
+``paperrec:{user:<u>}:digest-lock``    string  held while a digest of the user is being sent
+``paperrec:digest-subscribers``        set     ids of users subscribed to the digest
 =====================================  ======  ==================================================
 
 The three ``paper-by`` hashes are the catalog's index for matching a researcher's library; they
 are written in the same transaction as the papers they index.
 
 A user's keys share the hash tag ``{user:<u>}``. A like or dislike changes the user's sets, the
-users set and the event stream in one Lua script (atomic: a stored change always has its event),
-so on one server these names are all there is (:data:`SINGLE`).
+users set and the event stream in one Lua script (atomic: a stored change always has its event).
+The same scripts keep the user's collections consistent: a like that leaves (unlike, dislike)
+leaves every collection too. The scripts reach a collection's set by its name under the user's
+prefix (:func:`collection_prefix`), so every key they touch has the user's hash tag. On one server
+the names above are all there is (:data:`SINGLE`).
 
 On a Redis Cluster (``PAPERREC_REDIS_CLUSTER``, :mod:`service.cluster`) no script, pipeline or
 transaction may touch two hash slots, so :data:`CLUSTER` places what is global on one server:
@@ -70,6 +102,11 @@ PAPER_BY_DOI = f"{PREFIX}:paper-by:doi"
 PAPER_BY_TITLE = f"{PREFIX}:paper-by:title"
 SAMPLE_PAPERS = f"{PREFIX}:sample-papers"
 FEEDBACK_CHANGES = f"{PREFIX}:feedback-changes"
+DIGEST_SUBSCRIBERS = f"{PREFIX}:digest-subscribers"
+
+#: Entries a feed token's served set keeps (the oldest go first), and a digest's seen set.
+FEED_SERVED_KEPT = 5000
+DIGEST_SEEN_KEPT = 20000
 
 
 def _user(user_id: str) -> str:
@@ -84,12 +121,77 @@ def dislikes(user_id: str) -> str:
     return f"{_user(user_id)}:dislikes"
 
 
+def impression_counts(user_id: str) -> str:
+    return f"{_user(user_id)}:shown"
+
+
+def impression_times(user_id: str) -> str:
+    return f"{_user(user_id)}:shown-at"
+
+
+def previous_list(user_id: str) -> str:
+    return f"{_user(user_id)}:last-list"
+
+
 def user_tokens(user_id: str) -> str:
     return f"{_user(user_id)}:tokens"
 
 
 def token(token_hash: str) -> str:
     return f"{PREFIX}:token:{token_hash}"
+
+
+def login_link(link_hash: str) -> str:
+    return f"{PREFIX}:login-link:{link_hash}"
+
+
+def session(session_hash: str) -> str:
+    return f"{PREFIX}:session:{session_hash}"
+
+
+def user_sessions(user_id: str) -> str:
+    return f"{_user(user_id)}:sessions"
+
+
+def visits(user_id: str) -> str:
+    return f"{_user(user_id)}:visits"
+
+
+def collections(user_id: str) -> str:
+    return f"{_user(user_id)}:collections"
+
+
+def collection_prefix(user_id: str) -> str:
+    """What a collection's set key is, less the collection's name (the Lua scripts add it)."""
+    return f"{_user(user_id)}:collection:"
+
+
+def collection(user_id: str, name: str) -> str:
+    return f"{collection_prefix(user_id)}{name}"
+
+
+def rules(user_id: str) -> str:
+    return f"{_user(user_id)}:rules"
+
+
+def feed_served(user_id: str, token_id: str) -> str:
+    return f"{_user(user_id)}:feed-served:{token_id}"
+
+
+def feed_fetched(user_id: str) -> str:
+    return f"{_user(user_id)}:feed-fetched"
+
+
+def digest(user_id: str) -> str:
+    return f"{_user(user_id)}:digest"
+
+
+def digest_seen(user_id: str) -> str:
+    return f"{_user(user_id)}:digest-seen"
+
+
+def digest_lock(user_id: str) -> str:
+    return f"{_user(user_id)}:digest-lock"
 
 
 class Layout:

@@ -19,6 +19,7 @@ from typing import Any
 from recommender.catalog import Paper
 from recommender.io.library import LibraryFile
 from recommender.library import LibraryMatch, match_library
+from service.collections import exists_sync
 from service.store import Kind, Store
 
 __all__ = ["LibraryImport", "import_library"]
@@ -35,6 +36,8 @@ class LibraryImport:
     #: Papers that became the user's likes (or dislikes) now, and those that already were.
     new_feedback: int = 0
     already: int = 0
+    #: The collection the likes were also put in (None: none).
+    collection: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class LibraryImport:
             **self.match.to_dict(),
             "new_feedback": self.new_feedback,
             "already": self.already,
+            "collection": self.collection,
         }
 
     def lines(self) -> list[str]:
@@ -80,17 +84,26 @@ def import_library(
     dry_run: bool = False,
     source: str = "library",
     add_papers: Callable[[Sequence[Paper]], object] | None = None,
+    collection: str | None = None,
 ) -> LibraryImport:
     """Match ``library`` against the store's catalog and, unless ``dry_run``, store its new
     papers (through ``add_papers``, default :meth:`Store.put_papers`) and make every paper of it
-    one of ``user_id``'s ``kind`` (events with ``source``)."""
+    one of ``user_id``'s ``kind`` (events with ``source``), also put in ``collection`` (likes
+    only; ``KeyError`` before anything is stored when the user has no such collection)."""
+    if collection is not None:
+        if kind != "likes":
+            raise ValueError("only likes go in a collection (not dislikes)")
+        if not exists_sync(store, user_id, collection):
+            raise KeyError(collection)
     match = match_library(library, store)
-    report = LibraryImport(user_id, kind, match, dry_run)
+    report = LibraryImport(user_id, kind, match, dry_run, collection=collection)
     if dry_run:
         return report
     if match.new_papers:
         (add_papers or store.put_papers)(match.new_papers)
-    flags = store.add_feedback_many(kind, user_id, match.paper_ids, source=source)
+    flags = store.add_feedback_many(
+        kind, user_id, match.paper_ids, source=source, collection=collection
+    )
     report.new_feedback = sum(flags)
     report.already = len(flags) - report.new_feedback
     return report

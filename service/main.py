@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import redis
@@ -15,13 +15,26 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
+from service import web
 from service.cluster import on_cluster_error
 from service.connection import open_store
+from service.impressions import open_impressions
 from service.limits import Limits
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestMetrics, too_large
 from service.model import ModelManager
-from service.routes import admin, health, library, metrics, papers, tokens, users
+from service.routes import (
+    admin,
+    collections,
+    digest,
+    feeds,
+    health,
+    library,
+    metrics,
+    papers,
+    tokens,
+    users,
+)
 from service.sample import sample_papers
 from service.schemas import ErrorPublic
 from service.security import admin_token, hash_token, redact_access_log
@@ -70,7 +83,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             models.start_watching()
             app.state.store = store
             app.state.models = models
-            yield
+            impressions = open_impressions(settings, store)
+            app.state.impressions = impressions
+            async with impressions.running() if impressions else nullcontext():
+                yield
         finally:
             if models is not None:
                 models.shutdown()
@@ -173,6 +189,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from service.web, with no CDN
+        redoc_url=None,
         # Every error, validation errors included, is {"detail": "<text>"} (see the handlers).
         responses={422: {"model": ErrorPublic, "description": "Invalid input."}},
     )
@@ -191,6 +209,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # A Redis Cluster slot without a master (CLUSTERDOWN), or a write no replica confirmed: 503.
     app.add_exception_handler(redis.exceptions.ClusterError, on_cluster_error)
     app.add_exception_handler(redis.exceptions.RedisClusterException, on_cluster_error)
-    for module in (health, metrics, papers, users, library, tokens, admin):
+    for module in (
+        health,
+        metrics,
+        papers,
+        users,
+        collections,
+        feeds,
+        digest,
+        library,
+        tokens,
+        admin,
+    ):
         app.include_router(module.router)
+    web.install(app)  # the web page for researchers, and the API docs served offline
     return app

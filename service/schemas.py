@@ -168,6 +168,12 @@ class PaperList(BaseModel):
 
 class Recommendation(ScoredPaper):
     because: list[str] = Field(description="Liked papers that most explain this suggestion.")
+    reason: str | None = Field(
+        None,
+        description="Why it is here beside the ranking: 'followed author X' (a rule put it "
+        "first), or 'explore' (put in the list by exploration or diversity, `explore`, "
+        "`diversity`, outside the ranker's own top k; a front end can label it). Else null.",
+    )
 
 
 class RecommendationsPublic(BaseModel):
@@ -208,6 +214,9 @@ class TokenInfo(BaseModel):
     scope: str
     created_at: float | None = Field(None, description="Unix time; none for older tokens.")
     expires_at: float | None = Field(None, description="Unix time; none: until revoked.")
+    feed: str | None = Field(
+        None, description="A feed token's feed: '' the user's own, else a collection's name."
+    )
 
 
 class TokenPublic(TokenInfo):
@@ -286,3 +295,4 @@ class LibraryImportPublic(BaseModel):
     skipped_entries: list[LibrarySkipped]
     new_feedback: int = Field(description="Papers that became the user's likes (dislikes) now.")
     already: int = Field(description="Papers that already were.")
+    collection: str | None = Field(None, description="The collection the likes also went in.")

@@ -31,6 +31,7 @@ from service.settings import Settings, admin_token_weakness
 from service.store import Store, TokenRecord
 
 __all__ = [
+    "FEED_ONLY",
     "FEED_READ",
     "FEED_SCOPES",
     "SCOPES",
@@ -55,6 +56,10 @@ SCOPES = (USER, FEED_READ)
 #: What a route accepts: every user route by default; feed routes opt in to the narrower scope.
 USER_SCOPES = frozenset({USER})
 FEED_SCOPES = frozenset({USER, FEED_READ})
+#: What the feed routes accept: a feed token only. A user token, which may change the user's
+#: likes, is refused there, so that it is never put in a URL that a feed reader stores, syncs
+#: and logs.
+FEED_ONLY = frozenset({FEED_READ})
 #: Hex digits of a token's hash that name it (``DELETE /users/{u}/tokens/{token_id}``): the
 #: hash is what is stored and reveals nothing of the token, and 64 bits name one of a user's few
 #: tokens without doubt.
@@ -86,16 +91,30 @@ class IssuedToken:
 
 
 def issue_token(
-    store: Store, user_id: str, *, scope: str = USER, expires_in_s: float | None = None
+    store: Store,
+    user_id: str,
+    *,
+    scope: str = USER,
+    expires_in_s: float | None = None,
+    feed: str | None = None,
 ) -> IssuedToken:
     """A new bearer token for ``user_id`` with ``scope``, valid for ``expires_in_s`` seconds
-    (None: until revoked); only its hash is stored."""
+    (None: until revoked); only its hash is stored. A ``feed:read`` token reads one ``feed``:
+    ``""`` (or None) the user's own, else the collection of that name."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; known: {', '.join(SCOPES)}")
+    if feed is not None and scope != FEED_READ:
+        raise ValueError(f"only a {FEED_READ} token reads a feed")
     token = new_token()
     now = time.time()
     expires = None if expires_in_s is None else now + expires_in_s
-    record = TokenRecord(user_id, scope, created_at=round(now, 3), expires_at=expires)
+    record = TokenRecord(
+        user_id,
+        scope,
+        created_at=round(now, 3),
+        expires_at=expires,
+        feed=(feed or "") if scope == FEED_READ else None,
+    )
     digest = hash_token(token)
     store.put_token(digest, record)
     return IssuedToken(token, token_id(digest), record)

@@ -228,7 +228,105 @@ class Settings(BaseSettings):
         description="Bearer token a Prometheus scraper sends to GET /metrics (at least 32 "
         "characters; the admin token works too). Unset: only the admin token.",
     )
+    session_days: float = Field(
+        default=14.0,
+        gt=0,
+        description="How long a sign-in to the web page lasts (its session cookie), in days; "
+        "signing out ends it at once.",
+    )
+    login_link_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long a one-time sign-in link (`paperrec login-link USER`) stays "
+        "valid, in minutes.",
+    )
+    explore: float = Field(
+        default=0.0,
+        ge=0,
+        le=2,
+        description="How much GET /users/{id}/recommendations explores when the request does "
+        "not say (its `explore` parameter): the prior width of in-slate Thompson sampling, in "
+        "units of the list's score range; 0 is the ranker's own order (experiments/README.md, "
+        "the replay, says why this default).",
+    )
+    diversity: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="How varied a list is when the request does not say (its `diversity` "
+        "parameter): the weight of MMR's penalty on papers like those already in the list, "
+        "0 (none) to 1.",
+    )
+    impressions: bool = Field(
+        default=True,
+        description="Remember per user what was shown: a list never repeats the previous one "
+        "unless nothing else is left, and papers shown PAPERREC_IMPRESSIONS_MAX_SHOWS times "
+        "without a reaction stop being shown.",
+    )
+    impressions_max_shows: int = Field(
+        default=3,
+        ge=0,
+        description="Times a paper is shown without a like or dislike before it stops being "
+        "shown (0: never stops).",
+    )
+    impressions_kept: int = Field(
+        default=500, ge=1, description="Most recently shown papers remembered per user."
+    )
+    impressions_flush_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often impressions are written to Redis in one batch; 0 writes them in "
+        "each request (an append-only-file write, and an fsync under appendfsync always, per "
+        "list). A crash loses at most this interval of them.",
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
+    # Feeds and the digest (service/feeds.py, service/digest.py).
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s?#]+$",
+        description="The service's address as people, feed readers and mail readers reach it "
+        "(the sign-in links `paperrec login-link` prints, feed URLs, links in the digest, its "
+        "unsubscribe link; behind a proxy: its https address), e.g. https://papers.example.org. "
+        "Unset: the address a request came to (feeds); http://127.0.0.1:8000 (sign-in links, "
+        "the digest).",
+    )
+    feed_size: int = Field(default=20, ge=1, le=200, description="Most entries of one feed fetch.")
+    feed_depth: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="A feed serves papers from the top this many of the reader's list only: "
+        "once those are served, it waits for new papers rather than going down the list.",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server of the digest.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Its port.")
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="'starttls' (port 587), 'ssl' (implicit TLS, port 465) or 'none' (a local "
+        "relay only).",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_timeout_s: float = Field(default=30.0, gt=0, description="Seconds an SMTP step may take.")
+    digest_from: str = Field(
+        default="paperrec <paperrec@localhost>", description="The digest's From address."
+    )
+    digest_size: int = Field(
+        default=10, ge=1, le=100, description="Most papers per section (list) of a digest."
+    )
+    digest_first_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="A user's first digest covers papers published in this many last days.",
+    )
+    digest_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a digest that failed to send, within one run (a digest still "
+        "unsent is sent, the same message, by the next run).",
+    )
 
     @field_validator("admin_token", "metrics_token")
     @classmethod

@@ -83,6 +83,14 @@ class Access:
     likes: list[str] | None = None
     dislikes: list[str] | None = None
     paper_known: bool | None = None
+    #: The feed a feed token is bound to (``""``: the user's own; a collection's name), or None.
+    feed: str | None = None
+    #: The user's own rules and the collection's, as stored (JSON), when read; ``""``: none.
+    rules: str = ""
+    collection_rules: str = ""
+    #: Whether the collection asked for exists, and its papers (when read).
+    collection_known: bool | None = None
+    members: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,24 +105,28 @@ class TokenRecord:
     scope: str = "user"
     created_at: float | None = None
     expires_at: float | None = None
+    #: A feed token's feed: ``""`` the user's own, else a collection's name (None: no feed).
+    feed: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "user": self.user_id,
-                "scope": self.scope,
-                "created": self.created_at,
-                "expires": self.expires_at,
-            },
-            ensure_ascii=False,
-        )
+        d: dict[str, Any] = {
+            "user": self.user_id,
+            "scope": self.scope,
+            "created": self.created_at,
+            "expires": self.expires_at,
+        }
+        if self.feed is not None:
+            d["feed"] = self.feed
+        return json.dumps(d, ensure_ascii=False)
 
     @classmethod
     def from_stored(cls, raw: str) -> TokenRecord:
         if not raw.startswith("{"):
             return cls(raw)  # an older version's record: the user id alone
         d = json.loads(raw)
-        return cls(d["user"], d.get("scope") or "user", d.get("created"), d.get("expires"))
+        return cls(
+            d["user"], d.get("scope") or "user", d.get("created"), d.get("expires"), d.get("feed")
+        )
 
 
 class Store:
@@ -401,26 +413,28 @@ class Store:
         user_id: str | None = None,
         feedback: bool = False,
         paper: str | None = None,
+        collection: str | None = None,
+        rules: bool = False,
     ) -> Access:
         """Everything a request with a user token needs before it acts, in one round trip that
         writes nothing (:data:`service.scripts.ACCESS`): the token's user and scope, whether it
         expired (by ``now``), and, only when the token is ``user_id``'s own with one of
-        ``scopes``, that user's likes and dislikes (``feedback``) and whether ``paper`` is in
-        the catalog. For an unknown or foreign token nothing of ``user_id`` is read."""
-        keys_ = [
-            keys.token(token_hash),
-            keys.likes(user_id or ""),
-            keys.dislikes(user_id or ""),
-            self.layout.PAPERS,
-        ]
-        args = [user_id or "", "1" if feedback else "0", paper or "", repr(now), " ".join(scopes)]
+        ``scopes``, that user's likes and dislikes (``feedback``), whether ``paper`` is in
+        the catalog, the ``collection``'s papers and the rules (``rules``: the user's own and
+        the collection's). For an unknown or foreign token nothing of ``user_id`` is read."""
+        u = user_id or ""
+        keys_ = [keys.token(token_hash), keys.likes(u), keys.dislikes(u), self.layout.PAPERS]
+        args = [u, "1" if feedback else "0", paper or "", repr(now), " ".join(scopes)]
+        if collection is not None or rules:
+            keys_ += [keys.rules(u), keys.collections(u), keys.collection(u, collection or "")]
+            args += [collection or "", "1" if rules else "0"]
         out: Any = await self._script(ACCESS, keys_, args)
         status = str(out[0])
         if status == "unknown":
             return Access()
         if status == "expired":
             return Access(user_id=str(out[1]), expired=True)
-        user, scope, likes, dislikes, known = out[1:6]
+        user, scope, likes, dislikes, known, feed, urules, coll, members, crules = out[1:11]
         read = user == user_id and user_id is not None
         return Access(
             user_id=str(user),
@@ -428,19 +442,38 @@ class Store:
             likes=sorted(likes) if read and feedback else None,
             dislikes=sorted(dislikes) if read and feedback else None,
             paper_known=None if int(known) < 0 else bool(known),
+            feed=str(feed)[1:] if feed else None,
+            rules=str(urules),
+            collection_rules=str(crules),
+            collection_known=bool(coll) if read and collection is not None else None,
+            members=sorted(members) if read and collection is not None else None,
         )
 
     async def admin_access(
-        self, *, feedback_of: str | None = None, paper: str | None = None
+        self,
+        *,
+        feedback_of: str | None = None,
+        paper: str | None = None,
+        user_id: str | None = None,
+        collection: str | None = None,
+        rules: bool = False,
     ) -> Access:
-        """For the admin (checked without Redis): the likes and dislikes of ``feedback_of`` and
-        whether ``paper`` is in the catalog, in one pipelined round trip of reads."""
+        """For the admin (checked without Redis): the likes and dislikes of ``feedback_of``,
+        whether ``paper`` is in the catalog, and ``user_id``'s ``collection`` and rules, in one
+        pipelined round trip of reads."""
         pipe = self.aredis.pipeline(transaction=False)
         if feedback_of is not None:
             pipe.smembers(keys.likes(feedback_of))
             pipe.smembers(keys.dislikes(feedback_of))
         if paper is not None:
             pipe.hexists(self.layout.PAPERS, paper)
+        u = user_id or ""
+        if rules:
+            pipe.hget(keys.rules(u), "")
+            pipe.hget(keys.rules(u), collection or "")
+        if collection is not None:
+            pipe.hexists(keys.collections(u), collection)
+            pipe.smembers(keys.collection(u, collection))
         out = list(await pipe.execute()) if len(pipe) else []
         found: dict[str, Any] = {}
         if feedback_of is not None:
@@ -448,24 +481,57 @@ class Store:
             found["dislikes"] = sorted(out.pop(0))
         if paper is not None:
             found["paper_known"] = bool(out.pop(0))
+        if rules:
+            found["rules"] = out.pop(0) or ""
+            crules = out.pop(0) or ""
+            found["collection_rules"] = crules if collection is not None else ""
+        if collection is not None:
+            found["collection_known"] = bool(out.pop(0))
+            found["members"] = sorted(out.pop(0)) if found["collection_known"] else []
         return Access(**found)
 
     # ---------------------------------------------------------------- feedback
-    async def add_feedback(self, kind: Kind, user_id: str, paper_id: str) -> bool:
-        """Add ``paper_id`` to the user's likes (or dislikes), removing it from the other set, with
-        the events of what changed, atomically. True when it was not there before."""
-        keys_ = [
+    async def add_feedback(
+        self, kind: Kind, user_id: str, paper_id: str, *, collection: str | None = None
+    ) -> bool:
+        """Add ``paper_id`` to the user's likes (or dislikes), removing it from the other set (a
+        like that leaves also leaves the user's collections), with the events of what changed,
+        atomically. True when it was not there before. With ``collection`` see
+        :func:`service.collections.put_paper`."""
+        out = await self._script(
+            ADD_FEEDBACK,
+            self._add_keys(kind, user_id),
+            self._add_args(kind, user_id, paper_id, "api", collection),
+        )
+        return bool(int(out) & 1) if int(out) >= 0 else False
+
+    def _add_keys(self, kind: Kind, user_id: str) -> list[str]:
+        """The keys of :data:`ADD_FEEDBACK` for ``kind`` of ``user_id``."""
+        return [
             self.layout.users(user_id),
             _set_key(kind, user_id),
             _set_key(_OPPOSITE[kind], user_id),
+            self.layout.events(user_id),
+            self.layout.feedback_changes(user_id),
+            keys.collections(user_id),
         ]
-        args = [user_id, paper_id, _ADD_ACTION[kind], _REMOVE_ACTION[_OPPOSITE[kind]]]
-        added = await self._script(
-            ADD_FEEDBACK,
-            [*keys_, self.layout.events(user_id), self.layout.feedback_changes(user_id)],
-            [*args, f"{time.time():.6f}", "api", *self._trim_args()],
-        )
-        return bool(added)
+
+    def _add_args(
+        self, kind: Kind, user_id: str, paper_id: str, source: str, collection: str | None
+    ) -> list[str]:
+        """The arguments of :data:`ADD_FEEDBACK` (``collection``: only with likes)."""
+        return [
+            user_id,
+            paper_id,
+            _ADD_ACTION[kind],
+            _REMOVE_ACTION[_OPPOSITE[kind]],
+            f"{time.time():.6f}",
+            source,
+            *self._trim_args(),
+            keys.collection_prefix(user_id),
+            collection or "",
+            "1" if _OPPOSITE[kind] == "likes" else "0",
+        ]
 
     def _trim_args(self) -> list[str]:
         """The scripts' trimming arguments: most events kept, oldest stream id kept (0: none)."""
@@ -483,6 +549,7 @@ class Store:
                 _set_key(kind, user_id),
                 self.layout.events(user_id),
                 self.layout.feedback_changes(user_id),
+                keys.collections(user_id),
             ],
             [
                 user_id,
@@ -491,6 +558,8 @@ class Store:
                 f"{time.time():.6f}",
                 "api",
                 *self._trim_args(),
+                keys.collection_prefix(user_id),
+                "1" if kind == "likes" else "0",
             ],
         )
         return bool(removed)
@@ -571,38 +640,33 @@ class Store:
         return n
 
     def add_feedback_many(
-        self, kind: Kind, user_id: str, paper_ids: Iterable[str], *, source: str
+        self,
+        kind: Kind,
+        user_id: str,
+        paper_ids: Iterable[str],
+        *,
+        source: str,
+        collection: str | None = None,
     ) -> list[bool]:
         """Add each of ``paper_ids`` to the user's likes (or dislikes), removing it from the other
         set, with the events of what changed: the same script as one ``PUT``, all of them in one
-        transaction (all stored, or none). Whether each was new, in order."""
+        transaction (all stored, or none). With ``collection`` (likes only; it must exist, see
+        :func:`service.collections.create`) each is also put in that collection. Whether each
+        was new to the likes (dislikes), in order."""
         ids = list(dict.fromkeys(paper_ids))
         if not ids:
             return []
         self.redis.script_load(ADD_FEEDBACK)  # EVALSHA inside MULTI cannot load it itself
-        keys_ = [
-            self.layout.users(user_id),
-            _set_key(kind, user_id),
-            _set_key(_OPPOSITE[kind], user_id),
-        ]
-        args = [user_id, "", _ADD_ACTION[kind], _REMOVE_ACTION[_OPPOSITE[kind]]]
-        trim = self._trim_args()
+        keys_ = self._add_keys(kind, user_id)
         pipe = self.redis.pipeline(transaction=True)
         for pid in ids:
-            args[1] = pid
-            pipe.execute_command(  # not pipe.evalsha: the cluster pipeline refuses that name
-                "EVALSHA",
-                SHA[ADD_FEEDBACK],
-                5,
-                *keys_,
-                self.layout.events(user_id),
-                self.layout.feedback_changes(user_id),
-                *args,
-                f"{time.time():.6f}",
-                source,
-                *trim,
-            )
-        return [bool(x) for x in pipe.execute()]
+            args = self._add_args(kind, user_id, pid, source, collection)
+            # not pipe.evalsha: the cluster pipeline refuses that name
+            pipe.execute_command("EVALSHA", SHA[ADD_FEEDBACK], len(keys_), *keys_, *args)
+        out = [int(x) for x in pipe.execute()]
+        if any(x < 0 for x in out):
+            raise KeyError(f"user {user_id!r} has no collection {collection!r}")
+        return [bool(x & 1) for x in out]
 
     def _event(
         self,

@@ -31,6 +31,8 @@ site = Path(sys.argv[1]).resolve()
 for m in (recommender, service):
     assert Path(m.__file__).resolve().is_relative_to(site), m.__file__
 assert len(sample_papers()) == 60
+from service.web.render import HERE
+assert (HERE / "templates" / "base.html").is_file() and (HERE / "static" / "app.js").is_file()
 assert Path(TUNED_PATH).resolve().is_relative_to(site) and json.loads(Path(TUNED_PATH).read_text())
 try:
     default_data_dir()

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.matrices import per_user_positions
+
 __all__ = [
     "Split",
     "binarize",
@@ -87,13 +89,7 @@ def published_split(name: str, p: int, data_dir: str | Path) -> Split:
 
 def _per_user_positions(likes: sp.csr_matrix, rng: np.random.Generator) -> np.ndarray:
     """For each stored like, its position in a random order of its user's likes (0-based)."""
-    likes = binarize(likes)
-    counts = np.diff(likes.indptr)
-    rows = np.repeat(np.arange(likes.shape[0]), counts)
-    order = np.lexsort((rng.random(likes.nnz), rows))
-    pos = np.empty(likes.nnz, dtype=np.int64)
-    pos[order] = np.arange(likes.nnz) - likes.indptr[rows[order]]
-    return pos
+    return per_user_positions(binarize(likes), rng)
 
 
 def random_holdout(

@@ -41,12 +41,21 @@ The evidence parts (content neighbours, content profile, co-likes, ALS fold-in) 
 :mod:`recommender.models.hybrid_parts`, each with its batch and one-user forms side by side; this
 module fits their state, keeps it (and saves it), and weighs and sums the parts with the
 popularity prior and boost.
+
+An optional learned **second stage** (``second_stage``: the number of candidates it orders; 0,
+off, by default) re-ranks the weighted sum's best candidates with a LightGBM ranker fitted on
+validation carved from the training likes (:mod:`recommender.models.second_stage`).
+
+The module runs past 500 lines because fitting, both scoring forms, explanations and state are
+one model's and read the same attributes; what can live apart (the parts, the second stage)
+does.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +70,9 @@ from recommender.models.hybrid_parts import (
     ProfileEvidence,
 )
 from recommender.ranking import as_rows
+
+if TYPE_CHECKING:
+    from recommender.models.second_stage import SecondStage
 from recommender.similarity import (
     cooccurrence_cosine,
     extend_topk_cosine,
@@ -70,10 +82,28 @@ from recommender.similarity import (
     topk_cosine,
 )
 
+log = logging.getLogger(__name__)
+
 #: Papers from which ``content_knn="auto"`` finds content neighbours by the pruned search.
 PRUNED_FROM = 100_000
 #: ... for vectors with at most this many stored values per paper on average (bag-of-words).
 PRUNED_MAX_PER_ROW = 200
+
+
+def _collecting(
+    evidence: Callable[[EvidencePart], np.ndarray | None],
+    names: dict[int, str],
+    collect: dict[str, np.ndarray],
+) -> Callable[[EvidencePart], np.ndarray | None]:
+    """``evidence`` that also puts a copy of each answer in ``collect`` under its part's name."""
+
+    def wrapped(part: EvidencePart) -> np.ndarray | None:
+        e = evidence(part)
+        if e is not None:
+            collect[names[id(part)]] = e.copy()
+        return e
+
+    return wrapped
 
 
 class Hybrid(Recommender):
@@ -82,6 +112,8 @@ class Hybrid(Recommender):
     #: ALS item factors and their YᵀY when ``als_weight`` is on (learned state), else None.
     als_factors_: np.ndarray | None = None
     als_gram_: np.ndarray | None = None
+    #: The learned second stage when ``second_stage`` is on (learned state), else None.
+    second_stage_: SecondStage | None = None
     #: The profile part, kept for the index of ``vectors_`` its one-user form builds on first
     #: use (derived, never saved).
     _profile_part: ProfileEvidence | None = None
@@ -107,6 +139,8 @@ class Hybrid(Recommender):
         content_knn: str = "auto",
         evidence_ramp: bool = False,
         few_profile_weight: float = 1.0,
+        second_stage: int = 0,
+        second_stage_users: int = 1500,
     ) -> None:
         self.content_weight = content_weight
         self.cf_weight = cf_weight
@@ -129,6 +163,8 @@ class Hybrid(Recommender):
         self.content_knn = content_knn
         self.evidence_ramp = evidence_ramp
         self.few_profile_weight = few_profile_weight
+        self.second_stage = second_stage
+        self.second_stage_users = second_stage_users
 
     # ------------------------------------------------------------------ fitting
     def _fit(
@@ -174,6 +210,18 @@ class Hybrid(Recommender):
                 num_threads=1,  # deterministic factors for a given seed
             ).fit(likes, dislikes=dislikes)
             self._set_als(als.item_factors_)
+        self.second_stage_ = None
+        if self.second_stage:
+            from recommender.models.second_stage import fit_second_stage
+
+            self.second_stage_ = fit_second_stage(
+                self,
+                likes,
+                features,
+                dislikes,
+                candidates=self.second_stage,
+                users=self.second_stage_users,
+            )
 
     def _pruned(self, vectors: Features) -> bool:
         """Whether the content neighbours are found by :func:`pruned_topk_cosine` (sparse vectors
@@ -244,13 +292,62 @@ class Hybrid(Recommender):
     def score_batch(
         self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None = None
     ) -> np.ndarray:
+        if self.second_stage_ is None:
+            return self.first_stage_batch(likes, dislikes)
+        parts: dict[str, np.ndarray] = {}
+        scores = self.first_stage_batch(likes, dislikes, parts)
+        L = sp.csr_matrix(likes)
+        D = sp.csr_matrix(dislikes) if dislikes is not None else None
+        none = np.empty(0, dtype=np.int64)
+        for i in range(L.shape[0]):
+            liked = np.sort(L.indices[L.indptr[i] : L.indptr[i + 1]])
+            disliked = none if D is None else np.sort(D.indices[D.indptr[i] : D.indptr[i + 1]])
+            scores[i] = self._rerank(
+                scores[i], {k: v[i] for k, v in parts.items()}, liked, disliked
+            )
+        return scores
+
+    def first_stage_batch(
+        self,
+        likes: sp.csr_matrix,
+        dislikes: sp.csr_matrix | None = None,
+        parts: dict[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """The weighted sum of the parts for a batch, without the second stage; each part's
+        evidence (unweighted) is put in ``parts`` by name when given (what the second stage
+        reads)."""
         self._check_fitted()
         # With pop_boost the prior is added after the boost; else first (the historical order of
         # the float sums, so rankings of existing settings do not move by rounding).
         prior = 0.0 if self.pop_boost else self.pop_weight * self.prior_
         scores = np.array(np.broadcast_to(prior, (likes.shape[0], self.n_items)), dtype=np.float32)
         ramp = self._ramp_batch(likes)
-        return self._weigh_and_sum(scores, lambda part: part.batch(likes, dislikes), ramp)
+        return self._weigh_and_sum(scores, lambda p: p.batch(likes, dislikes), ramp, parts)
+
+    def _rerank(
+        self,
+        score: np.ndarray,
+        parts: dict[str, np.ndarray],
+        liked: np.ndarray,
+        disliked: np.ndarray,
+    ) -> np.ndarray:
+        """``score`` with the second stage's order over its candidates (see
+        :mod:`recommender.models.second_stage`)."""
+        from recommender.models.second_stage import candidate_features
+
+        stage = self.second_stage_
+        assert stage is not None
+        rows, X = candidate_features(
+            score,
+            parts,
+            liked,
+            disliked,
+            prior=self.prior_,
+            cold=self.cold_,
+            vectors=self.vectors_,
+            n=stage.candidates,
+        )
+        return stage.rerank(score, rows, X)
 
     def score(
         self, likes: Iterable[int] | np.ndarray, dislikes: Iterable[int] | np.ndarray | None = None
@@ -268,7 +365,11 @@ class Hybrid(Recommender):
         else:
             scores = self.pop_weight * self.prior_
         ramp = self._ramp_one(L)
-        return self._weigh_and_sum(scores, lambda part: part.one(L, D), ramp)
+        if self.second_stage_ is None:
+            return self._weigh_and_sum(scores, lambda part: part.one(L, D), ramp)
+        parts: dict[str, np.ndarray] = {}
+        scores = self._weigh_and_sum(scores, lambda part: part.one(L, D), ramp, parts)
+        return self._rerank(scores, parts, L, D)
 
     def _ramp_one(self, liked: np.ndarray) -> float | None:
         """With ``evidence_ramp``: the share of the user's liked papers that have co-likes (the
@@ -296,18 +397,20 @@ class Hybrid(Recommender):
         share = np.divide(warm, n, out=np.ones_like(n), where=n > 0)
         return share.astype(np.float32)[:, None]
 
-    def _parts(self) -> list[tuple[float | np.ndarray, EvidencePart]]:
-        """The evidence parts that are on, each with its weight, in the order they are summed
+    def _parts(self) -> list[tuple[str, float | np.ndarray, EvidencePart]]:
+        """The evidence parts that are on, with their names and weights, in the order they are summed
         (the historical order of the float sums). Made from the current state and
         hyperparameters at each call (they only hold references to them), except the profile,
         whose one-user form keeps an index of the vectors."""
-        parts: list[tuple[float | np.ndarray, EvidencePart]] = [
-            (self._content_weights(), NeighbourEvidence(self.content_sim_, self.dislike_weight))
+        content = NeighbourEvidence(self.content_sim_, self.dislike_weight)
+        parts: list[tuple[str, float | np.ndarray, EvidencePart]] = [
+            ("content", self._content_weights(), content)
         ]
         if self.profile_weight:
-            parts.append((self.profile_weight, self._profile()))
+            parts.append(("profile", self.profile_weight, self._profile()))
         if self.cf_weight:
-            parts.append((self.cf_weight, NeighbourEvidence(self.cf_sim_, self.dislike_weight)))
+            cf = NeighbourEvidence(self.cf_sim_, self.dislike_weight)
+            parts.append(("cf", self.cf_weight, cf))
         if self.als_weight and self.als_factors_ is not None:
             assert self.als_gram_ is not None
             factors = FactorEvidence(
@@ -317,7 +420,7 @@ class Hybrid(Recommender):
                 alpha=self.als_alpha,
                 dislike_confidence=self.als_alpha,
             )
-            parts.append((self.als_weight, factors))
+            parts.append(("als", self.als_weight, factors))
         return parts
 
     def _weigh_and_sum(
@@ -325,15 +428,23 @@ class Hybrid(Recommender):
         scores: np.ndarray,
         evidence: Callable[[EvidencePart], np.ndarray | None],
         ramp: float | np.ndarray | None = None,
+        collect: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """``scores`` (the prior, or zeros under ``pop_boost``) plus each part's ``evidence``
         times its weight, in place; then the popularity boost and prior when ``pop_boost`` is on.
         One part at a time: a batch holds one ``users x papers`` array of evidence, not four.
 
         ``ramp`` (:meth:`_ramp`: a number for one user, a column for a batch) scales the parts'
-        weights and the boost, and gives the rest to the profile at ``few_profile_weight``."""
+        weights and the boost, and gives the rest to the profile at ``few_profile_weight``.
+        ``collect``, when given, receives a copy of each part's evidence before it is weighed,
+        by name (what the second stage reads)."""
+        parts = self._parts()
+        if collect is not None:
+            names = {id(part): name for name, _, part in parts}
+            names.setdefault(id(self._profile()), "profile")
+            evidence = _collecting(evidence, names, collect)
         if ramp is None:
-            for weight, part in self._parts():
+            for _, weight, part in parts:
                 e = evidence(part)
                 if e is not None:
                     e *= weight
@@ -345,7 +456,7 @@ class Hybrid(Recommender):
         rest = 1.0 - ramp
         few = self.few_profile_weight * rest
         profile = self._profile()
-        for weight, part in self._parts():
+        for _, weight, part in parts:
             e = evidence(part)
             if e is None:
                 continue
@@ -466,6 +577,8 @@ class Hybrid(Recommender):
         }
         if self.als_factors_ is not None:
             state["als_factors"] = self.als_factors_
+        if self.second_stage_ is not None:
+            state["second_stage"] = self.second_stage_.to_array()
         return state
 
     def _load_state(self, state: State) -> None:
@@ -476,4 +589,12 @@ class Hybrid(Recommender):
         self.prior_ = np.asarray(state["prior"], dtype=np.float32)
         self.cold_ = np.asarray(state["cold"], dtype=bool)
         self._set_als(state.get("als_factors"))
+        self.second_stage_ = None
+        if "second_stage" in state:
+            from recommender.models.second_stage import SecondStage
+
+            try:
+                self.second_stage_ = SecondStage.from_array(state["second_stage"])
+            except ImportError as e:  # the bundle is good; this machine lacks LightGBM
+                log.warning("%s: serving the first stage's order", e)
         self._derive()

@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 
 from recommender.io.library import LibraryFormat, parse_library
 from recommender.io.lines import LoaderError
+from service.collections import NAME_PATTERN
 from service.deps import AuthorizedUser, ModelsDep, StoreDep
 from service.library import import_library
 from service.schemas import ErrorPublic, LibraryImportPublic
@@ -78,6 +79,7 @@ async def _file(request: Request, filename: str | None) -> tuple[bytes, str]:
         400: {"model": ErrorPublic, "description": "A multipart body that cannot be parsed."},
         401: {"model": ErrorPublic, "description": "Missing or unknown token."},
         403: {"model": ErrorPublic, "description": "The token belongs to another user."},
+        404: {"model": ErrorPublic, "description": "No such collection of the user."},
         413: {"model": ErrorPublic, "description": "Request body too large."},
         422: {"model": ErrorPublic, "description": "A file that cannot be read, and why."},
     },
@@ -100,6 +102,13 @@ async def import_library_file(
         str | None,
         Query(max_length=255, description="The file's name (its suffix tells the format)."),
     ] = None,
+    collection: Annotated[
+        str | None,
+        Query(
+            pattern=NAME_PATTERN,
+            description="Also put the likes in this collection of the user (it must exist).",
+        ),
+    ] = None,
 ) -> LibraryImportPublic:
     """Make every paper of a reference library the user's likes (or dislikes): entries matched
     against the catalog by arXiv id, DOI, then title; others added as new papers from their own
@@ -117,14 +126,24 @@ async def import_library_file(
         library = await run_in_threadpool(parse_library, data, name, fmt)
     except LoaderError as e:
         raise _unreadable(f"{e}; nothing was imported") from None
-    report = await run_in_threadpool(
-        import_library,
-        store,
-        library,
-        user_id,
-        kind="likes" if as_ == "like" else "dislikes",
-        dry_run=dry_run,
-        source="api-library",
-        add_papers=models.add_papers,
-    )
+    if collection is not None and as_ != "like":
+        raise _unreadable("collection: only likes go in a collection, not as=dislike")
+    try:
+        report = await run_in_threadpool(
+            import_library,
+            store,
+            library,
+            user_id,
+            kind="likes" if as_ == "like" else "dislikes",
+            dry_run=dry_run,
+            source="api-library",
+            add_papers=models.add_papers,
+            collection=collection,
+        )
+    except KeyError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"user {user_id!r} has no collection {collection!r}: create it with "
+            f"PUT /users/{user_id}/collections/{collection}; nothing was imported",
+        ) from None
     return LibraryImportPublic(**report.to_dict())

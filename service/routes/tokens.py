@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from service import security
+from service.collections import forget_feed
 from service.deps import AdminDep, AuthorizedUser, StoreDep, UserIdPath
 from service.schemas import ErrorPublic, TokenCreate, TokenInfo, TokenList, TokenPublic
 
@@ -56,6 +57,7 @@ def issue_token(
         scope=r.scope,
         created_at=r.created_at,
         expires_at=r.expires_at,
+        feed=r.feed,
     )
 
 
@@ -70,6 +72,7 @@ def list_tokens(user_id: AuthorizedUser, store: StoreDep) -> TokenList:
                 scope=r.scope,
                 created_at=r.created_at,
                 expires_at=r.expires_at,
+                feed=r.feed,
             )
             for h, r in store.tokens_of(user_id)
         ],
@@ -86,6 +89,7 @@ def revoke_token(user_id: AuthorizedUser, token_id: TokenIdPath, store: StoreDep
     from the next request on, by every API process."""
     for digest, _record in store.tokens_of(user_id):
         if security.token_id(digest) == token_id and store.delete_token(user_id, digest):
+            forget_feed(store, user_id, token_id)  # what a feed token was served goes with it
             return Response(status_code=status.HTTP_204_NO_CONTENT)
     raise HTTPException(
         status.HTTP_404_NOT_FOUND, f"user {user_id!r} has no live token {token_id!r}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from service.collections import parse_rules
 from service.deps import (
     AuthorizedUser,
     Credentials,
@@ -32,6 +33,7 @@ from service.schemas import (
     Recommendation,
     RecommendationsPublic,
 )
+from service.slates import Diversity, Explore, suggest
 from service.store import Kind
 
 router = APIRouter(
@@ -116,16 +118,32 @@ _add_feedback_routes("dislikes")
 
 @router.get("/{user_id}/recommendations", response_model=RecommendationsPublic)
 async def recommendations(
-    user: UserFeedbackDep, engine: EngineDep, k: K = 10, since: Since = None
+    request: Request,
+    user: UserFeedbackDep,
+    engine: EngineDep,
+    k: K = 10,
+    since: Since = None,
+    explore: Explore = None,
+    diversity: Diversity = None,
 ) -> Response:
     """Top-``k`` papers for the user, from their likes and dislikes as they are now (a user
     with no likes gets the model's cold-start list). Papers the user liked or disliked are left
     out; ``because`` lists the liked papers that most explain each suggestion. With ``since``,
-    only papers published on or after that day, ranked as in the full list."""
+    only papers published on or after that day, ranked as in the full list. ``explore`` and
+    ``diversity`` choose how the list is filled (service/slates.py); a list never repeats the
+    previous one while others are left, and papers shown too often without a reaction are
+    left out (service/impressions.py)."""
     # Scored on the event loop: about half a millisecond of numpy, less than a thread hop costs.
-    suggestions = engine.recommend(user.likes, user.dislikes, k, since=since)
+    rules = parse_rules(user.rules)  # the user's own (PUT /users/{id}/rules)
+    suggestions = await suggest(request, user, engine, k, since, explore, diversity, rules=rules)
     items = [
-        Recommendation.of(s.paper_id, s.score, engine.paper(s.paper_id), because=list(s.because))
+        Recommendation.of(
+            s.paper_id,
+            s.score,
+            engine.paper(s.paper_id),
+            because=list(s.because),
+            reason=s.reason or ("explore" if s.explored else None),
+        )
         for s in suggestions
     ]
     body = RecommendationsPublic(user_id=user.user_id, model_version=engine.version, items=items)

@@ -255,3 +255,26 @@ def test_serve_says_in_one_line_when_its_data_folder_cannot_be_made(
     monkeypatch.setenv("PAPERREC_DATA_DIR", str(blocker / "data"))
     assert main(["serve", "--port", str(free_port())]) == 2
     assert one_error_line(capsys).startswith(f"error: {blocker / 'data'}: ")
+
+
+def test_import_library_into_a_collection(
+    cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", "papers", str(papers_file(tmp_path))]) == 0
+    ids = write(tmp_path / "refs.txt", "doi:10.1000/none\n")  # nothing to match: only the set-up
+    bib = write(
+        tmp_path / "refs.bib",
+        "@article{a, title={Paper 0 on quantum qubits}}\n"
+        "@article{b, title={Paper 2 on quantum entanglement}}\n",
+    )
+    args = ["import-library", str(bib), "--user", "ann", "--collection", "quantum"]
+    assert main(args) == 0
+    r = raw_redis(cli_env)
+    assert r.smembers(keys.collection("ann", "quantum")) == {"x:0", "x:2"}
+    assert r.smembers(keys.likes("ann")) == {"x:0", "x:2"}
+    # Dislikes never go in a collection; a bad name is one line, exit 2; nothing stored.
+    assert main([*args, "--as", "dislike"]) == 2
+    assert "only likes go in a collection" in one_error_line(capsys)
+    assert main(["import-library", str(ids), "--user", "ann", "--collection", "a/b"]) == 2
+    assert "collection name 'a/b'" in one_error_line(capsys)
+    assert r.hkeys(keys.collections("ann")) == ["quantum"]

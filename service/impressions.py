@@ -1,0 +1,180 @@
+"""What the service has shown each user: papers shown too often without a reaction stop being
+shown, and a list never repeats the previous one unless nothing else is left.
+
+Per user, under the user's hash tag (:mod:`service.keys`): how many times each paper was shown
+(a hash), when each was last shown (a sorted set that bounds both to the
+``PAPERREC_IMPRESSIONS_KEPT`` most recent papers) and the previous list. A paper the user likes or
+dislikes leaves every list anyway; one shown ``PAPERREC_IMPRESSIONS_MAX_SHOWS`` times without a
+reaction is hidden until it falls out of the kept window.
+
+Reads write nothing durable (docs/SECURITY.md): a list would otherwise cost an append to the
+append-only file and, with ``appendfsync always``, an fsync. So a list's impressions are kept in
+the API process and written every ``PAPERREC_IMPRESSIONS_FLUSH_S`` (one pipeline for every user
+shown something since, one fsync), and the process lays its unwritten impressions over what it
+reads, so its own next list already knows them. The trade-off: a crash loses at most that
+interval of impressions (a paper may be shown once more than N times, a list may repeat once),
+and with several API processes (``--workers``) one process sees another's impressions only
+after that interval. ``PAPERREC_IMPRESSIONS_FLUSH_S=0`` writes them in the request instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from service import keys
+from service.settings import Settings
+from service.store import Store
+
+__all__ = ["Impressions", "Seen", "open_impressions"]
+
+log = logging.getLogger(__name__)
+
+# One list shown to one user: counts up, last-shown time set, the window trimmed (the papers
+# falling out lose their count too), the previous list replaced. One user's keys only.
+# KEYS: counts (hash), last shown (sorted set), previous list (string).
+# ARGV: now (ms), papers kept, the list as JSON, then the list's paper ids.
+RECORD = """
+for i = 4, #ARGV do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+end
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+if over > 0 then
+  local old = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  redis.call('HDEL', KEYS[1], unpack(old))
+end
+redis.call('SET', KEYS[3], ARGV[3])
+return over
+"""
+
+
+@dataclass
+class Seen:
+    """What a user was shown: times shown per paper (within the kept window) and the previous
+    list."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    previous: list[str] = field(default_factory=list)
+
+    def hidden(self, max_shows: int) -> list[str]:
+        """Papers shown at least ``max_shows`` times (none when ``max_shows`` is 0)."""
+        if max_shows <= 0:
+            return []
+        return [p for p, n in self.counts.items() if n >= max_shows]
+
+
+class Impressions:
+    """Impressions of one API process: read from Redis, recorded in memory, written in batches."""
+
+    def __init__(
+        self, client: aioredis.Redis, *, kept: int, max_shows: int, flush_s: float
+    ) -> None:
+        self.redis = client
+        self.kept = kept
+        self.max_shows = max_shows
+        self.flush_s = flush_s
+        #: Lists shown and not written yet, per user, oldest first: ``(time ms, papers)``.
+        self._pending: dict[str, list[tuple[int, list[str]]]] = {}
+        self._script = client.register_script(RECORD)
+
+    async def seen(self, user_id: str) -> Seen:
+        """What ``user_id`` was shown, as stored with this process's unwritten lists over it."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.impression_counts(user_id))
+            pipe.get(keys.previous_list(user_id))
+            raw_counts, raw_previous = await pipe.execute()
+        counts = {p: int(n) for p, n in raw_counts.items()}
+        previous = json.loads(raw_previous) if raw_previous else []
+        for _, papers in self._pending.get(user_id, ()):
+            for p in papers:
+                counts[p] = counts.get(p, 0) + 1
+            previous = papers
+        return Seen(counts, previous)
+
+    async def record(self, user_id: str, papers: Sequence[str]) -> None:
+        """Remember that ``papers`` were shown to ``user_id`` now (written at the next flush, or
+        at once when the flush interval is 0). An empty list changes nothing."""
+        if not papers:
+            return
+        entry = (int(time.time() * 1000), list(papers))
+        if self.flush_s <= 0:
+            await self._write(self.redis, user_id, *entry)
+            return
+        self._pending.setdefault(user_id, []).append(entry)
+
+    async def _write(self, client: object, user_id: str, at: int, papers: list[str]) -> None:
+        await self._script(
+            keys=[
+                keys.impression_counts(user_id),
+                keys.impression_times(user_id),
+                keys.previous_list(user_id),
+            ],
+            args=[at, self.kept, json.dumps(papers), *papers],
+            client=client,  # type: ignore[arg-type]
+        )
+
+    async def flush(self) -> int:
+        """Write every unwritten list in one pipeline; returns how many. On a Redis error they
+        are kept for the next flush."""
+        if not self._pending:
+            return 0
+        pending, self._pending = self._pending, {}
+        n = 0
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for user_id, entries in pending.items():
+                    for at, papers in entries:
+                        await self._write(pipe, user_id, at, papers)
+                        n += 1
+                await pipe.execute()
+        except Exception:
+            # Put them back in front of whatever came since; the next flush tries again.
+            for user_id, entries in pending.items():
+                self._pending[user_id] = entries + self._pending.get(user_id, [])
+            raise
+        return n
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Flush every ``flush_s`` while the app runs, and once more when it stops."""
+        task = asyncio.create_task(self._loop()) if self.flush_s > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            try:
+                await self.flush()
+            except Exception as e:  # shutting down: say what was lost, do not mask the exit
+                log.warning("impressions not written at shutdown: %s", e)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            try:
+                await self.flush()
+            except Exception as e:  # Redis away: keep them, try again next time
+                log.warning("impressions not written (kept for the next try): %s", e)
+
+
+def open_impressions(settings: Settings, store: Store) -> Impressions | None:
+    """The app's impressions, or ``None`` when ``PAPERREC_IMPRESSIONS`` is off."""
+    if not settings.impressions:
+        return None
+    return Impressions(
+        store.aredis,
+        kept=settings.impressions_kept,
+        max_shows=settings.impressions_max_shows,
+        flush_s=settings.impressions_flush_s,
+    )
