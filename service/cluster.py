@@ -187,6 +187,12 @@ class ClusterStore(Store):
                     dislikes[u] = sorted(out[2 * j + 1])
         return likes, dislikes
 
+    def digest_subscribers(self) -> set[str]:
+        found: set[str] = set()
+        for _, members in self._each("SMEMBERS", self.layout.all_digest_subscribers()):
+            found.update(str(m) for m in members)
+        return found
+
     def events(self, count: int = 100) -> list[dict[str, str]]:
         newest: list[tuple[tuple[int, int], str, dict[str, str]]] = []
         for _, rows in self._each("XREVRANGE", self.layout.all_events(), "+", "-", "COUNT", count):

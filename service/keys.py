@@ -80,8 +80,25 @@ transaction may touch two hash slots, so :data:`CLUSTER` places what is global o
   ``paperrec:{s<n>}:feedback-changes``, where ``s<n>`` is the shard tag of that slot (the smallest
   ``n`` whose ``s<n>`` hashes to it, :func:`slot_tag`). A like is still one script with its
   event; readers (training, the event listing, the change count) read every slot's shard;
-* tokens (one key each) keep their names; the request's read that joins a token with a user's
-  feedback is two round trips there (:class:`service.cluster.ClusterStore`).
+* the digest's subscribers set is kept per hash slot the same way
+  (``paperrec:{s<n>}:digest-subscribers``), so that a subscription's hash and its entry change in
+  one transaction; the digest run reads every shard
+  (:meth:`service.store.Store.digest_subscribers`);
+* everything else of a user (collections and their sets, rules, a feed token's served set and
+  fetch times, the digest's subscription, seen set and lock, impressions, visits, the sets of
+  tokens and sessions) is under the user's hash tag, in one slot with the user's likes, so the
+  scripts and transactions that join them (a like leaving every collection, a list's
+  impressions, a digest marked sent) are one slot as they are;
+* tokens, sign-in links and web sessions (one key each, named by the hash of a secret that only
+  the bearer, the link or the cookie holds) keep their names, each in its own slot: the request's
+  read that joins a token with a user's data is two round trips there
+  (:class:`service.cluster.ClusterStore`); a sign-in link is made, read and taken with single
+  commands; a token's or a session's record and its entry in the user's set, which cannot share
+  a transaction there, are written set first and removed record first, so that a live record is
+  always listed under its user (revoking or signing out everywhere finds it).
+
+The rate limiter keeps nothing in Redis (each API process counts its own requests,
+:mod:`service.limits`).
 """
 
 from __future__ import annotations
@@ -197,6 +214,10 @@ def digest_lock(user_id: str) -> str:
 class Layout:
     """Where the global keys are on one Redis server: the names above."""
 
+    #: A Redis Cluster's layout: writes that join keys of two slots (a session's record and its
+    #: user's set) are made one after the other, in a safe order, instead of in one transaction.
+    cluster = False
+
     PAPERS = PAPERS
     META = META
     PAPER_CHANGES = PAPER_CHANGES
@@ -222,6 +243,10 @@ class Layout:
         """The change count that ``user_id``'s feedback counts in."""
         return FEEDBACK_CHANGES
 
+    def digest_subscribers(self, user_id: str) -> str:
+        """The digest subscribers set that ``user_id`` belongs in while subscribed."""
+        return DIGEST_SUBSCRIBERS
+
     def all_users(self) -> list[str]:
         return [USERS]
 
@@ -230,6 +255,9 @@ class Layout:
 
     def all_feedback_changes(self) -> list[str]:
         return [FEEDBACK_CHANGES]
+
+    def all_digest_subscribers(self) -> list[str]:
+        return [DIGEST_SUBSCRIBERS]
 
 
 @cache
@@ -249,6 +277,8 @@ def slot_tag(slot: int) -> str:
 
 class ClusterLayout(Layout):
     """Where the global keys are on a Redis Cluster (the module's docstring)."""
+
+    cluster = True
 
     PAPERS = f"{PREFIX}:{{catalog}}:papers"
     META = f"{PREFIX}:{{catalog}}:meta"
@@ -271,6 +301,9 @@ class ClusterLayout(Layout):
     def feedback_changes(self, user_id: str) -> str:
         return f"{self._shard(user_id)}:feedback-changes"
 
+    def digest_subscribers(self, user_id: str) -> str:
+        return f"{self._shard(user_id)}:digest-subscribers"
+
     def all_users(self) -> list[str]:
         return [f"{PREFIX}:{{{t}}}:users" for t in _slot_tags()]
 
@@ -279,6 +312,9 @@ class ClusterLayout(Layout):
 
     def all_feedback_changes(self) -> list[str]:
         return [f"{PREFIX}:{{{t}}}:feedback-changes" for t in _slot_tags()]
+
+    def all_digest_subscribers(self) -> list[str]:
+        return [f"{PREFIX}:{{{t}}}:digest-subscribers" for t in _slot_tags()]
 
 
 #: The layout on one server, and on a cluster.

@@ -596,6 +596,14 @@ class Store:
                     dislikes[u] = sorted(out[2 * j + 1])
         return likes, dislikes
 
+    def digest_subscribers(self) -> set[str]:
+        """The ids of the users subscribed to the digest (:mod:`service.digest`)."""
+        found: set[str] = set()
+        for name in self.layout.all_digest_subscribers():
+            members: Any = self.redis.smembers(name)
+            found.update(str(m) for m in members)
+        return found
+
     def import_likes(
         self,
         likes: Mapping[str, Iterable[str]],
