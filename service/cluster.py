@@ -9,12 +9,14 @@ under ``{catalog}``, users set, event stream and change count per hash slot), pl
 * **reads of every shard**: everyone's feedback (training), the event listing, the change count
   and the stream's trimming read all 16,384 slots' shards, pipelined (one round trip per master);
 * **a request's read** (:meth:`ClusterStore.access`): the token record, then (only for the
-  token's own user with an accepted scope) the user's likes and dislikes and the paper, in two
-  round trips, since the three live in different slots. As on one server, an unknown or foreign
+  token's own user with an accepted scope) the user's likes and dislikes, collection and rules
+  and the paper, in two round trips, since the token, the user and the catalog live in
+  different slots. As on one server, an unknown or foreign
   token costs the same whichever user the path names (one round trip, nothing of the user read);
 * **durability**: Redis replicates asynchronously, so a master that dies may take writes it had
-  acknowledged with it. A feedback write is followed by ``WAIT <n> <ms>`` on the same
-  connection, and answered only once ``n`` replicas hold it (``PAPERREC_REDIS_WAIT_REPLICAS``,
+  acknowledged with it. A write the store makes by script (a like, a dislike or their removal,
+  a paper put in a collection, a collection created, rules set: :data:`REPLICATED`) is followed
+  by ``WAIT <n> <ms>`` on the same connection, and answered only once ``n`` replicas hold it (``PAPERREC_REDIS_WAIT_REPLICAS``,
   1 by default here); otherwise :class:`NotReplicatedError`, which the API answers 503 (the
   write may be kept or lost: sending it again is safe, every write is idempotent).
 
@@ -44,12 +46,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from service import keys
-from service.scripts import ADD_FEEDBACK, REMOVE_FEEDBACK, SHA
+from service.scripts import ADD_FEEDBACK, CREATE_COLLECTION, REMOVE_FEEDBACK, SET_RULES, SHA
 from service.settings import Settings
 from service.store import Access, Store, TokenRecord
 
 __all__ = [
     "ClusterStore",
+    "REPLICATED",
     "NotReplicatedError",
     "async_cluster_client",
     "cluster_client",
@@ -66,6 +69,10 @@ _SHARD_CHUNK = 2048
 #: second instead of holding requests.
 _RETRIES = 3
 _ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError)
+
+
+#: The scripts whose writes wait for the replicas (every script but the read-only ACCESS).
+REPLICATED = frozenset({ADD_FEEDBACK, REMOVE_FEEDBACK, CREATE_COLLECTION, SET_RULES})
 
 
 class NotReplicatedError(redis.exceptions.ClusterError):
@@ -317,7 +324,7 @@ class ClusterStore(Store):
 
     # -------------------------------------------------------- replicated writes
     async def _script(self, script: str, keys_: list[str], args: list[str]) -> Any:
-        if script in (ADD_FEEDBACK, REMOVE_FEEDBACK):
+        if script in REPLICATED:
             return await self._replicated(script, keys_, args)
         return await super()._script(script, keys_, args)
 
@@ -381,7 +388,7 @@ def open_cluster_store(settings: Settings) -> Iterator[ClusterStore]:
         )
         store.ping()
         log.info(
-            "Redis Cluster of %d masters; feedback writes wait for %d replica(s)",
+            "Redis Cluster of %d masters; scripted writes wait for %d replica(s)",
             len(client.get_primaries()),
             store.wait_replicas,
         )

@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     redis_wait_replicas: int | None = Field(
         default=None,
         ge=0,
-        description="Before answering a feedback write 2xx, WAIT until this many replicas hold "
-        "it (else 503: retry). Unset: 1 on a Redis Cluster, 0 (no wait) on one server.",
+        description="On a Redis Cluster, before answering 2xx to a write the store makes by "
+        "script (feedback, a paper put in a collection, a collection created, rules set), WAIT "
+        "until this many replicas hold it (else 503: retry). Unset: 1. Not used with one server.",
     )
     redis_wait_timeout_ms: int = Field(
         default=500,
