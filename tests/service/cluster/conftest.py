@@ -3,8 +3,9 @@ system's ``redis-server`` 7, in a temporary folder) for the session, wiped befor
 the service's settings pointed at it (``PAPERREC_REDIS_CLUSTER``).
 
 Here ``make_settings`` (and so ``client``) give an app on the cluster, so the API tests imported
-into this folder run against it; a test that reads the one-server key layout directly (it asks
-for ``redis_url``) is skipped here, saying so."""
+into this folder (:mod:`cluster_reuse`) run against it; a test that reads the one-server key
+layout directly (it asks for ``redis_url``) is skipped here, saying so, and one that never
+reaches the cluster (it starts its own Redis) is deselected, since it ran outside this folder."""
 
 from __future__ import annotations
 
@@ -19,6 +20,22 @@ from service_conftest import ADMIN
 from bench.redis_cluster import LocalCluster, redis_server_binary
 from service.cluster import cluster_client
 from service.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reused_elsewhere = [
+        item
+        for item in items
+        if Path(str(item.fspath)).resolve().parent == HERE
+        and "__test_" in item.name
+        and "cluster" not in getattr(item, "fixturenames", ())
+    ]
+    if reused_elsewhere:
+        config.hook.pytest_deselected(items=reused_elsewhere)
+        gone = set(map(id, reused_elsewhere))
+        items[:] = [item for item in items if id(item) not in gone]
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +75,8 @@ def redis_url() -> str:
 @pytest.fixture
 def make_settings(tmp_path: Path, cluster: LocalCluster) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
+        if overrides.get("redis_url"):
+            pytest.skip("runs on a Redis server of its own, not on the cluster")
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "redis_cluster": cluster.seeds,
