@@ -82,7 +82,8 @@ class Node:
 class LocalCluster:
     """``masters`` masters with ``replicas`` replicas each, in ``folder``.
 
-    ``start()`` launches and joins them and waits for ``cluster_state:ok`` on every node;
+    ``start()`` launches and joins them and waits for ``cluster_state:ok`` on every node and
+    every replica's link up;
     ``stop()`` kills them all. ``kill(node)`` SIGKILLs one (no shutdown code runs, nothing more
     is written), ``restart(node)`` starts it again on its own files (it rejoins as a replica)."""
 
@@ -173,7 +174,9 @@ class LocalCluster:
         return [n for n in self.nodes if n.alive()]
 
     def wait_ok(self, limit_s: float = 120.0) -> None:
-        """Until every live node says ``cluster_state:ok``."""
+        """Until every live node says ``cluster_state:ok`` and every live replica's link to its
+        master is up (its first sync done): before that a write that waits for a replica (WAIT)
+        would time out on a cluster that looks ready."""
         try:
             self._wait(self._all_ok, "", limit_s)
         except ClusterError:
@@ -197,6 +200,11 @@ class LocalCluster:
             try:
                 with node.client(socket_timeout=1) as c:
                     if c.cluster("info").get("cluster_state") != "ok":
+                        return False
+                    replication = c.info("replication")
+                    if replication.get("role") == "slave" and (
+                        replication.get("master_link_status") != "up"
+                    ):
                         return False
             except redis.RedisError:
                 return False

@@ -38,6 +38,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if id(item) not in gone]
 
 
+#: What the failover tests measured (acknowledged likes lost, failover time), printed at the end
+#: of the run whatever the outcome: the loss without WAIT is reported, not hidden.
+FAILOVER_REPORT: list[str] = []
+
+
+@pytest.fixture
+def failover_report() -> list[str]:
+    return FAILOVER_REPORT
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FAILOVER_REPORT:
+        terminalreporter.section("Redis Cluster failover (tests/service/cluster)")
+        for line in FAILOVER_REPORT:
+            terminalreporter.line(line)
+
+
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     if redis_server_binary() is None:
