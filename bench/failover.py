@@ -274,11 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--runs", type=int, default=3, help="runs per WAIT setting (default 3)")
     ap.add_argument("--threads", type=int, default=8, help="writer threads (default 8)")
+    ap.add_argument(
+        "--wait",
+        type=int,
+        choices=(0, 1),
+        action="append",
+        help="only this PAPERREC_REDIS_WAIT_REPLICAS (repeatable; default 1 and 0)",
+    )
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = ap.parse_args(argv)
     figures: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for wait in (1, 0):
+        for wait in args.wait or (1, 0):
             runs: list[dict[str, Any]] = []
             for run in range(args.runs):
                 folder = Path(tmp) / f"wait{wait}-run{run}"

@@ -77,6 +77,11 @@ class Node:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def log(self, tail: int = 2000) -> str:
+        """The end of the node's own log."""
+        path = self.folder / "redis.log"
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+
 
 @dataclass
 class LocalCluster:
@@ -100,12 +105,19 @@ class LocalCluster:
             raise ClusterError("no redis-server 7 with redis-cli on PATH (apt-get install redis)")
         self._binary = binary
         count = self.masters * (1 + self.replicas)
-        self.nodes = [Node(p, self.folder / f"node-{p}") for p in _free_ports(count)]
-        for node in self.nodes:
-            node.folder.mkdir(parents=True, exist_ok=True)
-            self._launch(node)
-        for node in self.nodes:
-            self._wait(lambda n=node: _answers(n), f"node {node.address} did not answer", limit_s)
+        for attempt in range(1, 4):
+            self.nodes = [Node(p, self.folder / f"node-{p}") for p in _free_ports(count)]
+            for node in self.nodes:
+                node.folder.mkdir(parents=True, exist_ok=True)
+                self._launch(node)
+            exited = self._wait_answering(limit_s)
+            if exited is None:
+                break
+            # A port found free was taken before the node bound it (another process on the
+            # machine): new ports, a few times.
+            self.stop()
+            if attempt == 3:
+                raise ClusterError(f"node {exited.address} exited at start:\n{exited.log()}")
         out = subprocess.run(
             [
                 "redis-cli",
@@ -157,6 +169,18 @@ class LocalCluster:
             cwd=node.folder,
         )
         log.close()
+
+    def _wait_answering(self, limit_s: float) -> Node | None:
+        """Until every node answers; a node whose process exited instead (None: none did)."""
+        deadline = time.monotonic() + limit_s
+        for node in self.nodes:
+            while not _answers(node):
+                if not node.alive():
+                    return node
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"node {node.address} did not answer:\n{node.log()}")
+                time.sleep(0.05)
+        return None
 
     def _wait(self, ok: object, what: str, limit_s: float) -> None:
         deadline = time.monotonic() + limit_s
