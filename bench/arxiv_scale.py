@@ -8,8 +8,11 @@ them to FILE); docs/SCALE.md is written from them.
   :mod:`bench.redis_cluster`) filled through the service's own :class:`ClusterStore` calls:
   users with one like each, then more likes for the same users, a token each, synthetic
   arXiv-sized papers (title, abstract of about 1,000 characters, authors, arXiv id and DOI,
-  with the catalog index). ``used_memory`` summed over the masters before and after each step
-  gives bytes per user, per like, per token, per paper and per stored event; the projection is
+  with the catalog index), then every user's impressions at their bound (500 papers shown,
+  through the service's own flush). ``used_memory`` summed over the masters before and after
+  each step gives bytes per user, per like, per token, per paper, per stored event and per
+  user's full impressions (and per entry of a sorted set of paper ids, what a feed reader's
+  served set and a digest's seen set hold as well); the projection is
   linear in each (Redis sets, hashes and streams grow by a fixed amount per member at these
   sizes; the steps are measured at two sizes to check that).
 * **Scoring** (:func:`scoring`): the content model over 2.5 M synthetic 64-d papers
@@ -23,6 +26,7 @@ them to FILE); docs/SCALE.md is written from them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import tempfile
@@ -35,7 +39,9 @@ import numpy as np
 from bench.common import log, percentiles
 from bench.redis_cluster import LocalCluster
 from recommender.catalog import Paper
-from service.cluster import ClusterStore, cluster_client
+from service import keys
+from service.cluster import ClusterStore, async_cluster_client, cluster_client
+from service.impressions import Impressions
 from service.security import hash_token
 from service.store import TokenRecord
 
@@ -44,6 +50,8 @@ __all__ = ["main", "redis_memory", "scoring", "training"]
 TARGET_USERS = 10_000_000
 TARGET_PAPERS = 2_500_000
 LIKES_PER_USER = 50
+#: PAPERREC_IMPRESSIONS_KEPT's default: the papers a user's impressions remember at most.
+IMPRESSIONS_KEPT = 500
 WORDS = [f"w{i}" for i in range(20_000)]
 
 
@@ -91,6 +99,19 @@ def redis_memory(*, quick: bool = False) -> dict[str, Any]:
                 m4 = cluster.used_memory()
                 store.put_papers(_paper(i, rng) for i in range(n_papers))
                 m5 = cluster.used_memory()
+                # Impressions at their bound: every user shown PAPERREC_IMPRESSIONS_KEPT papers
+                # (the service's own flush); then the counts and the previous list dropped: what
+                # is left is the sorted set of papers shown, the kind a feed reader's served set
+                # and a digest's seen set are too.
+                asyncio.run(_fill_impressions(cluster.seeds, ids, paper_ids, rng))
+                m6 = cluster.used_memory()
+                for i in range(0, len(ids), 1000):
+                    pipe = client.pipeline(transaction=False)
+                    for u in ids[i : i + 1000]:
+                        pipe.delete(keys.impression_counts(u))
+                        pipe.delete(keys.previous_list(u))
+                    pipe.execute()
+                m7 = cluster.used_memory()
                 step.update(
                     bytes_per_user_with_one_like=round((m1 - m0) / users, 1),
                     likes_added=n_more,
@@ -100,6 +121,9 @@ def redis_memory(*, quick: bool = False) -> dict[str, Any]:
                     bytes_per_token=round((m4 - m3) / users, 1),
                     papers=n_papers,
                     bytes_per_paper=round((m5 - m4) / n_papers, 1),
+                    impressions_kept=IMPRESSIONS_KEPT,
+                    bytes_per_user_impressions_full=round((m6 - m5) / users, 1),
+                    bytes_per_shown_entry=round((m7 - m5) / users / IMPRESSIONS_KEPT, 1),
                     catalog_master_bytes=_catalog_master_bytes(cluster),
                 )
                 log(f"arxiv_scale: redis memory {step}")
@@ -112,6 +136,7 @@ def redis_memory(*, quick: bool = False) -> dict[str, Any]:
         + last["bytes_per_token"]
     )
     users_bytes = TARGET_USERS * per_user
+    impressions_bytes = TARGET_USERS * last.get("bytes_per_user_impressions_full", 0.0)
     events_bytes = 1_000_000 * last["bytes_per_event"]  # PAPERREC_EVENTS_MAX, the default
     catalog_bytes = TARGET_PAPERS * last["bytes_per_paper"]
     out["projection"] = {
@@ -122,13 +147,32 @@ def redis_memory(*, quick: bool = False) -> dict[str, Any]:
         "events_gib": round(events_bytes / 2**30, 2),
         "catalog_gib": round(catalog_bytes / 2**30, 1),
         "total_gib": round((users_bytes + events_bytes + catalog_bytes) / 2**30, 1),
+        # Every user's impressions at their bound (PAPERREC_IMPRESSIONS_KEPT papers shown), on
+        # top of the total: the upper bound of what impressions add.
+        "impressions_full_gib": round(impressions_bytes / 2**30, 1),
     }
     return out
 
 
-def _catalog_master_bytes(cluster: LocalCluster) -> int:
-    from service import keys
+async def _fill_impressions(
+    seeds: str, users: list[str], paper_ids: list[str], rng: random.Random
+) -> None:
+    """Show every user ``IMPRESSIONS_KEPT`` distinct papers, 50 a list, through the service's
+    own :class:`service.impressions.Impressions` and its flush, 200 users a flush."""
+    client = async_cluster_client(seeds, timeout_s=30)
+    impressions = Impressions(client, kept=IMPRESSIONS_KEPT, max_shows=3, flush_s=3600)
+    try:
+        for i in range(0, len(users), 200):
+            for u in users[i : i + 200]:
+                shown = rng.sample(paper_ids, IMPRESSIONS_KEPT)
+                for j in range(0, IMPRESSIONS_KEPT, 50):
+                    await impressions.record(u, shown[j : j + 50])
+            await impressions.flush()
+    finally:
+        await client.aclose()
 
+
+def _catalog_master_bytes(cluster: LocalCluster) -> int:
     node = cluster.master_of(keys.CLUSTER.PAPERS)
     with node.client(socket_timeout=5) as c:
         return int(c.info("memory")["used_memory"])

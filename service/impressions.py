@@ -84,7 +84,12 @@ class Impressions:
     """Impressions of one API process: read from Redis, recorded in memory, written in batches."""
 
     def __init__(
-        self, client: aioredis.Redis, *, kept: int, max_shows: int, flush_s: float
+        self,
+        client: aioredis.Redis | aiocluster.RedisCluster,
+        *,
+        kept: int,
+        max_shows: int,
+        flush_s: float,
     ) -> None:
         self.redis = client
         self.kept = kept
