@@ -69,7 +69,9 @@ def _paper(i: int, rng: random.Random) -> Paper:
     )
 
 
-def redis_memory(*, quick: bool = False) -> dict[str, Any]:
+def redis_memory(
+    *, quick: bool = False, impressions_kept: int = IMPRESSIONS_KEPT
+) -> dict[str, Any]:
     """Bytes per user, like, token, event and paper on a real cluster (module docstring)."""
     sizes = (1_000, 2_000) if quick else (5_000, 10_000)
     n_papers = 2_000 if quick else 20_000
@@ -103,7 +105,7 @@ def redis_memory(*, quick: bool = False) -> dict[str, Any]:
                 # (the service's own flush); then the counts and the previous list dropped: what
                 # is left is the sorted set of papers shown, the kind a feed reader's served set
                 # and a digest's seen set are too.
-                asyncio.run(_fill_impressions(cluster.seeds, ids, paper_ids, rng))
+                asyncio.run(_fill_impressions(cluster.seeds, ids, paper_ids, rng, impressions_kept))
                 m6 = cluster.used_memory()
                 for i in range(0, len(ids), 1000):
                     pipe = client.pipeline(transaction=False)
@@ -121,9 +123,9 @@ def redis_memory(*, quick: bool = False) -> dict[str, Any]:
                     bytes_per_token=round((m4 - m3) / users, 1),
                     papers=n_papers,
                     bytes_per_paper=round((m5 - m4) / n_papers, 1),
-                    impressions_kept=IMPRESSIONS_KEPT,
+                    impressions_kept=impressions_kept,
                     bytes_per_user_impressions_full=round((m6 - m5) / users, 1),
-                    bytes_per_shown_entry=round((m7 - m5) / users / IMPRESSIONS_KEPT, 1),
+                    bytes_per_shown_entry=round((m7 - m5) / users / impressions_kept, 1),
                     catalog_master_bytes=_catalog_master_bytes(cluster),
                 )
                 log(f"arxiv_scale: redis memory {step}")
@@ -155,17 +157,18 @@ def redis_memory(*, quick: bool = False) -> dict[str, Any]:
 
 
 async def _fill_impressions(
-    seeds: str, users: list[str], paper_ids: list[str], rng: random.Random
+    seeds: str, users: list[str], paper_ids: list[str], rng: random.Random, kept: int
 ) -> None:
-    """Show every user ``IMPRESSIONS_KEPT`` distinct papers, 50 a list, through the service's
-    own :class:`service.impressions.Impressions` and its flush, 200 users a flush."""
+    """Show every user ``kept`` distinct papers, 50 a list, through the service's own
+    :class:`service.impressions.Impressions` (kept: ``kept``) and its flush, 200 users a
+    flush."""
     client = async_cluster_client(seeds, timeout_s=30)
-    impressions = Impressions(client, kept=IMPRESSIONS_KEPT, max_shows=3, flush_s=3600)
+    impressions = Impressions(client, kept=kept, max_shows=3, flush_s=3600)
     try:
         for i in range(0, len(users), 200):
             for u in users[i : i + 200]:
-                shown = rng.sample(paper_ids, IMPRESSIONS_KEPT)
-                for j in range(0, IMPRESSIONS_KEPT, 50):
+                shown = rng.sample(paper_ids, kept)
+                for j in range(0, kept, 50):
                     await impressions.record(u, shown[j : j + 50])
             await impressions.flush()
     finally:
@@ -263,12 +266,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--only", choices=("memory", "scoring", "training"), action="append", help="one part"
     )
+    ap.add_argument(
+        "--impressions-kept",
+        type=int,
+        default=IMPRESSIONS_KEPT,
+        help=f"PAPERREC_IMPRESSIONS_KEPT of the memory part (default {IMPRESSIONS_KEPT})",
+    )
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = ap.parse_args(argv)
     parts = args.only or ["memory", "scoring", "training"]
     figures: dict[str, Any] = {}
     if "memory" in parts:
-        figures["redis_memory"] = redis_memory(quick=args.quick)
+        figures["redis_memory"] = redis_memory(
+            quick=args.quick, impressions_kept=args.impressions_kept
+        )
     if "scoring" in parts:
         figures["scoring"] = scoring(quick=args.quick)
     if "training" in parts:

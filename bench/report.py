@@ -485,8 +485,8 @@ def _cluster_section(failover: dict[str, Any] | None, scale: dict[str, Any] | No
             "(bench/results/failover.json).",
             "",
             "| `PAPERREC_REDIS_WAIT_REPLICAS` | runs | acknowledged likes lost | "
-            "failover seen by the API | replica promoted after | 503 answers |",
-            "|---|---|---|---|---|---|",
+            "failover seen by the API | replica promoted after | 503 answers | other answers |",
+            "|---|---|---|---|---|---|---|",
         ]
         for name, runs in failover.items():
             if not runs:
@@ -496,10 +496,17 @@ def _cluster_section(failover: dict[str, Any] | None, scale: dict[str, Any] | No
             seen = [r["failover_s"] for r in runs if r.get("failover_s") is not None]
             promoted = [r["promoted_s"] for r in runs if r.get("promoted_s") is not None]
             refused = sum(int(r["statuses"].get("503", 0)) for r in runs)
+            other: dict[str, int] = {}
+            for r in runs:
+                for code, n in r["statuses"].items():
+                    if code not in ("200", "201", "503"):
+                        other[code] = other.get(code, 0) + int(n)
+            others = ", ".join(f"{n} x {code}" for code, n in sorted(other.items())) or "none"
             wait = name.removeprefix("wait_")
             lines.append(
                 f"| {wait}{' (cluster default)' if wait == '1' else ''} | {len(runs)} | "
-                f"{lost:,} of {acked:,} | {_span(seen)} | {_span(promoted)} | {refused:,} |"
+                f"{lost:,} of {acked:,} | {_span(seen)} | {_span(promoted)} | {refused:,} | "
+                f"{others} |"
             )
         lines.append("")
     if scale:
@@ -517,6 +524,21 @@ def _cluster_section(failover: dict[str, Any] | None, scale: dict[str, Any] | No
                 f"projected {proj['total_gib']} GiB for {proj['users'] / 1e6:.0f} M users x "
                 f"{proj['likes_per_user']} likes + {proj['papers'] / 1e6:.1f} M papers"
             )
+        if step.get("bytes_per_user_impressions_full"):
+            small = scale.get("redis_memory_impressions_kept_100", {})
+            small_step = (small.get("steps") or [{}])[-1]
+            text = (
+                f"impressions at their bound ({step['impressions_kept']} papers shown) "
+                f"{step['bytes_per_user_impressions_full']:,.0f} B per user, "
+                f"{proj['impressions_full_gib']} GiB more for every user"
+            )
+            if small_step.get("bytes_per_user_impressions_full"):
+                text += (
+                    f" ({small_step['impressions_kept']} kept: "
+                    f"{small_step['bytes_per_user_impressions_full']:,.0f} B, "
+                    f"{small['projection']['impressions_full_gib']} GiB)"
+                )
+            parts.append(text)
         if sc:
             parts.append(
                 f"scoring {sc['papers'] / 1e6:.1f} M papers exact p50 {sc['exact']['p50_ms']} ms, "
