@@ -6,8 +6,9 @@ cluster's slot map, its redirections and its failovers. The store is :class:`Clu
 one-server :class:`service.store.Store` on the cluster layout of :mod:`service.keys` (catalog
 under ``{catalog}``, users set, event stream and change count per hash slot), plus what differs:
 
-* **reads of every shard**: everyone's feedback (training), the event listing, the change count
-  and the stream's trimming read all 16,384 slots' shards, pipelined (one round trip per master);
+* **reads of every shard**: everyone's feedback (training), the event listing, the change count,
+  the digest's subscribers and the stream's trimming read all 16,384 slots' shards, pipelined
+  (one round trip per master);
 * **a request's read** (:meth:`ClusterStore.access`): the token record, then (only for the
   token's own user with an accepted scope) the user's likes and dislikes, collection and rules
   and the paper, in two round trips, since the token, the user and the catalog live in
@@ -16,8 +17,8 @@ under ``{catalog}``, users set, event stream and change count per hash slot), pl
 * **durability**: Redis replicates asynchronously, so a master that dies may take writes it had
   acknowledged with it. A write the store makes by script (a like, a dislike or their removal,
   a paper put in a collection, a collection created, rules set: :data:`REPLICATED`) is followed
-  by ``WAIT <n> <ms>`` on the same connection, and answered only once ``n`` replicas hold it (``PAPERREC_REDIS_WAIT_REPLICAS``,
-  1 by default here); otherwise :class:`NotReplicatedError`, which the API answers 503 (the
+  by ``WAIT <n> <ms>`` on the same connection, and answered only once ``n`` replicas hold it
+  (``PAPERREC_REDIS_WAIT_REPLICAS``, 1 by default here); otherwise :class:`NotReplicatedError`, which the API answers 503 (the
   write may be kept or lost: sending it again is safe, every write is idempotent).
 
 A cluster that cannot serve a slot (its master failed and no replica took over yet) answers
