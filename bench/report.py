@@ -466,5 +466,97 @@ def write_report(path: Path = OUT) -> Path:
 
     pol = load("policy")
     lines += policy.section(pol, _machine(pol) if pol else "")
+    lines += _cluster_section(load("failover"), load("arxiv_scale"))
     path.write_text("\n".join(lines))
     return path
+
+
+def _cluster_section(failover: dict[str, Any] | None, scale: dict[str, Any] | None) -> list[str]:
+    """Section 7: acknowledged likes lost across a master's SIGKILL (bench/failover.py) and the
+    headline figures of the scale plan (bench/arxiv_scale.py; docs/SCALE.md has the rest)."""
+    if not failover and not scale:
+        return []
+    lines = ["", "## 7. Redis Cluster failover and arXiv scale", ""]
+    if failover:
+        lines += [
+            "`python -m bench.failover --runs N`: a local 3+3 cluster per run, two API replicas, "
+            "likes from several writers; a master without the catalog SIGKILLed mid-stream, "
+            "restarted once its replica took over; then every acknowledged like looked up "
+            "(bench/results/failover.json).",
+            "",
+            "| `PAPERREC_REDIS_WAIT_REPLICAS` | runs | acknowledged likes lost | "
+            "failover seen by the API | replica promoted after | 503 answers | other answers |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, runs in failover.items():
+            if not runs:
+                continue
+            acked = sum(r["acknowledged"] for r in runs)
+            lost = sum(r["lost"] for r in runs)
+            seen = [r["failover_s"] for r in runs if r.get("failover_s") is not None]
+            promoted = [r["promoted_s"] for r in runs if r.get("promoted_s") is not None]
+            refused = sum(int(r["statuses"].get("503", 0)) for r in runs)
+            other: dict[str, int] = {}
+            for r in runs:
+                for code, n in r["statuses"].items():
+                    if code not in ("200", "201", "503"):
+                        other[code] = other.get(code, 0) + int(n)
+            others = ", ".join(f"{n} x {code}" for code, n in sorted(other.items())) or "none"
+            wait = name.removeprefix("wait_")
+            lines.append(
+                f"| {wait}{' (cluster default)' if wait == '1' else ''} | {len(runs)} | "
+                f"{lost:,} of {acked:,} | {_span(seen)} | {_span(promoted)} | {refused:,} | "
+                f"{others} |"
+            )
+        lines.append("")
+    if scale:
+        mem = scale.get("redis_memory", {})
+        step = (mem.get("steps") or [{}])[-1]
+        proj = mem.get("projection", {})
+        sc = scale.get("scoring", {})
+        tr = scale.get("training", {})
+        parts = []
+        if step and proj:
+            parts.append(
+                f"Redis {step['bytes_per_user_with_one_like']:,.0f} B per user with one like, "
+                f"{step['bytes_per_like']} B per further like, "
+                f"{step['bytes_per_paper']:,.0f} B per paper (at {step['users']:,} users), "
+                f"projected {proj['total_gib']} GiB for {proj['users'] / 1e6:.0f} M users x "
+                f"{proj['likes_per_user']} likes + {proj['papers'] / 1e6:.1f} M papers"
+            )
+        if step.get("bytes_per_user_impressions_full"):
+            small = scale.get("redis_memory_impressions_kept_100", {})
+            small_step = (small.get("steps") or [{}])[-1]
+            text = (
+                f"impressions at their bound ({step['impressions_kept']} papers shown) "
+                f"{step['bytes_per_user_impressions_full']:,.0f} B per user, "
+                f"{proj['impressions_full_gib']} GiB more for every user"
+            )
+            if small_step.get("bytes_per_user_impressions_full"):
+                text += (
+                    f" ({small_step['impressions_kept']} kept: "
+                    f"{small_step['bytes_per_user_impressions_full']:,.0f} B, "
+                    f"{small['projection']['impressions_full_gib']} GiB)"
+                )
+            parts.append(text)
+        if sc:
+            parts.append(
+                f"scoring {sc['papers'] / 1e6:.1f} M papers exact p50 {sc['exact']['p50_ms']} ms, "
+                f"IVF p50 {sc['ivf']['p50_ms']} ms (recall@100 {sc['ivf_recall_at_100_vs_exact']})"
+            )
+        if tr:
+            parts.append(
+                f"{tr['model']}: {tr['projected_likes'] / 1e6:.0f} M likes projected "
+                f"{tr['projected_hours']} h (exponent {tr['exponent']})"
+            )
+        lines += [
+            "`python -m bench.arxiv_scale` (bench/results/arxiv_scale.json): "
+            + "; ".join(parts)
+            + ". How each was measured and fitted, and the masters it needs: docs/SCALE.md.",
+            "",
+        ]
+    return lines
+
+
+def _span(values: list[float]) -> str:
+    return "–" if not values else f"{min(values):.1f}-{max(values):.1f} s"

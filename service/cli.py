@@ -148,7 +148,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
         print("error: --workers > 1 needs SO_REUSEPORT (Linux, macOS, BSD)", file=sys.stderr)
         return 2
     level = settings.log_level.lower()
-    if settings.redis_url:
+    if settings.redis_url or settings.redis_cluster:
         return serve_workers(args.host, args.port, args.workers, level)
     server = EmbeddedRedis(
         settings.data_dir,

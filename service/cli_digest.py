@@ -73,7 +73,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             if send is None:
                 _dry_run(store, engine, settings, args.user)
                 return 0
-            n = len(args.user) if args.user else int(store.redis.scard(_subscribers()))
+            n = len(args.user) if args.user else len(store.digest_subscribers())
             with progress("sending digests", n, " users") as bar:
                 report = run_digest(
                     store, engine, settings, send, users=args.user, progress=bar.update
@@ -91,16 +91,10 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             models.sync_papers()  # papers imported meanwhile
 
 
-def _subscribers() -> str:
-    from service import keys
-
-    return keys.DIGEST_SUBSCRIBERS
-
-
 def _dry_run(store: Any, engine: Any, settings: Settings, users: list[str] | None) -> None:
     from service import digest
 
-    for user_id in sorted(store.redis.smembers(_subscribers())):
+    for user_id in sorted(store.digest_subscribers()):
         if users is not None and user_id not in users:
             continue
         sub = digest.subscription(store, user_id)

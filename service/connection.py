@@ -68,7 +68,14 @@ def async_redis_client(url: str, *, timeout_s: float = 1.0) -> aioredis.Redis:
 def open_store(settings: Settings) -> Iterator[Store]:
     """A :class:`Store` on ``settings.redis_url``, or on the embedded server of
     ``settings.data_dir`` (started if no other process runs it, restarted if it dies, and stopped
-    on exit)."""
+    on exit). With ``settings.redis_cluster``, a :class:`service.cluster.ClusterStore` on that
+    Redis Cluster instead (it takes precedence)."""
+    if settings.redis_cluster:
+        from service.cluster import open_cluster_store
+
+        with open_cluster_store(settings) as cluster_store:
+            yield cluster_store
+        return
     server: EmbeddedRedis | None = None
     if settings.redis_url:
         url = settings.redis_url

@@ -88,7 +88,7 @@ def subscribe(store: Store, user_id: str, email: str, lists: list[str] | None) -
     }
     pipe = store.redis.pipeline(transaction=True)
     pipe.hset(keys.digest(user_id), mapping=fields)
-    pipe.sadd(keys.DIGEST_SUBSCRIBERS, user_id)
+    pipe.sadd(store.layout.digest_subscribers(user_id), user_id)  # the user's slot
     pipe.execute()
     found = subscription(store, user_id)
     assert found is not None
@@ -123,7 +123,7 @@ def unsubscribe(store: Store, user_id: str, key: str | None = None) -> bool:
         return False
     pipe = store.redis.pipeline(transaction=True)
     pipe.hdel(keys.digest(user_id), "email", "collections", "unsubscribe", "subscribed", "pending")
-    pipe.srem(keys.DIGEST_SUBSCRIBERS, user_id)
+    pipe.srem(store.layout.digest_subscribers(user_id), user_id)
     pipe.execute()
     return True
 
@@ -302,8 +302,7 @@ def run_digest(
     """Send every subscribed user (or ``users`` of them) their digest: see the module's
     docstring. ``retry_wait_s``: the first wait before a retry (doubled each time)."""
     report = DigestReport()
-    subscribed: Any = store.redis.smembers(keys.DIGEST_SUBSCRIBERS)
-    for user_id in sorted(subscribed):
+    for user_id in sorted(store.digest_subscribers()):
         if users is not None and user_id not in users:
             continue
         lock = keys.digest_lock(user_id)

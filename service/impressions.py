@@ -15,6 +15,11 @@ reads, so its own next list already knows them. The trade-off: a crash loses at 
 interval of impressions (a paper may be shown once more than N times, a list may repeat once),
 and with several API processes (``--workers``) one process sees another's impressions only
 after that interval. ``PAPERREC_IMPRESSIONS_FLUSH_S=0`` writes them in the request instead.
+
+On a Redis Cluster each list is still one script on one user's slot; a flush's pipeline sends
+every node the scripts of its users (the cluster's pipeline runs scripts by name, so a node that
+does not know the script yet, new or promoted, is given it and asked again), and only the lists
+that were not written are kept for the next flush.
 """
 
 from __future__ import annotations
@@ -26,8 +31,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
+from redis.exceptions import NoScriptError
 
 from service import keys
 from service.settings import Settings
@@ -76,7 +84,12 @@ class Impressions:
     """Impressions of one API process: read from Redis, recorded in memory, written in batches."""
 
     def __init__(
-        self, client: aioredis.Redis, *, kept: int, max_shows: int, flush_s: float
+        self,
+        client: aioredis.Redis | aiocluster.RedisCluster,
+        *,
+        kept: int,
+        max_shows: int,
+        flush_s: float,
     ) -> None:
         self.redis = client
         self.kept = kept
@@ -85,6 +98,7 @@ class Impressions:
         #: Lists shown and not written yet, per user, oldest first: ``(time ms, papers)``.
         self._pending: dict[str, list[tuple[int, list[str]]]] = {}
         self._script = client.register_script(RECORD)
+        self._cluster = isinstance(client, aiocluster.RedisCluster)
 
     async def seen(self, user_id: str) -> Seen:
         """What ``user_id`` was shown, as stored with this process's unwritten lists over it."""
@@ -111,16 +125,19 @@ class Impressions:
             return
         self._pending.setdefault(user_id, []).append(entry)
 
-    async def _write(self, client: object, user_id: str, at: int, papers: list[str]) -> None:
-        await self._script(
-            keys=[
+    def _keys_args(self, user_id: str, at: int, papers: list[str]) -> tuple[list[str], list[Any]]:
+        return (
+            [
                 keys.impression_counts(user_id),
                 keys.impression_times(user_id),
                 keys.previous_list(user_id),
             ],
-            args=[at, self.kept, json.dumps(papers), *papers],
-            client=client,  # type: ignore[arg-type]
+            [at, self.kept, json.dumps(papers), *papers],
         )
+
+    async def _write(self, client: object, user_id: str, at: int, papers: list[str]) -> None:
+        keys_, args = self._keys_args(user_id, at, papers)
+        await self._script(keys=keys_, args=args, client=client)  # type: ignore[arg-type]
 
     async def flush(self) -> int:
         """Write every unwritten list in one pipeline; returns how many. On a Redis error they
@@ -128,6 +145,8 @@ class Impressions:
         if not self._pending:
             return 0
         pending, self._pending = self._pending, {}
+        if self._cluster:
+            return await self._flush_cluster(pending)
         n = 0
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -142,6 +161,41 @@ class Impressions:
                 self._pending[user_id] = entries + self._pending.get(user_id, [])
             raise
         return n
+
+    async def _flush_cluster(self, pending: dict[str, list[tuple[int, list[str]]]]) -> int:
+        """:meth:`flush` on a Redis Cluster: a list written is not written again; those that
+        were not are kept (in front of what came since) and the first error raised."""
+        todo = [(u, at, papers) for u, entries in pending.items() for at, papers in entries]
+        written = 0
+        error: Exception | None = None
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            for user_id, at, papers in todo:
+                keys_, args = self._keys_args(user_id, at, papers)
+                # Not pipe.evalsha: the cluster's pipeline refuses that name.
+                pipe.execute_command("EVALSHA", self._script.sha, len(keys_), *keys_, *args)
+            try:
+                results = await pipe.execute(raise_on_error=False)
+            except Exception as e:  # no node answered: nothing is known to be written
+                error = e
+                break
+            failed = [e for e, r in zip(todo, results, strict=True) if isinstance(r, Exception)]
+            errors = [r for r in results if isinstance(r, Exception)]
+            written += len(todo) - len(failed)
+            todo = failed
+            if not errors:
+                return written
+            error = errors[0]
+            if attempt == 2 or not all(isinstance(e, NoScriptError) for e in errors):
+                break
+            await self.redis.script_load(RECORD)  # on every master; then the failed ones again
+        again: dict[str, list[tuple[int, list[str]]]] = {}
+        for user_id, at, papers in todo:
+            again.setdefault(user_id, []).append((at, papers))
+        for user_id, entries in again.items():
+            self._pending[user_id] = entries + self._pending.get(user_id, [])
+        assert error is not None
+        raise error
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

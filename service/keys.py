@@ -63,14 +63,49 @@ The three ``paper-by`` hashes are the catalog's index for matching a researcher'
 are written in the same transaction as the papers they index.
 
 A user's keys share the hash tag ``{user:<u>}``. A like or dislike changes the user's sets, the
-users set and the event stream in one Lua script (atomic: a stored change always has its event),
-so the service needs one Redis server (with replicas if wanted), not a Redis Cluster.
+users set and the event stream in one Lua script (atomic: a stored change always has its event).
 The same scripts keep the user's collections consistent: a like that leaves (unlike, dislike)
 leaves every collection too. The scripts reach a collection's set by its name under the user's
-prefix (:func:`collection_prefix`), so every key they touch has the user's hash tag.
+prefix (:func:`collection_prefix`), so every key they touch has the user's hash tag. On one server
+the names above are all there is (:data:`SINGLE`).
+
+On a Redis Cluster (``PAPERREC_REDIS_CLUSTER``, :mod:`service.cluster`) no script, pipeline or
+transaction may touch two hash slots, so :data:`CLUSTER` places what is global on one server:
+
+* the catalog (papers, their index, the sample set, the change stream, the meta hash) shares the
+  hash tag ``{catalog}``: ``paperrec:{catalog}:papers`` and so on, so a chunk of papers is still
+  stored with its index entries and change in one transaction (one slot: one master);
+* the users set, the event stream and the feedback change count are kept per hash slot, in the
+  slot of the user's own keys: ``paperrec:{s<n>}:users``, ``paperrec:{s<n>}:events``,
+  ``paperrec:{s<n>}:feedback-changes``, where ``s<n>`` is the shard tag of that slot (the smallest
+  ``n`` whose ``s<n>`` hashes to it, :func:`slot_tag`). A like is still one script with its
+  event; readers (training, the event listing, the change count) read every slot's shard;
+* the digest's subscribers set is kept per hash slot the same way
+  (``paperrec:{s<n>}:digest-subscribers``), so that a subscription's hash and its entry change in
+  one transaction; the digest run reads every shard
+  (:meth:`service.store.Store.digest_subscribers`);
+* everything else of a user (collections and their sets, rules, a feed token's served set and
+  fetch times, the digest's subscription, seen set and lock, impressions, visits, the sets of
+  tokens and sessions) is under the user's hash tag, in one slot with the user's likes, so the
+  scripts and transactions that join them (a like leaving every collection, a list's
+  impressions, a digest marked sent) are one slot as they are;
+* tokens, sign-in links and web sessions (one key each, named by the hash of a secret that only
+  the bearer, the link or the cookie holds) keep their names, each in its own slot: the request's
+  read that joins a token with a user's data is two round trips there
+  (:class:`service.cluster.ClusterStore`); a sign-in link is made, read and taken with single
+  commands; a token's or a session's record and its entry in the user's set, which cannot share
+  a transaction there, are written set first and removed record first, so that a live record is
+  always listed under its user (revoking or signing out everywhere finds it).
+
+The rate limiter keeps nothing in Redis (each API process counts its own requests,
+:mod:`service.limits`).
 """
 
 from __future__ import annotations
+
+from functools import cache
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 PREFIX = "paperrec"
 
@@ -174,3 +209,114 @@ def digest_seen(user_id: str) -> str:
 
 def digest_lock(user_id: str) -> str:
     return f"{_user(user_id)}:digest-lock"
+
+
+class Layout:
+    """Where the global keys are on one Redis server: the names above."""
+
+    #: A Redis Cluster's layout: writes that join keys of two slots (a session's record and its
+    #: user's set) are made one after the other, in a safe order, instead of in one transaction.
+    cluster = False
+
+    PAPERS = PAPERS
+    META = META
+    PAPER_CHANGES = PAPER_CHANGES
+    PAPER_BY_ARXIV = PAPER_BY_ARXIV
+    PAPER_BY_DOI = PAPER_BY_DOI
+    PAPER_BY_TITLE = PAPER_BY_TITLE
+    SAMPLE_PAPERS = SAMPLE_PAPERS
+
+    @property
+    def paper_index(self) -> tuple[str, str, str]:
+        """The catalog index's hashes (arXiv id, DOI, title key)."""
+        return (self.PAPER_BY_ARXIV, self.PAPER_BY_DOI, self.PAPER_BY_TITLE)
+
+    def users(self, user_id: str) -> str:
+        """The users set that ``user_id`` belongs in."""
+        return USERS
+
+    def events(self, user_id: str) -> str:
+        """The event stream of ``user_id``'s feedback."""
+        return EVENTS
+
+    def feedback_changes(self, user_id: str) -> str:
+        """The change count that ``user_id``'s feedback counts in."""
+        return FEEDBACK_CHANGES
+
+    def digest_subscribers(self, user_id: str) -> str:
+        """The digest subscribers set that ``user_id`` belongs in while subscribed."""
+        return DIGEST_SUBSCRIBERS
+
+    def all_users(self) -> list[str]:
+        return [USERS]
+
+    def all_events(self) -> list[str]:
+        return [EVENTS]
+
+    def all_feedback_changes(self) -> list[str]:
+        return [FEEDBACK_CHANGES]
+
+    def all_digest_subscribers(self) -> list[str]:
+        return [DIGEST_SUBSCRIBERS]
+
+
+@cache
+def _slot_tags() -> tuple[str, ...]:
+    found: dict[int, str] = {}
+    n = 0
+    while len(found) < REDIS_CLUSTER_HASH_SLOTS:  # about 156,000 tries, a fraction of a second
+        found.setdefault(key_slot(f"s{n}".encode()), f"s{n}")
+        n += 1
+    return tuple(found[s] for s in range(REDIS_CLUSTER_HASH_SLOTS))
+
+
+def slot_tag(slot: int) -> str:
+    """The shard tag of hash slot ``slot``: the smallest ``s<n>`` that hashes to it."""
+    return _slot_tags()[slot]
+
+
+class ClusterLayout(Layout):
+    """Where the global keys are on a Redis Cluster (the module's docstring)."""
+
+    cluster = True
+
+    PAPERS = f"{PREFIX}:{{catalog}}:papers"
+    META = f"{PREFIX}:{{catalog}}:meta"
+    PAPER_CHANGES = f"{PREFIX}:{{catalog}}:paper-changes"
+    PAPER_BY_ARXIV = f"{PREFIX}:{{catalog}}:paper-by:arxiv"
+    PAPER_BY_DOI = f"{PREFIX}:{{catalog}}:paper-by:doi"
+    PAPER_BY_TITLE = f"{PREFIX}:{{catalog}}:paper-by:title"
+    SAMPLE_PAPERS = f"{PREFIX}:{{catalog}}:sample-papers"
+
+    @staticmethod
+    def _shard(user_id: str) -> str:
+        return f"{PREFIX}:{{{slot_tag(key_slot(likes(user_id).encode()))}}}"
+
+    def users(self, user_id: str) -> str:
+        return f"{self._shard(user_id)}:users"
+
+    def events(self, user_id: str) -> str:
+        return f"{self._shard(user_id)}:events"
+
+    def feedback_changes(self, user_id: str) -> str:
+        return f"{self._shard(user_id)}:feedback-changes"
+
+    def digest_subscribers(self, user_id: str) -> str:
+        return f"{self._shard(user_id)}:digest-subscribers"
+
+    def all_users(self) -> list[str]:
+        return [f"{PREFIX}:{{{t}}}:users" for t in _slot_tags()]
+
+    def all_events(self) -> list[str]:
+        return [f"{PREFIX}:{{{t}}}:events" for t in _slot_tags()]
+
+    def all_feedback_changes(self) -> list[str]:
+        return [f"{PREFIX}:{{{t}}}:feedback-changes" for t in _slot_tags()]
+
+    def all_digest_subscribers(self) -> list[str]:
+        return [f"{PREFIX}:{{{t}}}:digest-subscribers" for t in _slot_tags()]
+
+
+#: The layout on one server, and on a cluster.
+SINGLE = Layout()
+CLUSTER = ClusterLayout()

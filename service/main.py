@@ -4,6 +4,7 @@ kept on ``app.state``; nothing shared lives in a module global."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
 from service import web
+from service.cluster import on_cluster_error
 from service.connection import open_store
 from service.impressions import open_impressions
 from service.limits import Limits
@@ -148,6 +150,27 @@ async def _on_redis_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _from_a_closed_redis_connection(exc: Exception) -> bool:
+    """A write on a Redis connection that its server closed (a node killed or failed over),
+    which redis-py's asyncio client lets through as the event loop's own error (uvloop:
+    ``RuntimeError: unable to perform operation on <TCPTransport closed=True ...>; the handler
+    is closed``) instead of ``redis.ConnectionError``: raised inside redis-py's code."""
+    if "closed" not in str(exc):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if f"{os.sep}redis{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+async def _on_runtime_error(request: Request, exc: Exception) -> JSONResponse:
+    if not _from_a_closed_redis_connection(exc):
+        raise exc  # anything else stays a 500, logged with its traceback, as before
+    return await _on_redis_down(request, redis.ConnectionError(str(exc)))
+
+
 def _is_oom(exc: Exception) -> bool:
     # Plain commands raise OutOfMemoryError; a script's refused write and a transaction that
     # could not be queued come back as other ResponseErrors carrying Redis's OOM message.
@@ -205,6 +228,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(redis.ConnectionError, _on_redis_down)
     app.add_exception_handler(redis.TimeoutError, _on_redis_down)
     app.add_exception_handler(redis.ResponseError, _on_redis_error)
+    app.add_exception_handler(RuntimeError, _on_runtime_error)  # a closed connection: 503
+    # A Redis Cluster slot without a master (CLUSTERDOWN), or a write no replica confirmed: 503.
+    app.add_exception_handler(redis.exceptions.ClusterError, on_cluster_error)
+    app.add_exception_handler(redis.exceptions.RedisClusterException, on_cluster_error)
     for module in (
         health,
         metrics,

@@ -49,6 +49,8 @@ class IndexUpdate:
         old: Mapping[str, Paper | None],
         new: Iterable[Paper],
         removed: Iterable[Paper] = (),
+        *,
+        layout: keys.Layout = keys.SINGLE,
     ) -> IndexUpdate:
         """What storing ``new`` (replacing ``old``, the stored versions by id, ``None`` where
         there was none) and deleting ``removed`` does to the index; reads the index's current
@@ -56,8 +58,9 @@ class IndexUpdate:
         entering = {p.paper_id: paper_keys(p) for p in new}
         leaving = {pid: paper_keys(p) for pid, p in old.items() if p is not None}
         leaving.update({p.paper_id: paper_keys(p) for p in removed})
-        out = cls()
-        for slot, hash_key in ((0, keys.PAPER_BY_ARXIV), (1, keys.PAPER_BY_DOI)):
+        names = layout.paper_index
+        out = cls({k: {} for k in names}, {k: [] for k in names})
+        for slot, hash_key in ((0, layout.PAPER_BY_ARXIV), (1, layout.PAPER_BY_DOI)):
             affected: list[str] = sorted(
                 {v for k in (*entering.values(), *leaving.values()) if (v := k[slot])}
             )
@@ -78,7 +81,7 @@ class IndexUpdate:
                         out.set_[hash_key][key] = owner
         titles = sorted({k[2] for k in (*entering.values(), *leaving.values()) if k[2]})
         if titles:
-            raw = client.hmget(keys.PAPER_BY_TITLE, titles)
+            raw = client.hmget(layout.PAPER_BY_TITLE, titles)
             lists = {t: list(json.loads(r)) if r else [] for t, r in zip(titles, raw, strict=True)}
             for t in titles:
                 ids = [
@@ -90,21 +93,23 @@ class IndexUpdate:
                 ids.sort()
                 if ids != lists[t]:
                     if ids:
-                        out.set_[keys.PAPER_BY_TITLE][t] = json.dumps(ids, ensure_ascii=False)
+                        out.set_[layout.PAPER_BY_TITLE][t] = json.dumps(ids, ensure_ascii=False)
                     else:
-                        out.delete[keys.PAPER_BY_TITLE].append(t)
+                        out.delete[layout.PAPER_BY_TITLE].append(t)
         return out
 
     def apply(self, pipe: Any) -> None:
         """Queue the writes into ``pipe`` (inside its ``MULTI``)."""
-        for hash_key in KEYS:
+        for hash_key in self.set_:
             if self.set_[hash_key]:
                 pipe.hset(hash_key, mapping=self.set_[hash_key])
             if self.delete[hash_key]:
                 pipe.hdel(hash_key, *self.delete[hash_key])
 
 
-def full_index(papers: Iterable[Paper]) -> dict[str, dict[str, str]]:
+def full_index(
+    papers: Iterable[Paper], layout: keys.Layout = keys.SINGLE
+) -> dict[str, dict[str, str]]:
     """The whole index of ``papers``, hash by hash (for building it over a stored catalog)."""
     arxiv: dict[str, str] = {}
     doi: dict[str, str] = {}
@@ -118,31 +123,33 @@ def full_index(papers: Iterable[Paper]) -> dict[str, dict[str, str]]:
         if t:
             title.setdefault(t, []).append(p.paper_id)
     return {
-        keys.PAPER_BY_ARXIV: arxiv,
-        keys.PAPER_BY_DOI: doi,
-        keys.PAPER_BY_TITLE: {t: json.dumps(ids, ensure_ascii=False) for t, ids in title.items()},
+        layout.PAPER_BY_ARXIV: arxiv,
+        layout.PAPER_BY_DOI: doi,
+        layout.PAPER_BY_TITLE: {t: json.dumps(ids, ensure_ascii=False) for t, ids in title.items()},
     }
 
 
-def build(client: Any, papers: Callable[[], Iterator[Paper]]) -> None:
+def build(
+    client: Any, papers: Callable[[], Iterator[Paper]], layout: keys.Layout = keys.SINGLE
+) -> None:
     """Build the whole index over the stored ``papers`` (read while the papers are watched, so
     no paper stored meanwhile is missed) and mark it built."""
     with client.pipeline(transaction=True) as pipe:
         while True:
             try:
-                pipe.watch(keys.PAPERS, keys.META)
-                if pipe.hexists(keys.META, BUILT):
+                pipe.watch(layout.PAPERS, layout.META)
+                if pipe.hexists(layout.META, BUILT):
                     return
-                index = full_index(papers())
+                index = full_index(papers(), layout)
                 pipe.multi()
-                pipe.delete(*KEYS)
+                pipe.delete(*layout.paper_index)
                 for hash_key, fields in index.items():
                     items = list(fields.items())
                     for i in range(0, len(items), _CHUNK):
                         pipe.hset(hash_key, mapping=dict(items[i : i + _CHUNK]))
-                pipe.hset(keys.META, BUILT, f"{time.time():.0f}")
+                pipe.hset(layout.META, BUILT, f"{time.time():.0f}")
                 pipe.execute()
-                if index[keys.PAPER_BY_TITLE]:
+                if index[layout.PAPER_BY_TITLE]:
                     log.info("indexed the stored papers by arXiv id, DOI and title")
                 return
             except redis.WatchError:

@@ -79,6 +79,25 @@ class Settings(BaseSettings):
         description="Redis to use (redis://, rediss:// or unix://). Unset: an embedded Redis "
         "server is started inside data_dir.",
     )
+    redis_cluster: str | None = Field(
+        default=None,
+        pattern=r"^\s*[^\s,:]+:[0-9]+\s*(,\s*[^\s,:]+:[0-9]+\s*)*$",
+        description="A Redis Cluster to use instead: seed nodes as host:port,host:port,... "
+        "(some of its nodes; the others are found from them). Takes precedence over REDIS_URL.",
+    )
+    redis_wait_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="On a Redis Cluster, before answering 2xx to a write the store makes by "
+        "script (feedback, a paper put in a collection, a collection created, rules set), WAIT "
+        "until this many replicas hold it (else 503: retry). Unset: 1. Not used with one server.",
+    )
+    redis_wait_timeout_ms: int = Field(
+        default=500,
+        ge=1,
+        description="How long a write waits for its replicas (redis_wait_replicas), ms; at "
+        "most 80% of redis_timeout_s.",
+    )
     redis_appendfsync: Literal["always", "everysec", "no"] = Field(
         default="always",
         description="Append-only file fsync policy of the embedded Redis: 'always' acknowledges a "

@@ -142,8 +142,11 @@ class Store:
         *,
         events_max: int = 1_000_000,
         events_retention_s: float = 0.0,
+        layout: keys.Layout = keys.SINGLE,
     ) -> None:
         self.redis = client
+        #: Where the global keys are: one server's names, or a cluster's (:mod:`service.keys`).
+        self.layout = layout
         self._aredis = aclient
         #: The event stream keeps its last ``events_max`` entries, and (``events_retention_s``
         #: > 0) only those of the last that many seconds: trimmed with every event written.
@@ -234,30 +237,38 @@ class Store:
             while True:
                 try:
                     # What the index update reads cannot change before the MULTI runs.
-                    pipe.watch(keys.PAPERS, keys.SAMPLE_PAPERS, *paper_index.KEYS)
+                    pipe.watch(
+                        self.layout.PAPERS, self.layout.SAMPLE_PAPERS, *self.layout.paper_index
+                    )
                     old = dict(
-                        zip(ids, _decode(pipe.hmget(keys.PAPERS, ids) if ids else []), strict=True)
+                        zip(
+                            ids,
+                            _decode(pipe.hmget(self.layout.PAPERS, ids) if ids else []),
+                            strict=True,
+                        )
                     )
                     gone: list[str] = []
                     retired: list[Paper] = []
                     if not sample:
-                        samples = {str(x) for x in pipe.smembers(keys.SAMPLE_PAPERS)}
+                        samples = {str(x) for x in pipe.smembers(self.layout.SAMPLE_PAPERS)}
                         if samples and (retire or any(pid not in samples for pid in ids)):
                             gone = sorted(samples - set(ids))
-                            found = _decode(pipe.hmget(keys.PAPERS, gone)) if gone else []
+                            found = _decode(pipe.hmget(self.layout.PAPERS, gone)) if gone else []
                             retired = [p for p in found if p is not None]
-                    update = paper_index.IndexUpdate.compute(pipe, old, batch.values(), retired)
+                    update = paper_index.IndexUpdate.compute(
+                        pipe, old, batch.values(), retired, layout=self.layout
+                    )
                     pipe.multi()
                     if encoded:
-                        pipe.hset(keys.PAPERS, mapping=encoded)  # type: ignore[arg-type]
+                        pipe.hset(self.layout.PAPERS, mapping=encoded)  # type: ignore[arg-type]
                     if sample:
-                        pipe.sadd(keys.SAMPLE_PAPERS, *ids)
+                        pipe.sadd(self.layout.SAMPLE_PAPERS, *ids)
                     if gone:
-                        pipe.hdel(keys.PAPERS, *gone)
-                        pipe.delete(keys.SAMPLE_PAPERS)
+                        pipe.hdel(self.layout.PAPERS, *gone)
+                        pipe.delete(self.layout.SAMPLE_PAPERS)
                     update.apply(pipe)
                     pipe.xadd(
-                        keys.PAPER_CHANGES,
+                        self.layout.PAPER_CHANGES,
                         {"ids": json.dumps(ids + gone, ensure_ascii=False)},
                         maxlen=_PAPER_CHANGES_KEPT,
                         approximate=True,
@@ -270,8 +281,8 @@ class Store:
     def ensure_paper_index(self) -> None:
         """Build the arXiv id / DOI / title index over the stored papers if this store has none
         yet (a store written before the index existed); a no-op afterwards."""
-        if not self.redis.hexists(keys.META, paper_index.BUILT):
-            paper_index.build(self.redis, self.iter_papers)
+        if not self.redis.hexists(self.layout.META, paper_index.BUILT):
+            paper_index.build(self.redis, self.iter_papers, self.layout)
 
     def adopt_sample(self, sample_ids: Iterable[str]) -> list[str]:
         """For a store whose sample papers were loaded before they were remembered as such:
@@ -282,23 +293,24 @@ class Store:
         present = sorted(self.known_papers(sample_ids))
         if not present or self.count_papers() == len(present):
             if present:
-                self.redis.sadd(keys.SAMPLE_PAPERS, *present)
+                self.redis.sadd(self.layout.SAMPLE_PAPERS, *present)
             return []
-        self.redis.sadd(keys.SAMPLE_PAPERS, *present)
+        self.redis.sadd(self.layout.SAMPLE_PAPERS, *present)
         _, removed = self._put_chunk({}, sample=False, retire=True)
         log.info("%d sample papers left the catalog, which holds real papers", len(removed))
         return removed
 
     # ----------------------------------------------- the index (recommender.library.PaperLookup)
     def by_arxiv(self, arxiv_ids: list[str]) -> dict[str, str]:
-        return self._lookup(keys.PAPER_BY_ARXIV, arxiv_ids)
+        return self._lookup(self.layout.PAPER_BY_ARXIV, arxiv_ids)
 
     def by_doi(self, dois: list[str]) -> dict[str, str]:
-        return self._lookup(keys.PAPER_BY_DOI, dois)
+        return self._lookup(self.layout.PAPER_BY_DOI, dois)
 
     def by_title(self, title_keys: list[str]) -> dict[str, list[str]]:
         return {
-            t: json.loads(ids) for t, ids in self._lookup(keys.PAPER_BY_TITLE, title_keys).items()
+            t: json.loads(ids)
+            for t, ids in self._lookup(self.layout.PAPER_BY_TITLE, title_keys).items()
         }
 
     def years(self, paper_ids: list[str]) -> dict[str, int | None]:
@@ -319,7 +331,7 @@ class Store:
     def last_paper_change(self) -> str:
         """Id of the newest entry of the change stream (``"0-0"`` when there is none): read it
         before the catalog, and :meth:`paper_changes` after it gives what the catalog missed."""
-        rows: Any = self.redis.xrevrange(keys.PAPER_CHANGES, count=1)
+        rows: Any = self.redis.xrevrange(self.layout.PAPER_CHANGES, count=1)
         return str(rows[0][0]) if rows else "0-0"
 
     def paper_changes(self, after: str) -> tuple[str, list[Paper] | None, list[str]]:
@@ -332,14 +344,14 @@ class Store:
             return last, [], []
         # ``after`` was an entry (still there unless trimmed) or "0-0", the empty stream.
         if after == "0-0":
-            if int(self.redis.xlen(keys.PAPER_CHANGES)) >= _PAPER_CHANGES_KEPT:
+            if int(self.redis.xlen(self.layout.PAPER_CHANGES)) >= _PAPER_CHANGES_KEPT:
                 return last, None, []
         else:
-            first: Any = self.redis.xrange(keys.PAPER_CHANGES, count=1)
+            first: Any = self.redis.xrange(self.layout.PAPER_CHANGES, count=1)
             if not first or _stream_id(str(first[0][0])) > _stream_id(after):
                 return last, None, []
         ids: dict[str, None] = {}
-        entries: Any = self.redis.xrange(keys.PAPER_CHANGES, min=f"({after}", max=last)
+        entries: Any = self.redis.xrange(self.layout.PAPER_CHANGES, min=f"({after}", max=last)
         for _, fields in entries:
             ids.update(dict.fromkeys(json.loads(fields["ids"])))
         papers = self.get_papers(list(ids))
@@ -350,16 +362,16 @@ class Store:
         """The stored papers among ``paper_ids`` (unknown ids are skipped)."""
         out: list[Paper] = []
         for i in range(0, len(paper_ids), _CHUNK):
-            raws: Any = self.redis.hmget(keys.PAPERS, paper_ids[i : i + _CHUNK])
+            raws: Any = self.redis.hmget(self.layout.PAPERS, paper_ids[i : i + _CHUNK])
             out.extend(p for r in raws if r is not None and (p := _paper(r)) is not None)
         return out
 
     def get_paper(self, paper_id: str) -> Paper | None:
-        raw = self.redis.hget(keys.PAPERS, paper_id)
+        raw = self.redis.hget(self.layout.PAPERS, paper_id)
         return None if raw is None else _paper(str(raw))
 
     def has_paper(self, paper_id: str) -> bool:
-        return bool(self.redis.hexists(keys.PAPERS, paper_id))
+        return bool(self.redis.hexists(self.layout.PAPERS, paper_id))
 
     def known_papers(self, paper_ids: Iterable[str]) -> set[str]:
         """Which of ``paper_ids`` are in the catalog (pipelined, for bulk imports)."""
@@ -369,20 +381,20 @@ class Store:
             chunk = ids[i : i + _CHUNK]
             pipe = self.redis.pipeline(transaction=False)
             for pid in chunk:
-                pipe.hexists(keys.PAPERS, pid)
+                pipe.hexists(self.layout.PAPERS, pid)
             known.update(pid for pid, ok in zip(chunk, pipe.execute(), strict=True) if ok)
         return known
 
     def count_papers(self) -> int:
-        return int(self.redis.hlen(keys.PAPERS))
+        return int(self.redis.hlen(self.layout.PAPERS))
 
     def iter_paper_ids(self) -> Iterator[str]:
         """The ids of the stored papers, in no order (streamed)."""
-        for pid, _ in self.redis.hscan_iter(keys.PAPERS, count=_CHUNK):
+        for pid, _ in self.redis.hscan_iter(self.layout.PAPERS, count=_CHUNK):
             yield str(pid)
 
     def iter_papers(self) -> Iterator[Paper]:
-        for _, raw in self.redis.hscan_iter(keys.PAPERS, count=_CHUNK):
+        for _, raw in self.redis.hscan_iter(self.layout.PAPERS, count=_CHUNK):
             paper = _paper(raw)
             if paper is not None:
                 yield paper
@@ -411,7 +423,7 @@ class Store:
         the catalog, the ``collection``'s papers and the rules (``rules``: the user's own and
         the collection's). For an unknown or foreign token nothing of ``user_id`` is read."""
         u = user_id or ""
-        keys_ = [keys.token(token_hash), keys.likes(u), keys.dislikes(u), keys.PAPERS]
+        keys_ = [keys.token(token_hash), keys.likes(u), keys.dislikes(u), self.layout.PAPERS]
         args = [u, "1" if feedback else "0", paper or "", repr(now), " ".join(scopes)]
         if collection is not None or rules:
             keys_ += [keys.rules(u), keys.collections(u), keys.collection(u, collection or "")]
@@ -454,7 +466,7 @@ class Store:
             pipe.smembers(keys.likes(feedback_of))
             pipe.smembers(keys.dislikes(feedback_of))
         if paper is not None:
-            pipe.hexists(keys.PAPERS, paper)
+            pipe.hexists(self.layout.PAPERS, paper)
         u = user_id or ""
         if rules:
             pipe.hget(keys.rules(u), "")
@@ -496,11 +508,11 @@ class Store:
     def _add_keys(self, kind: Kind, user_id: str) -> list[str]:
         """The keys of :data:`ADD_FEEDBACK` for ``kind`` of ``user_id``."""
         return [
-            keys.USERS,
+            self.layout.users(user_id),
             _set_key(kind, user_id),
             _set_key(_OPPOSITE[kind], user_id),
-            keys.EVENTS,
-            keys.FEEDBACK_CHANGES,
+            self.layout.events(user_id),
+            self.layout.feedback_changes(user_id),
             keys.collections(user_id),
         ]
 
@@ -535,8 +547,8 @@ class Store:
             REMOVE_FEEDBACK,
             [
                 _set_key(kind, user_id),
-                keys.EVENTS,
-                keys.FEEDBACK_CHANGES,
+                self.layout.events(user_id),
+                self.layout.feedback_changes(user_id),
                 keys.collections(user_id),
             ],
             [
@@ -584,6 +596,14 @@ class Store:
                     dislikes[u] = sorted(out[2 * j + 1])
         return likes, dislikes
 
+    def digest_subscribers(self) -> set[str]:
+        """The ids of the users subscribed to the digest (:mod:`service.digest`)."""
+        found: set[str] = set()
+        for name in self.layout.all_digest_subscribers():
+            members: Any = self.redis.smembers(name)
+            found.update(str(m) for m in members)
+        return found
+
     def import_likes(
         self,
         likes: Mapping[str, Iterable[str]],
@@ -606,19 +626,21 @@ class Store:
                 pipe.smismember(keys.likes(u), ps)
             known = pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
-            added = 0
+            added: dict[str, int] = {}  # feedback change count key -> new likes counted in it
             for (u, ps), flags in zip(chunk, known, strict=True):
                 new = [p for p, seen in zip(ps, flags, strict=True) if not seen]
-                added += len(new)
-                pipe.sadd(keys.USERS, u)
+                if new:
+                    count_key = self.layout.feedback_changes(u)
+                    added[count_key] = added.get(count_key, 0) + len(new)
+                pipe.sadd(self.layout.users(u), u)
                 if new:
                     pipe.sadd(keys.likes(u), *new)
                     pipe.srem(keys.dislikes(u), *new)
                     for p in new:
                         self._event(u, p, "like", source=source, pipe=pipe)
                 n += len(new)
-            if added:
-                pipe.incrby(keys.FEEDBACK_CHANGES, added)
+            for count_key, count in added.items():
+                pipe.incrby(count_key, count)
             pipe.execute()
             if progress is not None:
                 progress(len(items[i : i + _CHUNK]))
@@ -647,7 +669,8 @@ class Store:
         pipe = self.redis.pipeline(transaction=True)
         for pid in ids:
             args = self._add_args(kind, user_id, pid, source, collection)
-            pipe.evalsha(SHA[ADD_FEEDBACK], len(keys_), *keys_, *args)
+            # not pipe.evalsha: the cluster pipeline refuses that name
+            pipe.execute_command("EVALSHA", SHA[ADD_FEEDBACK], len(keys_), *keys_, *args)
         out = [int(x) for x in pipe.execute()]
         if any(x < 0 for x in out):
             raise KeyError(f"user {user_id!r} has no collection {collection!r}")
@@ -670,7 +693,7 @@ class Store:
             "source": source,
         }
         (pipe or self.redis).xadd(
-            keys.EVENTS,
+            self.layout.events(user_id),
             fields,  # type: ignore[arg-type]
             maxlen=self.events_max,
             approximate=False,
@@ -758,7 +781,7 @@ class Store:
     # -------------------------------------------------------------------- meta
     def mark_once(self, flag: str) -> bool:
         """Set ``flag`` in the meta hash; True only for the first caller."""
-        return bool(self.redis.hsetnx(keys.META, flag, f"{time.time():.0f}"))
+        return bool(self.redis.hsetnx(self.layout.META, flag, f"{time.time():.0f}"))
 
     def wipe(self) -> None:
         """Delete everything in the selected database (tests, ``paperrec reset``)."""

@@ -94,6 +94,17 @@ def raw_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True)
 
 
+def settings_redis(settings: Settings) -> Any:
+    """A client of the Redis that ``settings`` name: one server, or the cluster of
+    tests/service/cluster (the key names a test reads there must be the same in both layouts)."""
+    if settings.redis_cluster:
+        from service.cluster import cluster_client
+
+        return cluster_client(settings.redis_cluster, timeout_s=5)
+    assert settings.redis_url
+    return raw_redis(settings.redis_url)
+
+
 # ------------------------------------------------------------------ the API as a real process
 def free_port() -> int:
     with socket.socket() as s:

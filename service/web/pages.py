@@ -155,7 +155,7 @@ async def feedback(
     metrics = request.app.state.metrics
     kind: Kind = "likes" if action in ("like", "unlike") else "dislikes"
     if action in ("like", "dislike"):
-        if not await store.aredis.hexists(keys.PAPERS, paper_id):
+        if not await store.aredis.hexists(store.layout.PAPERS, paper_id):
             if scripted:
                 return JSONResponse({"detail": f"unknown paper {paper_id!r}"}, status_code=404)
             return message(

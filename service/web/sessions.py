@@ -11,6 +11,10 @@ store (shared by every part of the service) unchanged. It uses the store's two c
 * A **session** is a random cookie value; its record names the user and carries the session's
   CSRF token (sent back with every form that changes something). It expires with the cookie
   (``PAPERREC_SESSION_DAYS``); signing out deletes it, and a user's sessions can all be ended.
+
+On one Redis server a session's record and its entry in the user's set are written and removed
+in one transaction; on a Redis Cluster they are in two hash slots (:mod:`service.keys`), so the
+entry is written first and the record removed first: a live session is always listed.
 """
 
 from __future__ import annotations
@@ -116,8 +120,16 @@ async def create_session(store: Store, user_id: str, *, ttl_s: float) -> tuple[s
     record = json.dumps(
         {"user": user_id, "csrf": session.csrf, "created": round(now, 3), "expires": now + ttl_s}
     )
+    expires = math.ceil(now + ttl_s)
+    if store.layout.cluster:
+        # The record (its own slot) and the user's set (the user's slot) cannot share a
+        # transaction on a cluster: the set first, so that a live session is always listed under
+        # its user (signing out everywhere finds it; a listed hash without a record is nothing).
+        await store.aredis.sadd(keys.user_sessions(user_id), digest)
+        await store.aredis.set(keys.session(digest), record, exat=expires)
+        return cookie, session
     pipe = store.aredis.pipeline(transaction=True)
-    pipe.set(keys.session(digest), record, exat=math.ceil(now + ttl_s))
+    pipe.set(keys.session(digest), record, exat=expires)
     pipe.sadd(keys.user_sessions(user_id), digest)
     await pipe.execute()
     return cookie, session
@@ -139,6 +151,11 @@ async def read_session(store: Store, cookie: str | None) -> Session | None:
 
 async def end_session(store: Store, session: Session) -> None:
     """Sign out: the session is gone at once, for every API process."""
+    if store.layout.cluster:
+        # Two slots on a cluster: the record first, once it is gone the session is over.
+        await store.aredis.delete(keys.session(session.session_hash))
+        await store.aredis.srem(keys.user_sessions(session.user_id), session.session_hash)
+        return
     pipe = store.aredis.pipeline(transaction=True)
     pipe.delete(keys.session(session.session_hash))
     pipe.srem(keys.user_sessions(session.user_id), session.session_hash)
@@ -151,6 +168,16 @@ async def end_sessions_of(store: Store, user_id: str) -> int:
     hashes = sorted(str(h) for h in members)
     if not hashes:
         return 0
+    if store.layout.cluster:
+        # Each record is in its own slot: all of them deleted (the pipeline sends each node its
+        # part) before their hashes leave the user's set, so that a record a failure left behind
+        # stays listed and is ended by the next try; a session made meanwhile stays listed.
+        pipe = store.aredis.pipeline(transaction=False)
+        for h in hashes:
+            pipe.delete(keys.session(h))
+        deleted = await pipe.execute()
+        await store.aredis.srem(keys.user_sessions(user_id), *hashes)
+        return sum(int(x) for x in deleted)
     pipe = store.aredis.pipeline(transaction=False)
     for h in hashes:
         pipe.delete(keys.session(h))

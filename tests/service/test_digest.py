@@ -89,8 +89,14 @@ def test_one_message_per_subscriber_then_nothing(
     client, settings = app_client
     inbox, port = smtp
     _set_up(client)
+    # The command reaches the app's Redis: one server, or the cluster (tests/service/cluster).
+    store_env = (
+        ("PAPERREC_REDIS_CLUSTER", settings.redis_cluster)
+        if settings.redis_cluster
+        else ("REDIS_URL", settings.redis_url)
+    )
     for name, value in (
-        ("REDIS_URL", settings.redis_url),
+        store_env,
         ("PAPERREC_DATA_DIR", str(settings.data_dir)),
         ("PAPERREC_MODEL", settings.model),
         ("PAPERREC_SMTP_HOST", "127.0.0.1"),

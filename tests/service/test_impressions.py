@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from service_conftest import ADMIN_HEADERS, bearer, raw_redis, user_headers
+from service_conftest import ADMIN_HEADERS, bearer, settings_redis, user_headers
 
 from service import keys
 from service.main import create_app
@@ -82,13 +82,13 @@ def test_impressions_survive_a_restart_of_the_app_and_of_redis(tmp_path: Path) -
     assert len(after) == 5 and not set(after) & set(before)
 
 
-def test_impressions_stay_bounded(make_settings: Callable[..., Settings], redis_url: str) -> None:
+def test_impressions_stay_bounded(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(impressions_kept=7, impressions_max_shows=0, impressions_flush_s=0)
     with TestClient(create_app(settings)) as c:
         h = user_headers(c, "alice")
         _like(c, h)
         last = [_list(c, h) for _ in range(6)][-1]
-    r = raw_redis(redis_url)
+    r = settings_redis(settings)
     assert r.hlen(keys.impression_counts("alice")) == 7
     assert r.zcard(keys.impression_times("alice")) == 7
     # The most recent are the ones kept.
@@ -96,17 +96,18 @@ def test_impressions_stay_bounded(make_settings: Callable[..., Settings], redis_
 
 
 def test_a_list_is_remembered_in_the_process_before_it_is_written(
-    make_settings: Callable[..., Settings], redis_url: str
+    make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(impressions_flush_s=3600)
+    r = settings_redis(settings)
     with TestClient(create_app(settings)) as c:
         h = user_headers(c, "alice")
         _like(c, h)
         first, second = _list(c, h), _list(c, h)
         assert not set(first) & set(second)
-        assert not raw_redis(redis_url).exists(keys.previous_list("alice"))
+        assert not r.exists(keys.previous_list("alice"))
     # Written when the app stops.
-    assert raw_redis(redis_url).exists(keys.previous_list("alice"))
+    assert r.exists(keys.previous_list("alice"))
 
 
 def test_explored_papers_are_labelled(make_settings: Callable[..., Settings]) -> None:

@@ -16,6 +16,7 @@ from service import keys
 from service.connection import open_store
 from service.main import create_app
 from service.settings import Settings
+from service.store import Store
 
 QUANTUM = "qubits entanglement superconducting circuits quantum error correction decoherence"
 PROTEIN = "protein folding amino acid residues structure prediction enzymes binding"
@@ -57,8 +58,15 @@ def post_library(
     return r.json()  # type: ignore[no-any-return]
 
 
+def _counts(c: TestClient) -> tuple[int, int, int]:
+    """Papers, events and catalog changes stored, through the app's store (any layout)."""
+    store: Store = c.app.state.store  # type: ignore[attr-defined]
+    changes = int(store.redis.xlen(store.layout.PAPER_CHANGES))
+    return store.count_papers(), len(store.events(100_000)), changes
+
+
 def test_a_library_becomes_likes_matched_and_new_and_the_next_list_follows_it(
-    api: TestClient, redis_url: str
+    api: TestClient,
 ) -> None:
     with api as c:
         assert c.post("/papers", json={"papers": CATALOG}, headers=ADMIN_HEADERS).status_code == 200
@@ -93,11 +101,9 @@ def test_a_library_becomes_likes_matched_and_new_and_the_next_list_follows_it(
         assert not set(got) & liked
         assert all(set(i["because"]) <= liked and i["because"] for i in r["items"])
         # Importing it again changes nothing: no paper, no like, no event.
-        with raw_redis(redis_url) as rr:
-            before = (rr.hlen(keys.PAPERS), rr.xlen(keys.EVENTS), rr.xlen(keys.PAPER_CHANGES))
-            again = post_library(c, "alice", BIB, h, filename="refs.bib")
-            after = (rr.hlen(keys.PAPERS), rr.xlen(keys.EVENTS), rr.xlen(keys.PAPER_CHANGES))
-        assert before == after
+        before = _counts(c)
+        again = post_library(c, "alice", BIB, h, filename="refs.bib")
+        assert _counts(c) == before
         assert (again["matched"], again["added"], again["new_feedback"], again["already"]) == (
             4,
             0,
@@ -132,7 +138,7 @@ def test_multipart_dry_run_and_dislikes(api: TestClient) -> None:
 
 
 def test_another_users_token_a_body_too_large_and_an_unreadable_file_are_refused(
-    api: TestClient, redis_url: str
+    api: TestClient,
 ) -> None:
     with api as c:
         alice = user_headers(c, "alice")
@@ -164,8 +170,8 @@ def test_another_users_token_a_body_too_large_and_an_unreadable_file_are_refused
             headers={**alice, "Content-Type": "multipart/form-data; boundary=zz"},
         )
         assert r.status_code in (400, 422), r.text
-        with raw_redis(redis_url) as rr:
-            assert not rr.smembers(keys.likes("alice"))
+        store: Store = c.app.state.store  # type: ignore[attr-defined]
+        assert not store.redis.smembers(keys.likes("alice"))
 
 
 def test_the_sample_catalog_leaves_once_real_papers_come(

@@ -3,16 +3,18 @@ acknowledged that was not stored, and recovery without restarting the API."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from service_conftest import ADMIN_HEADERS, user_headers
 
-from service.main import create_app
+from service.main import _from_a_closed_redis_connection, create_app
 from service.redis_server import EmbeddedRedis
 from service.settings import Settings
 
@@ -150,3 +152,27 @@ def test_a_hung_redis_fails_fast_and_says_the_outcome_is_unknown(
     finally:
         os.kill(pid, signal.SIGCONT)
         server.stop()
+
+
+def test_a_write_on_a_connection_its_server_closed_is_503_not_500(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under uvloop, redis-py's asyncio client writing on a connection the server closed (a node
+    killed mid-stream: seen once in bench.failover) raises the loop's RuntimeError instead of
+    ConnectionError; it is a 503 like any lost connection, while other RuntimeErrors stay 500."""
+    h = user_headers(client, "alice")
+    closed = "unable to perform operation on <TCPTransport closed=True>; the handler is closed"
+
+    def fail(self: asyncio.StreamWriter, data: object) -> None:
+        raise RuntimeError(closed)
+
+    with monkeypatch.context() as m:
+        m.setattr(asyncio.StreamWriter, "writelines", fail)
+        r = client.put("/users/alice/likes/sample:nlp-01", headers=h)
+    assert r.status_code == 503 and "unknown" in r.json()["detail"]
+    assert client.put("/users/alice/likes/sample:nlp-01", headers=h).status_code == 201
+    # The same words raised elsewhere than in redis-py's code are no lost connection (a 500).
+    try:
+        raise RuntimeError(closed)
+    except RuntimeError as e:
+        assert not _from_a_closed_redis_connection(e)
