@@ -176,3 +176,27 @@ def test_a_write_on_a_connection_its_server_closed_is_503_not_500(
         raise RuntimeError(closed)
     except RuntimeError as e:
         assert not _from_a_closed_redis_connection(e)
+
+
+def test_a_write_on_a_connection_another_request_dropped_is_503_not_500(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection dropped by one request while another writes on it leaves redis-py without
+    a stream writer (seen in the cluster's failover test): a 503, while the same error raised
+    outside redis-py stays a 500 (a bug of ours)."""
+    from redis.asyncio.connection import AbstractConnection
+
+    h = user_headers(client, "alice")
+
+    async def gone(self: AbstractConnection, command: object, check_health: bool = True) -> None:
+        None.writelines(command)  # type: ignore[attr-defined]
+
+    with monkeypatch.context() as m:
+        m.setattr(AbstractConnection, "_send_packed_command", gone)
+        r = client.put("/users/alice/likes/sample:nlp-02", headers=h)
+    assert r.status_code == 503 and "unknown" in r.json()["detail"]
+    assert client.put("/users/alice/likes/sample:nlp-02", headers=h).status_code == 201
+    try:
+        None.writelines([])  # type: ignore[attr-defined]
+    except AttributeError as e:
+        assert not _from_a_closed_redis_connection(e)
