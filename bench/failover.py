@@ -34,6 +34,7 @@ import httpx
 from redis.crc import key_slot
 
 from bench.redis_cluster import LocalCluster, Node
+from bench.service import stop
 from service import keys
 from service.cluster import cluster_client
 
@@ -95,13 +96,7 @@ class ApiServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
+        stop(self.proc)
 
 
 @dataclass

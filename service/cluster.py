@@ -174,26 +174,16 @@ class ClusterStore(Store):
             "cluster_masters": len(self.cluster.get_primaries()),
         }
 
-    def all_feedback(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    #: Users whose likes and dislikes one pipeline of :meth:`all_feedback` reads (the cluster's
+    #: pipeline splits it per node).
+    _feedback_chunk = _SHARD_CHUNK
+
+    def _user_ids(self) -> set[str]:
+        """Every user with feedback: the users set of every slot's shard."""
         users: set[str] = set()
         for _, members in self._each("SMEMBERS", self.layout.all_users()):
             users.update(members)
-        likes: dict[str, list[str]] = {}
-        dislikes: dict[str, list[str]] = {}
-        ordered = sorted(users)
-        for i in range(0, len(ordered), _SHARD_CHUNK):
-            chunk = ordered[i : i + _SHARD_CHUNK]
-            pipe = self.redis.pipeline(transaction=False)
-            for u in chunk:
-                pipe.smembers(keys.likes(u))
-                pipe.smembers(keys.dislikes(u))
-            out = pipe.execute()
-            for j, u in enumerate(chunk):
-                if out[2 * j]:
-                    likes[u] = sorted(out[2 * j])
-                if out[2 * j + 1]:
-                    dislikes[u] = sorted(out[2 * j + 1])
-        return likes, dislikes
+        return users
 
     def digest_subscribers(self) -> set[str]:
         found: set[str] = set()

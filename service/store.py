@@ -581,9 +581,10 @@ class Store:
         """Everyone's ``({user: likes}, {user: dislikes})``, for training."""
         likes: dict[str, list[str]] = {}
         dislikes: dict[str, list[str]] = {}
-        users = sorted(self.redis.sscan_iter(keys.USERS, count=_CHUNK))
-        for i in range(0, len(users), _CHUNK):
-            chunk = users[i : i + _CHUNK]
+        users = sorted(self._user_ids())
+        size = self._feedback_chunk
+        for i in range(0, len(users), size):
+            chunk = users[i : i + size]
             pipe = self.redis.pipeline(transaction=False)
             for u in chunk:
                 pipe.smembers(keys.likes(u))
@@ -595,6 +596,13 @@ class Store:
                 if out[2 * j + 1]:
                     dislikes[u] = sorted(out[2 * j + 1])
         return likes, dislikes
+
+    #: Users whose likes and dislikes one pipeline of :meth:`all_feedback` reads.
+    _feedback_chunk = _CHUNK
+
+    def _user_ids(self) -> set[str]:
+        """Every user with feedback (the users set)."""
+        return set(self.redis.sscan_iter(keys.USERS, count=_CHUNK))
 
     def digest_subscribers(self) -> set[str]:
         """The ids of the users subscribed to the digest (:mod:`service.digest`)."""
