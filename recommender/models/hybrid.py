@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.kernels import row_hits
 from recommender.matrices import Features, State, dense, l2_normalize
 from recommender.models.base import Recommender
 from recommender.models.factors import gram
@@ -76,7 +77,6 @@ if TYPE_CHECKING:
 from recommender.similarity import (
     cooccurrence_cosine,
     extend_topk_cosine,
-    gather_rows,
     pruned_topk_cosine,
     symmetrize_max,
     topk_cosine,
@@ -546,13 +546,8 @@ class Hybrid(Recommender):
         # Both neighbour matrices are symmetric (see _derive), so S[like, item] = S[item, like]:
         # gather the few suggested papers' rows and look the likes up in them.
         for S, w in ((self.content_sim_, self.content_weight), (self.cf_sim_, self.cf_weight)):
-            if not w or S.nnz == 0:
-                continue
-            owner, cols, vals = gather_rows(S, items_a)
-            at = np.minimum(np.searchsorted(L, cols), L.size - 1)
-            hit = L[at] == cols
-            # (item, like) pairs are unique within one matrix: no need for np.add.at.
-            contrib[owner[hit], at[hit]] += w * vals[hit]
+            if w and S.nnz:
+                row_hits(S, items_a, L, w, contrib)
         best = np.argsort(-contrib, axis=1, kind="stable")[:, :n]
         best_rows = L[best].tolist()
         best_vals = np.take_along_axis(contrib, best, axis=1).tolist()

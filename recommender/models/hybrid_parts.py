@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.kernels import sum_rows_with_support
 from recommender.matrices import Features, dense
 from recommender.models.content import content_profiles, profile_scores
 from recommender.models.factors import fold_in, fold_in_one
@@ -100,25 +101,28 @@ class ProfileEvidence:
         return profile_scores(P, self.vectors)
 
     def one(self, liked: np.ndarray, disliked: np.ndarray) -> np.ndarray:
-        p = self._vector_sum(liked)
-        norm = float(np.linalg.norm(p))
+        p, support = self._vector_sum(liked)
+        norm = float(np.linalg.norm(p if support is None else p[support]))
         if norm > 0:
             p /= norm
         if disliked.size and self.dislike_weight:
-            q = self._vector_sum(disliked)
-            norm = float(np.linalg.norm(q))
+            q, against = self._vector_sum(disliked)
+            norm = float(np.linalg.norm(q if against is None else q[against]))
             if norm > 0:
                 p -= (self.dislike_weight / norm) * q
+            if support is not None and against is not None:
+                support = np.union1d(support, against)
         if self.index is None:
             self.index = FeatureIndex(self.vectors)
-        return self.index.dot(p)
+        return self.index.dot(p, support)
 
-    def _vector_sum(self, rows: np.ndarray) -> np.ndarray:
-        """The sum of the vectors of papers ``rows`` (float64, one entry per feature)."""
+    def _vector_sum(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The sum of the vectors of papers ``rows`` (float64, one entry per feature), and for
+        sparse vectors the features where it can be non-zero (sorted), else None."""
         V = self.vectors
         if sp.issparse(V):
-            return sum_rows(V, rows)
-        return np.asarray(V[rows].sum(axis=0, dtype=np.float64), dtype=np.float64).ravel()
+            return sum_rows_with_support(V, rows)
+        return np.asarray(V[rows].sum(axis=0, dtype=np.float64), dtype=np.float64).ravel(), None
 
 
 class FactorEvidence:

@@ -217,22 +217,6 @@ def test_hybrid_one_user_path_equals_the_batch_path_with_profile_als_and_boost(
     _assert_one_user_path_equals_batch(model, data.likes, data.n_users)
 
 
-@pytest.mark.parametrize("slice_cost", [0, 10**9])
-def test_hybrid_profile_by_either_product_gives_the_same_scores(
-    data: BlockData, features, slice_cost: int, monkeypatch: pytest.MonkeyPatch
-):
-    """Whichever way the profile product goes (over the inverted index's rows of the profile's
-    features, or over all papers), the scores are those of the batch path."""
-    from recommender import similarity
-    from recommender.models.hybrid import Hybrid
-
-    monkeypatch.setattr(similarity, "_SLICE_COST", slice_cost)
-    monkeypatch.setattr(similarity, "_SLICE_OVERHEAD", -1 if slice_cost == 0 else 0)
-    model = Hybrid(**HYBRID_SMALL, **HYBRID_PARTS["all"])
-    model.fit(data.likes, _feature_kind(features, "stacked"))
-    _assert_one_user_path_equals_batch(model, data.likes, data.n_users)
-
-
 @pytest.mark.parametrize("kind", ["sparse", "stacked", "dense"])
 def test_hybrid_one_user_path_after_adding_papers_and_a_state_round_trip(
     data: BlockData, featurizer, features, kind: str
