@@ -21,7 +21,14 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-__all__ = ["add_rows", "add_weighted_rows", "row_hits", "sum_rows_with_support"]
+__all__ = [
+    "add_rows",
+    "add_scaled",
+    "add_weighted_rows",
+    "boost_then_add",
+    "row_hits",
+    "sum_rows_with_support",
+]
 
 
 @njit(cache=True, nogil=True)
@@ -73,6 +80,26 @@ def _row_hits(indptr, indices, data, items, columns, weight, out):
             at = np.searchsorted(columns, c)
             if at < m and columns[at] == c:
                 out[i, at] += weight * data[j]
+
+
+@njit(cache=True, nogil=True)
+def _add_scaled_by(out, e, w, r):
+    for i in range(out.size):
+        out[i] += (e[i] * w[i]) * r
+
+
+@njit(cache=True, nogil=True)
+def _add_scaled(out, e, w, r):
+    for i in range(out.size):
+        out[i] += (e[i] * w) * r
+
+
+@njit(cache=True, nogil=True)
+def _boost_then_add(out, boost, r, ramped, c, prior):
+    one = np.float32(1.0)
+    for i in range(out.size):
+        b = (boost[i] - one) * r + one if ramped else boost[i]
+        out[i] = out[i] * b + c * prior[i]
 
 
 def _rows(rows: np.ndarray, n: int) -> np.ndarray:
@@ -131,4 +158,31 @@ def row_hits(
         raise ValueError(f"out must be float64 of shape ({it.size}, {cols.size})")
     # The product in the matrix's precision, as numpy's ``w * vals`` of a float32 matrix.
     _row_hits(S.indptr, S.indices, S.data, it, cols, S.data.dtype.type(weight), out)
+    return out
+
+
+def add_scaled(
+    out: np.ndarray, e: np.ndarray, weight: float | np.ndarray, scale: float = 1.0
+) -> np.ndarray:
+    """``out += e * weight * scale`` in one pass, in place (``out``: float32 vector; ``weight`` a
+    number or a vector). Each product is taken in ``e``'s precision, as numpy's ``e *= weight;
+    e *= scale; out += e`` would (a Python number is cast to ``e``'s dtype), without writing
+    ``e``. Returns ``out``."""
+    t = e.dtype.type
+    if isinstance(weight, np.ndarray):
+        _add_scaled_by(out, e, weight, t(scale))
+    else:
+        _add_scaled(out, e, t(weight), t(scale))
+    return out
+
+
+def boost_then_add(
+    out: np.ndarray, boost: np.ndarray, ramp: float | None, c: float, prior: np.ndarray
+) -> np.ndarray:
+    """``out = out * b + c * prior`` in place, in float32, with ``b = boost`` or, for a ``ramp``,
+    ``b = (boost - 1) * ramp + 1``: the hybrid's popularity boost and prior in one pass.
+    Returns ``out``."""
+    f = np.float32
+    ramped = ramp is not None
+    _boost_then_add(out, boost, f(ramp if ramped else 1.0), ramped, f(c), prior)
     return out

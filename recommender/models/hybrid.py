@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.kernels import row_hits
+from recommender.kernels import add_scaled, boost_then_add, row_hits
 from recommender.matrices import Features, State, dense, l2_normalize
 from recommender.models.base import Recommender
 from recommender.models.factors import gram
@@ -104,6 +104,44 @@ def _collecting(
         return e
 
     return wrapped
+
+
+def _add(
+    scores: np.ndarray,
+    e: np.ndarray,
+    weight: float | np.ndarray,
+    ramp: float | np.ndarray | None = None,
+) -> None:
+    """``scores += e * weight (* ramp)`` in place: one compiled pass for one user's vector
+    (:func:`recommender.kernels.add_scaled`, the same float operations), numpy's in-place
+    products for a batch (which may scale ``e``, the caller's to spend)."""
+    if scores.ndim == 1 and not isinstance(ramp, np.ndarray):
+        add_scaled(scores, e, weight, 1.0 if ramp is None else ramp)
+        return
+    e *= weight
+    if ramp is not None:
+        e *= ramp
+    scores += e
+
+
+def _boost(
+    scores: np.ndarray,
+    boost: np.ndarray,
+    ramp: float | np.ndarray | None,
+    pop_weight: float,
+    prior: np.ndarray,
+) -> None:
+    """``scores *= b`` then ``+= pop_weight * prior``, where ``b`` is ``boost`` or, with a ramp,
+    ``(boost - 1) * ramp + 1``; in place, for one user in one compiled pass."""
+    if scores.ndim == 1 and not isinstance(ramp, np.ndarray):
+        boost_then_add(scores, boost, ramp, pop_weight, prior)
+        return
+    if ramp is not None:
+        boost = boost - 1.0
+        boost = boost * ramp
+        boost += 1.0
+    scores *= boost
+    scores += pop_weight * prior
 
 
 class Hybrid(Recommender):
@@ -450,11 +488,9 @@ class Hybrid(Recommender):
             for _, weight, part in parts:
                 e = evidence(part)
                 if e is not None:
-                    e *= weight
-                    scores += e
+                    _add(scores, e, weight)
             if self.pop_boost:
-                scores *= self._boost()
-                scores += self.pop_weight * self.prior_
+                _boost(scores, self._boost(), None, self.pop_weight, self.prior_)
             return scores
         rest = 1.0 - ramp
         few = self.few_profile_weight * rest
@@ -465,23 +501,16 @@ class Hybrid(Recommender):
                 continue
             if part is profile and self.few_profile_weight:
                 # One profile product serves both weights.
-                e *= weight * ramp + few
+                _add(scores, e, weight * ramp + few)
                 few = 0.0
             else:
-                e *= weight
-                e *= ramp
-            scores += e
+                _add(scores, e, weight, ramp)
         if self.few_profile_weight and np.any(few):
             e = evidence(profile)
             if e is not None:
-                e *= few
-                scores += e
+                _add(scores, e, few)
         if self.pop_boost:
-            boost = self._boost() - 1.0
-            boost = boost * ramp
-            boost += 1.0
-            scores *= boost
-            scores += self.pop_weight * self.prior_
+            _boost(scores, self._boost(), ramp, self.pop_weight, self.prior_)
         return scores
 
     def _profile(self) -> ProfileEvidence:
