@@ -8,8 +8,10 @@ array. Measured on citeulike-a (17k papers, the served hybrid, users of 39 likes
 those passes were about half of a request's model time. The loops here read each entry once and
 add it into the output in place.
 
-Compiled by numba on first use and cached beside this file (``cache=True``), so a process pays
-the compile once (under a second per signature), and later processes load it. The sums are
+Compiled by numba on first use and cached beside this file (``cache=True``): the first process
+on a machine pays the compile (under a second per signature), later ones load it. numba itself
+is imported on the first call too, so that commands which never score a user (imports, tokens,
+``--help``) do not pay its half second of import. The sums are
 float64, added in the order numpy's gather and ``bincount`` add them (row by row, each row's
 entries in stored order), so the results are the same numbers as before. ``nogil``: the loops
 release the GIL, so another thread's Python can run beside them.
@@ -17,9 +19,29 @@ release the GIL, so another thread's Python can run beside them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+
+
+def _compiled(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``f`` compiled by numba (no GIL, cached on disk) on its first call."""
+    jitted: Callable[..., Any] | None = None
+
+    def call(*args: Any) -> Any:
+        nonlocal jitted
+        if jitted is None:
+            from numba import njit
+
+            jitted = njit(cache=True, nogil=True)(f)
+        return jitted(*args)
+
+    call.__name__ = call.__qualname__ = f.__name__
+    call.__doc__ = f.__doc__
+    return call
+
 
 __all__ = [
     "add_rows",
@@ -31,7 +53,7 @@ __all__ = [
 ]
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _first_out_of_range(rows, n):
     for i in range(rows.size):
         if rows[i] < 0 or rows[i] >= n:
@@ -39,14 +61,14 @@ def _first_out_of_range(rows, n):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _add_rows(indptr, indices, data, rows, out):
     for r in rows:
         for j in range(indptr[r], indptr[r + 1]):
             out[indices[j]] += data[j]
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _add_rows_marking(indptr, indices, data, rows, out, mark, support):
     m = 0
     for r in rows:
@@ -60,7 +82,7 @@ def _add_rows_marking(indptr, indices, data, rows, out, mark, support):
     return m
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _add_weighted_rows(indptr, indices, data, rows, weights, out):
     for i in range(rows.size):
         r = rows[i]
@@ -70,7 +92,7 @@ def _add_weighted_rows(indptr, indices, data, rows, weights, out):
             out[indices[j]] += data[j] * w
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _row_hits(indptr, indices, data, items, columns, weight, out):
     m = columns.size
     for i in range(items.size):
@@ -82,19 +104,19 @@ def _row_hits(indptr, indices, data, items, columns, weight, out):
                 out[i, at] += weight * data[j]
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _add_scaled_by(out, e, w, r):
     for i in range(out.size):
         out[i] += (e[i] * w[i]) * r
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _add_scaled(out, e, w, r):
     for i in range(out.size):
         out[i] += (e[i] * w) * r
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _boost_then_add(out, boost, r, ramped, c, prior):
     one = np.float32(1.0)
     for i in range(out.size):

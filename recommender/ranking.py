@@ -51,7 +51,8 @@ def _order(scores: np.ndarray, cand: np.ndarray) -> np.ndarray:
     return cand[np.lexsort((tiebreak_keys(cand), -scores[cand]))]
 
 
-#: :func:`_kth_largest`: the length of the blocks whose maxima bound the k-th largest score.
+#: :func:`_kth_largest`: the length of the blocks whose maxima bound the k-th largest score (at
+#: most; shorter for large k).
 _BLOCK = 64
 
 
@@ -59,13 +60,15 @@ def _kth_largest(s: np.ndarray, k: int) -> float:
     """The ``k``-th largest value of ``s`` (1 <= k <= s.size), exactly.
 
     ``np.partition`` of a whole list (17k scores) costs about 130 µs; most of the values are far
-    below the top. The maxima of blocks of :data:`_BLOCK` values bound it first: the ``k``-th
+    below the top. The maxima of blocks of (up to) :data:`_BLOCK` values bound it first: the ``k``-th
     largest block maximum ``t`` has at least ``k`` values at or above it (one in each of those
     blocks), so the ``k``-th largest value is at least ``t`` and is the ``k``-th largest of the
     values >= ``t`` (usually a few hundred)."""
-    n_blocks = s.size // _BLOCK
+    # Shorter blocks for a long list (k of hundreds): at least 2k of them.
+    block = min(_BLOCK, s.size // (2 * k))
+    n_blocks = s.size // block if block >= 4 else 0
     if n_blocks > k:
-        maxima = s[: n_blocks * _BLOCK].reshape(n_blocks, _BLOCK).max(axis=1)
+        maxima = s[: n_blocks * block].reshape(n_blocks, block).max(axis=1)
         t = np.partition(maxima, n_blocks - k)[n_blocks - k]
         if t > -np.inf:
             top = s[s >= t]

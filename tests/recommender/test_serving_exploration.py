@@ -47,6 +47,36 @@ def test_hidden_papers_never_show_and_avoided_ones_only_to_fill(setup):
     assert sorted(last) == sorted(first)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_greedy_lists_filtered_by_id_equal_those_with_the_rows_excluded(setup, seed):
+    """The greedy path filters hidden and avoided papers by id after ranking; the slate path
+    excludes their rows first. Random hidden, avoided and excluded sets (up to all papers,
+    unknown ids among them), with and without a date filter: the same rows and scores."""
+    catalog, bundle, liked = setup
+    engine = Engine(bundle, catalog)
+    s = engine._snap
+    papers = list(engine.paper_ids)
+    rng = np.random.default_rng(seed)
+
+    def some(limit: int) -> list[str]:
+        return [papers[i] for i in rng.choice(len(papers), rng.integers(0, limit), replace=False)]
+
+    L = s.ids.rows(liked)
+    D = s.ids.rows(some(4))
+    for k in (1, 5, 20, len(papers)):
+        hide = some(len(papers)) + ["unknown-paper"]
+        avoid = some(30)
+        X = s.ids.rows(some(10))
+        for cand in (None, np.sort(rng.choice(len(papers), len(papers) // 2, replace=False))):
+            rows, scores = Engine._greedy_without(s, L, D, X, k, cand, hide, avoid)
+            hidden = np.concatenate([s.ids.rows(hide, skip_unknown=True), X])
+            want = engine._slate(
+                s, L, D, k, cand, Policy.greedy(), hidden, s.ids.rows(avoid), None
+            )
+            np.testing.assert_array_equal(rows, want[0])
+            np.testing.assert_array_equal(scores, want[1])
+
+
 def test_thompson_labels_what_it_explores_and_repeats_nothing(setup):
     catalog, bundle, liked = setup
     engine = Engine(bundle, catalog)
