@@ -70,9 +70,7 @@ def test_greedy_lists_filtered_by_id_equal_those_with_the_rows_excluded(setup, s
         for cand in (None, np.sort(rng.choice(len(papers), len(papers) // 2, replace=False))):
             rows, scores = Engine._greedy_without(s, L, D, X, k, cand, hide, avoid)
             hidden = np.concatenate([s.ids.rows(hide, skip_unknown=True), X])
-            want = engine._slate(
-                s, L, D, k, cand, Policy.greedy(), hidden, s.ids.rows(avoid), None
-            )
+            want = engine._slate(s, L, D, k, cand, Policy.greedy(), hidden, s.ids.rows(avoid), None)
             np.testing.assert_array_equal(rows, want[0])
             np.testing.assert_array_equal(scores, want[1])
 
