@@ -16,7 +16,6 @@ __all__ = [
     "FeatureIndex",
     "cooccurrence_cosine",
     "extend_topk_cosine",
-    "gather_rows",
     "prune_topk",
     "pruned_topk_cosine",
     "sum_rows",
@@ -26,41 +25,10 @@ __all__ = [
 ]
 
 
-def gather_rows(S: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The stored entries of ``S[rows]`` as flat ``(owner, columns, values)`` arrays, where
-    ``owner`` is the position in ``rows``: ``S[rows]`` without building a sparse matrix, whose
-    constructor and checks cost more than the gather itself for a few rows (one user's likes)."""
-    cols, vals, lengths = _gather(S, rows)
-    return np.repeat(np.arange(lengths.size), lengths), cols, vals
-
-
 def sum_rows(S: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """``S[rows].sum(axis=0)`` as a dense float64 vector (one compiled pass over the rows'
     entries: :func:`recommender.kernels.add_rows`)."""
     return add_rows(S, rows, np.zeros(S.shape[1], dtype=np.float64))
-
-
-def _gather(S: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = np.asarray(rows, dtype=np.int64)
-    if rows.size == 0:
-        return np.empty(0, S.indices.dtype), np.empty(0, S.data.dtype), np.empty(0, np.int64)
-    if rows.size <= _SLICED_GATHER:
-        # One user's likes: slices joined are about half the time of the vectorised index
-        # arithmetic below, which pays for itself only over many rows.
-        starts, ends = S.indptr[rows].tolist(), S.indptr[rows + 1].tolist()
-        cols = np.concatenate([S.indices[a:b] for a, b in zip(starts, ends, strict=True)])
-        vals = np.concatenate([S.data[a:b] for a, b in zip(starts, ends, strict=True)])
-        return cols, vals, np.subtract(ends, starts)
-    starts = S.indptr[rows]
-    lengths = S.indptr[rows + 1] - starts
-    ends = np.cumsum(lengths)
-    # Position j of the output reads S's entry starts[r] + (j - first output slot of row r).
-    pos = np.arange(ends[-1]) + np.repeat(starts - ends + lengths, lengths)
-    return S.indices[pos], S.data[pos], lengths
-
-
-#: Up to this many rows, :func:`_gather` joins slices; above, it computes positions.
-_SLICED_GATHER = 256
 
 
 #: Entries of one dense similarity block (``rows x n_items`` float32: 16 MiB).

@@ -124,7 +124,7 @@ def _add(
     scores += e
 
 
-def _boost(
+def _apply_boost(
     scores: np.ndarray,
     boost: np.ndarray,
     ramp: float | np.ndarray | None,
@@ -490,7 +490,7 @@ class Hybrid(Recommender):
                 if e is not None:
                     _add(scores, e, weight)
             if self.pop_boost:
-                _boost(scores, self._boost(), None, self.pop_weight, self.prior_)
+                _apply_boost(scores, self._boost(), None, self.pop_weight, self.prior_)
             return scores
         rest = 1.0 - ramp
         few = self.few_profile_weight * rest
@@ -510,7 +510,7 @@ class Hybrid(Recommender):
             if e is not None:
                 _add(scores, e, few)
         if self.pop_boost:
-            _boost(scores, self._boost(), ramp, self.pop_weight, self.prior_)
+            _apply_boost(scores, self._boost(), ramp, self.pop_weight, self.prior_)
         return scores
 
     def _profile(self) -> ProfileEvidence:
