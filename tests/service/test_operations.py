@@ -129,11 +129,15 @@ def _trickle(port: int, at_once: bytes, data: bytes, every_s: float = 0.25) -> b
             s.settimeout(every_s)
             try:
                 answer = s.recv(65536)
-                return answer
             except TimeoutError:
                 continue
             finally:
                 s.settimeout(30)
+            # The head and the body of the answer can come in separate segments: read on until
+            # the server closes (it answers 408 with "connection: close").
+            while chunk := s.recv(65536):
+                answer += chunk
+            return answer
         return b"(all sent)"
 
 
