@@ -42,10 +42,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 __all__ = ["EmbeddedRedis", "EmbeddedRedisError", "private_dir", "set_parent_death_signal"]
 
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 # A Unix socket path must fit in sockaddr_un.sun_path (108 bytes on Linux, 104 on macOS).
 _MAX_SOCKET_PATH = 100
 _START_TIMEOUT_S = 20.0
+#: Redis's own floor for rewriting the append-only file (auto-aof-rewrite-min-size).
+_COMPACT_ABOVE_BYTES = 64 * 2**20
 _STOP_TIMEOUT_S = 20.0
 #: How long a process waits for another one to finish starting, adopting or stopping the server.
 _LOCK_TIMEOUT_S = 60.0
@@ -144,8 +148,14 @@ class EmbeddedRedis:
         *,
         appendfsync: str = "always",
         maxmemory: str = "0",
+        start_timeout_s: float = _START_TIMEOUT_S,
+        compact_above_bytes: int = _COMPACT_ABOVE_BYTES,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        #: How long a server may stay silent (neither answering nor loading) while it starts.
+        self.start_timeout_s = start_timeout_s
+        #: An append-only file larger than this and than twice its data is rewritten at start.
+        self.compact_above_bytes = compact_above_bytes
         self.dir = self.data_dir / "redis"
         self.appendfsync = appendfsync
         self.maxmemory = maxmemory
@@ -179,13 +189,51 @@ class EmbeddedRedis:
         return redis.Redis(unix_socket_path=str(self.socket_path), **kwargs)  # type: ignore[arg-type]
 
     def ping(self) -> bool:
+        return self._answer() == "up"
+
+    def _answer(self) -> str:
+        """``"up"`` when the server answers, ``"loading"`` while it reads its append-only file
+        back (it answers LOADING to every command until then), else ``"down"``."""
         if not self.socket_path.exists():
-            return False
+            return "down"
         try:
-            with self.client(socket_timeout=2, socket_connect_timeout=2) as c:
-                return bool(c.ping())
+            # No retries: redis-py would retry LOADING answers and then report a plain failure.
+            with self.client(
+                socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            ) as c:
+                return "up" if c.ping() else "down"
+        except redis.BusyLoadingError:
+            return "loading"
         except redis.RedisError:
-            return False
+            return "down"
+
+    def _await_answer(self, died: Callable[[], bool], silent: Callable[[], str]) -> bool:
+        """Wait until the server answers; False when ``died()`` says it is gone. A server that
+        neither answers nor loads for ``start_timeout_s`` raises ``silent()``'s message. Loading
+        a large append-only file takes as long as it takes: each LOADING answer moves the
+        deadline on, and its progress is logged every few seconds."""
+        deadline = time.monotonic() + self.start_timeout_s
+        said = time.monotonic()
+        while (answer := self._answer()) != "up":
+            now = time.monotonic()
+            if answer == "loading":
+                deadline = now + self.start_timeout_s
+                if now - said > 5:
+                    said = now
+                    log.info("the embedded Redis is still loading %s", self._aof_size())
+            elif died():
+                return False
+            elif now > deadline:
+                raise EmbeddedRedisError(silent())
+            time.sleep(0.02)
+        return True
+
+    def _aof_size(self) -> str:
+        try:
+            size = (self.dir / "appendonly.aof").stat().st_size
+        except OSError:
+            return "its data"
+        return f"its append-only file ({size / 2**20:,.0f} MiB)"
 
     def server_alive(self) -> bool:
         """Whether a ``redis-server`` lives for this data directory (its ``server.lock`` is
@@ -271,18 +319,14 @@ class EmbeddedRedis:
     def _wait_answering(self) -> bool:
         """Wait until the live server answers (it may still be loading its append-only file);
         False if it died meanwhile. Refuses (raises) a server that lives but never answers."""
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not self.ping():
-            if not self.server_alive():
-                return False
-            if time.monotonic() > deadline:
-                raise EmbeddedRedisError(
-                    f"an embedded Redis runs for {self.data_dir} (pid {self._pidfile_pid()}) but "
-                    f"does not answer on {self.socket_path} within {_START_TIMEOUT_S:.0f}s; "
-                    f"see {self.dir / 'redis.log'}. Refusing to start a second one"
-                )
-            time.sleep(0.02)
-        return True
+        return self._await_answer(
+            lambda: not self.server_alive(),
+            lambda: (
+                f"an embedded Redis runs for {self.data_dir} (pid {self._pidfile_pid()}) but "
+                f"does not answer on {self.socket_path} within {self.start_timeout_s:g} s; "
+                f"see {self.dir / 'redis.log'}. Refusing to start a second one"
+            ),
+        )
 
     def _owner_pid(self) -> str:
         try:
@@ -336,20 +380,43 @@ class EmbeddedRedis:
             )
         finally:
             os.close(lock_fd)  # our copy; the server's keeps the lock
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not self.ping():
-            if self._proc.poll() is not None:
-                raise EmbeddedRedisError(
-                    f"embedded Redis exited with status {self._proc.returncode}; "
+        proc = self._proc
+        try:
+            up = self._await_answer(
+                lambda: proc.poll() is not None,
+                lambda: (
+                    f"embedded Redis did not answer within {self.start_timeout_s:g} s; "
                     f"see {self.dir / 'redis.log'}"
-                )
-            if time.monotonic() > deadline:
-                self._kill()
-                raise EmbeddedRedisError(
-                    f"embedded Redis did not answer within {_START_TIMEOUT_S:.0f}s; "
-                    f"see {self.dir / 'redis.log'}"
-                )
-            time.sleep(0.02)
+                ),
+            )
+        except EmbeddedRedisError:
+            self._kill()
+            raise
+        if not up:
+            raise EmbeddedRedisError(
+                f"embedded Redis exited with status {proc.returncode}; see {self.dir / 'redis.log'}"
+            )
+        self._compact_if_bloated()
+
+    def _compact_if_bloated(self) -> None:
+        """Rewrite the append-only file in the background when it has grown far past the data
+        it holds. Redis rewrites it by itself only once it has doubled from its size when the
+        server started, so a server started again and again (each ``paperrec serve``) never
+        does, and every list shown (its impressions) adds to the file for good."""
+        try:
+            with self.client(socket_timeout=5, socket_connect_timeout=5) as c:
+                size = int(c.info("persistence").get("aof_current_size", 0))
+                data = int(c.info("memory").get("used_memory_dataset", 0))
+                if size > max(self.compact_above_bytes, 2 * data):
+                    c.bgrewriteaof()
+                    log.info(
+                        "rewriting the append-only file in the background: %.0f MiB for "
+                        "%.0f MiB of data",
+                        size / 2**20,
+                        data / 2**20,
+                    )
+        except redis.RedisError as e:  # the server serves anyway; the next start tries again
+            log.warning("could not check the append-only file's size: %s", e)
 
     def supervise(self, interval_s: float = 0.5) -> None:
         """Watch the server in a thread and bring it back when it dies (a crash, an OOM kill, a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -227,3 +228,53 @@ def test_at_its_memory_bound_redis_refuses_writes_and_loses_nothing(
             assert c.put(f"/users/alice/likes/{stored[0]}", headers=h).status_code == 201
     finally:
         server.stop()
+
+
+def _write_aof(path: Path, n: int) -> None:
+    """A plain-command append-only file of ``n`` HSETs: 4 fields rewritten over and over (the
+    impressions' pattern: many writes, little data), plus one field per 1000 writes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hset = b"*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+    with path.open("wb") as f:
+        for start in range(0, n, 100_000):
+            chunk = []
+            for i in range(start, min(n, start + 100_000)):
+                field = b"f%d" % (i % 4) if i % 1000 else b"k%d" % i
+                value = b"%d" % i
+                chunk.append(hset % (len(field), field, len(value), value))
+            f.write(b"".join(chunk))
+
+
+def test_a_long_load_is_waited_for_and_a_bloated_file_is_rewritten(tmp_path: Path) -> None:
+    """A server still loading a large append-only file answers LOADING: that is waited for,
+    however long it lasts (here over a second, against 0.3 s of silence allowed), instead of
+    being taken for a dead server. Once it answers, a file far larger than its data is
+    rewritten in the background (Redis alone would wait until it doubled again)."""
+    aof = tmp_path / "redis" / "appendonly.aof"
+    n = 1_000_000
+    _write_aof(aof, n)
+    before = aof.stat().st_size
+    server = EmbeddedRedis(
+        tmp_path, appendfsync="no", start_timeout_s=0.3, compact_above_bytes=2**20
+    ).start()
+    try:
+        with server.client(decode_responses=True) as c:
+            assert c.hget("h", "f0") == str(n - 4) and c.hget("h", "k1000") == "1000"
+            assert c.hlen("h") == 4 + n // 1000
+            for _ in range(200):  # the rewrite runs in a forked child
+                info = c.info("persistence")
+                if not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]:
+                    break
+                time.sleep(0.05)
+            assert info["aof_last_bgrewrite_status"] == "ok"
+        after = aof.stat().st_size
+        assert after < before / 20, (before, after)
+    finally:
+        server.stop()
+    # What was rewritten loads back whole.
+    again = EmbeddedRedis(tmp_path, appendfsync="no").start()
+    try:
+        with again.client(decode_responses=True) as c:
+            assert c.hget("h", "f3") == str(n - 1) and c.hlen("h") == 4 + n // 1000
+    finally:
+        again.stop()
