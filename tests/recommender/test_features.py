@@ -252,3 +252,31 @@ def test_paper_featurizer_round_trips_through_a_bundle(tmp_path) -> None:
     # The loaded embedder would load the real model; give it the same stand-in to compare.
     g.embedder.encode_fn = _fake_encode
     np.testing.assert_allclose(dense(g.transform(TOPICS)), dense(X), rtol=1e-6)
+
+
+def test_an_embedder_is_used_only_when_the_feature_set_has_embeddings() -> None:
+    embedder = SentenceEmbedder(encode_fn=_fake_encode, model_name="fake")
+    f = PaperFeaturizer.for_set("text+citations", tfidf={"min_df": 1}, embedder=embedder)
+    X = f.fit(TOPICS).transform(TOPICS)
+    assert f.embedder is None and embedder.n_encoded == 0
+    assert X.shape[1] == len(f.text_.vocabulary) + len(TOPICS)  # type: ignore[union-attr]
+
+
+def test_a_refit_featurizer_transforms_in_its_new_space() -> None:
+    """The transform's vectorizer and the citation links are built once per fit and kept: a
+    second fit must replace them, not leave the first fit's in use."""
+    first, second = TOPICS[:3], TOPICS[3:]
+    text = TfidfFeaturizer(min_df=1).fit([p.text for p in first])
+    text.transform(["qubit codes"])  # builds and keeps the first fit's vectorizer
+    text.fit([p.text for p in second])
+    fresh = TfidfFeaturizer(min_df=1).fit([p.text for p in second])
+    np.testing.assert_array_equal(
+        dense(text.transform(["protein structure"])), dense(fresh.transform(["protein structure"]))
+    )
+    cites = CitationFeaturizer().fit(TOPICS)
+    cites.transform(TOPICS)
+    cites.fit(TOPICS[1:])  # q1 gone: q2 keeps the link from q3 alone
+    np.testing.assert_array_equal(
+        dense(cites.transform(TOPICS[1:])),
+        dense(CitationFeaturizer().fit(TOPICS[1:]).transform(TOPICS[1:])),
+    )
