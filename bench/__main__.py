@@ -1,6 +1,7 @@
 """``python -m bench`` (``make bench``): run every part, store its figures, write RESULTS.md.
 
-    python -m bench                      # service, scale, training, svm, policy; RESULTS.md
+    python -m bench                      # every part below; RESULTS.md
+    python -m bench --only embeddings    # needs the [embed] extra in the interpreter that runs it
     python -m bench --only scale         # one part (others' stored figures stay in the report)
     python -m bench --quick              # small sizes and short phases (a few minutes)
     python -m bench --report             # only re-render RESULTS.md from bench/results/*.json
@@ -19,7 +20,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from bench.common import log, machine, other_load, save  # noqa: E402
 from bench.report import write_report  # noqa: E402
 
-PARTS = ("service", "scale", "training", "svm", "collections", "policy")
+PARTS = ("service", "scale", "training", "svm", "collections", "policy", "embeddings")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import policy
 
                 figures = policy.run(quick=args.quick)
+            elif part == "embeddings":
+                from bench import embeddings
+
+                measured = embeddings.run(quick=args.quick)
+                if measured is None:  # the [embed] extra is missing: said so, nothing stored
+                    continue
+                figures = measured
             else:
                 from bench import svm
 

@@ -467,6 +467,10 @@ def write_report(path: Path = OUT) -> Path:
     pol = load("policy")
     lines += policy.section(pol, _machine(pol) if pol else "")
     lines += _cluster_section(load("failover"), load("arxiv_scale"))
+    from bench import embeddings  # the [embed] extra's section (bench/embeddings.py)
+
+    emb = load("embeddings")
+    lines += embeddings.section(emb, _machine(emb) if emb else "")
     path.write_text("\n".join(lines))
     return path
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from recommender.matrices import State
 
-__all__ = ["EMBED_DIM", "MODEL_NAME", "EncodeFn", "SentenceEmbedder"]
+__all__ = ["EMBED_DIM", "MODEL_NAME", "EncodeFn", "SentenceEmbedder", "usable_cores"]
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +45,35 @@ _CHUNK_BATCHES = 16  # batches encoded between two writes to the cache
 class SentenceEmbedder:
     """Texts -> float32 L2-normalised ``(n, 384)`` sentence embeddings.
 
-    ``batch_size`` texts are encoded at a time. ``cache_dir``, when given, holds the on-disk cache
+    ``batch_size`` texts are encoded at a time (32: on 2 cores, 64 encoded abstracts a quarter
+    slower and 16 titles a tenth slower; bench/RESULTS.md, section 8). ``cache_dir``, when given, holds the on-disk cache
     (``None``: no cache). ``encode_fn`` replaces the packaged model (tests use a deterministic
     function, so no torch is needed); its vectors are cached under ``model_name``, which then
     defaults to a name derived from the function so they never pass for the real model's.
     ``device`` is handed to sentence-transformers (``None``: GPU when there is one).
+    ``threads``: torch's threads while the packaged model encodes (``None``: every core this
+    process may use). The project's commands run with ``OMP_NUM_THREADS=1`` for numpy's sake,
+    which torch would otherwise take too: one thread encodes at about half the rate of two
+    (bench/RESULTS.md, "Sentence embeddings").
     """
 
     name = "embed"
 
     def __init__(
         self,
-        batch_size: int = 64,
+        batch_size: int = 32,
         cache_dir: str | os.PathLike[str] | None = None,
         encode_fn: EncodeFn | None = None,
         *,
         model_name: str | None = None,
         device: str | None = None,
+        threads: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be positive, got {threads}")
+        self.threads = threads
         self.batch_size = batch_size
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.encode_fn = encode_fn
@@ -154,6 +163,9 @@ class SentenceEmbedder:
             )
         if self._model is None:
             self._model = _load_model(self.device)
+        import torch  # loaded with the model
+
+        torch.set_num_threads(self.threads or usable_cores())
         return np.asarray(
             self._model.encode(
                 texts,
@@ -238,6 +250,14 @@ class SentenceEmbedder:
             f"SentenceEmbedder(model_name={self.model_name!r}, batch_size={self.batch_size}, "
             f"cache_dir={self.cache_dir!r})"
         )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container may narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _load_model(device: str | None) -> Any:

