@@ -324,7 +324,8 @@ class ClusterStore(Store):
         connection (a WAIT counts the writes of its own connection only)."""
         if self.wait_replicas <= 0:
             return await super()._script(script, keys_, args)
-        node = self._acluster.get_node_from_key(keys_[0])
+        # The slot map is read on the client's first command: a write may be that command.
+        node = (await self._acluster.initialize()).get_node_from_key(keys_[0])
         for attempt in (1, 2):
             pipe = self.aredis.pipeline(transaction=False)
             pipe.execute_command("EVALSHA", SHA[script], len(keys_), *keys_, *args)
@@ -338,7 +339,10 @@ class ClusterStore(Store):
             if isinstance(result, Exception):
                 raise result
             if isinstance(acked, Exception):
-                raise acked
+                # The write ran (a MOVED took it to the slot's new master), but the WAIT was
+                # refused: in a failover its node can be back as a replica ("WAIT cannot be used
+                # with replica instances") or gone. Whether a replica holds the write is unknown.
+                raise NotReplicatedError(f"the write's replication is unconfirmed: {acked}")
             if self._acluster.get_node_from_key(keys_[0]) is not node:
                 # The slot moved (a failover) while the write ran: the WAIT asked another node.
                 raise NotReplicatedError("the user's slot moved during the write")

@@ -9,11 +9,12 @@ import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
+from redis.asyncio.cluster import ClusterNode
 from redis.crc import key_slot
 
 from bench.redis_cluster import LocalCluster
 from service import digest, keys
-from service.cluster import ClusterStore, async_cluster_client, cluster_client
+from service.cluster import ClusterStore, NotReplicatedError, async_cluster_client, cluster_client
 from service.connection import open_store
 from service.impressions import Impressions
 from service.settings import Settings
@@ -86,5 +87,36 @@ def test_sessions_are_listed_and_ended_across_two_slots(store: ClusterStore) -> 
         assert all([await sessions.read_session(store, c) is None for c, _ in made])
         assert not await store.aredis.smembers(keys.user_sessions("alice"))
         await store.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_wait_refused_by_a_replica_is_not_replicated_not_a_server_error(
+    store: ClusterStore, cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a failover the user's old master can come back as a replica while the client still
+    sends the WAIT there: the like ran on the new master, and the WAIT is refused ("WAIT cannot
+    be used with replica instances"). That is an unconfirmed write, answered 503 (retry), never a
+    500 (it was one, in CI). Here the client is made to send the WAIT to a replica."""
+    user = USERS[0]
+    replica = cluster.replicas_of(cluster.master_of(keys.likes(user)))[0]
+
+    async def go() -> None:
+        assert await store.add_feedback("likes", user, "p-before")  # a write as the first command
+        aclient = store._acluster
+        route = aclient.get_node_from_key
+        # The client knows the masters only; the old master it had would be such a node.
+        stale = ClusterNode(
+            "127.0.0.1", replica.port, "replica", **aclient.nodes_manager.connection_kwargs
+        )
+        first = iter([stale])
+        monkeypatch.setattr(
+            aclient, "get_node_from_key", lambda key, replica=False: next(first, None) or route(key)
+        )
+        with pytest.raises(NotReplicatedError, match="replica"):
+            await store.add_feedback("likes", user, "p-during")
+        monkeypatch.setattr(aclient, "get_node_from_key", route)
+        assert set(await store.feedback("likes", user)) == {"p-before", "p-during"}
+        await stale.disconnect()
 
     asyncio.run(go())
