@@ -1,6 +1,6 @@
 """Tune the one configuration the service serves, jointly on every kind of user it meets.
 
-    python -m experiments.tune_served [--users 1000] [--passes 2] [--resume]
+    python -m experiments.tune_served [--users 1000] [--passes 2] [--resume] [--features SET]
 
 The service trains one configuration for any catalog, so it is chosen on several validation
 splits at once, all carved from the two published P=10 *training* files (never a test file):
@@ -20,7 +20,10 @@ the catalog's text as the service's featurizer builds them.
 
 The choice is written to recommender/tuned.json's ``"served"`` section, which the service
 starts from (:func:`recommender.tuned.serving_defaults`); ``experiments.served`` evaluates it on
-the test files.
+the test files. ``--features SET`` makes the choice for another feature set the service trains
+(text alone, for a catalog without citation links; sentence embeddings, on citeulike-a's splits
+only, as citeulike-t has no text to embed), starting from the default set's choice;
+``experiments.served_features`` compares the choices of every set.
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import METRIC, add_data_dir_argument, data_dir, mean_recall, write_json
+from experiments.common import (
+    EMBED_CACHE,
+    METRIC,
+    add_data_dir_argument,
+    data_dir,
+    mean_recall,
+    write_json,
+)
 from experiments.tune import coordinate_search, split_feature_weights
 from recommender.datasets.citeulike import DATASETS, RECALL_CUTOFFS
 from recommender.evaluation.datasets import ExperimentData, load_experiment_data
@@ -46,7 +56,7 @@ from recommender.evaluation.splits import (
     published_split,
     validation_from_train,
 )
-from recommender.features import FEATURE_WEIGHTS
+from recommender.features import FEATURE_SETS, FEATURE_WEIGHTS, FeatureSet
 from recommender.models.hybrid import Hybrid
 from recommender.training import DEFAULT_FEATURES, DEFAULT_MODEL
 from recommender.tuned import SERVED, TUNED_PATH, load_settings, serving_defaults, settings_key
@@ -65,6 +75,7 @@ BUDGET: dict[str, Any] = {"profile_weight": 0.0, "als_weight": 0.0}
 #: the service's budget (bench/RESULTS.md).
 GRID: dict[str, list[Any]] = {
     "citation_weight": [1.0, 2.0, 4.0],
+    "embedding_weight": [0.5, 1.0, 2.0, 4.0],
     "content_weight": [0.5, 1.0, 2.0, 4.0],
     "cf_weight": [0.5, 1.0, 2.0, 4.0, 8.0],
     "profile_weight": [0.0, 1.0, 2.0, 4.0, 8.0],
@@ -83,6 +94,7 @@ GRID: dict[str, list[Any]] = {
 #: re-scores a fitted model instead of fitting a new one.
 STRUCTURAL = (
     "citation_weight",
+    "embedding_weight",
     "content_neighbors",
     "cf_neighbors",
     "shrink",
@@ -93,11 +105,19 @@ STRUCTURAL = (
 )
 
 
-def validation_sets(folder: Path) -> list[tuple[str, Split, ExperimentData]]:
-    """``(name, split, data)`` of every validation split (see the module text)."""
+def validation_sets(
+    folder: Path, features: FeatureSet | str = DEFAULT_FEATURES
+) -> list[tuple[str, Split, ExperimentData]]:
+    """``(name, split, data)`` of every validation split (see the module text), with the content
+    ``features`` (sentence embeddings: citeulike-a alone, citeulike-t has no text to embed)."""
     out = []
+    fs = FeatureSet.parse(features)
     for dataset in DATASETS:
-        data = load_experiment_data(dataset, folder, DEFAULT_FEATURES, text_from_catalog=True)
+        if fs.embed and dataset == "citeulike-t":
+            continue
+        data = load_experiment_data(
+            dataset, folder, fs, text_from_catalog=True, embed_cache=EMBED_CACHE
+        )
         train = published_split(dataset, 10, folder).train
         held = validation_from_train(
             train, fraction=0.3, min_keep=1, ordered=dataset == "citeulike-a"
@@ -186,20 +206,40 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="hold the profile and ALS parts off (the request budget; see BUDGET)",
     )
+    ap.add_argument(
+        "--features",
+        choices=FEATURE_SETS,
+        default=DEFAULT_FEATURES.name,
+        help="the content features to choose for (default: the service's); another set starts "
+        "from the default's choice unless --resume",
+    )
     args = ap.parse_args(argv)
     fixed = {**FIXED, **BUDGET} if args.within_budget else FIXED
-    grid = {k: v for k, v in GRID.items() if k not in fixed}
+    blocks = args.features.split("+")
+    grid = {
+        k: v
+        for k, v in GRID.items()
+        if k not in fixed and (k not in FEATURE_WEIGHTS or FEATURE_WEIGHTS[k] in blocks)
+    }
     if not fixed.get("als_weight", 1.0):
         grid = {k: v for k, v in grid.items() if not k.startswith("als_")}
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = data_dir(ap, args.data_dir)
-    key = settings_key(DEFAULT_MODEL, DEFAULT_FEATURES.name)
-    params, weights = serving_defaults(DEFAULT_MODEL, DEFAULT_FEATURES.name, args.settings)
+    key = settings_key(DEFAULT_MODEL, args.features)
+    own = isinstance(load_settings(args.settings).get(SERVED, {}).get(key), dict)
+    start_from = args.features if args.resume and own else DEFAULT_FEATURES.name
+    params, weights = serving_defaults(DEFAULT_MODEL, start_from, args.settings)
     start: dict[str, Any] = {**params, **weights}
-    if not args.resume and not args.within_budget:  # the parts the old serving choice held off
+    if start_from != args.features:
+        print(f"starting from the served choice for {start_from}")
+    elif not args.resume and not args.within_budget:  # the parts the old serving choice held off
         start.update(profile_weight=4.0, als_weight=1.0, als_alpha=100.0, als_regularization=0.2)
-    start = {k: v for k, v in start.items() if k not in fixed}
-    sets = validation_sets(folder)
+    start = {
+        k: v
+        for k, v in start.items()
+        if k not in fixed and (k not in FEATURE_WEIGHTS or FEATURE_WEIGHTS[k] in blocks)
+    }
+    sets = validation_sets(folder, args.features)
     score = JointScore(sets, args.users, args.seed, fixed)
     print(f"validation: {', '.join(n for n, _, _ in sets)}; {args.users} users each")
     t0 = time.perf_counter()
@@ -226,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             "strategy": "jointly on " + "; ".join(n for n, _, _ in sets),
             "fixed": fixed,
             "settings_tried": n_eval,
+            "passes": args.passes,
+            "started_from": f"the served choice for {start_from}",
         },
     }
     write_json(args.settings, settings)
