@@ -49,10 +49,10 @@ from recommender.evaluation.splits import cold_start_split, published_split, val
 from recommender.training import DEFAULT_FEATURES, DEFAULT_MODEL
 from recommender.tuned import (
     SERVED,
-    SERVING_SETTING,
     TUNED_PATH,
     load_settings,
     serving_defaults,
+    setting_defaults,
     settings_key,
 )
 
@@ -83,24 +83,6 @@ def _splits(folder: Path, dataset: str) -> list[tuple[str, Any]]:
             validation_from_train(train, fraction=0.8, min_keep=1, ordered=ordered),
         ),
     ]
-
-
-def fallback(features: str, path: Path = TUNED_PATH) -> tuple[dict[str, Any], dict[str, float]]:
-    """What the service trains ``features`` with where they have no served entry: the choice
-    made on :data:`~recommender.tuned.SERVING_SETTING` alone."""
-    dataset, split = SERVING_SETTING
-    entry = (
-        load_settings(path)
-        .get(dataset, {})
-        .get(f"P={split}", {})
-        .get(settings_key(DEFAULT_MODEL, features))
-    )
-    if not isinstance(entry, dict):
-        return {}, {}
-    entry = entry.get("serving", entry)
-    return dict(entry.get("params", {})), {
-        k: float(v) for k, v in entry.get("feature_weights", {}).items()
-    }
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -162,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in served_weights.items()
             if k == "citation_weight" and "citations" in features
         }
-        old_params, old_weights = fallback(features, args.settings)
+        old_params, old_weights = setting_defaults(DEFAULT_MODEL, features, args.settings)
         candidates: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
             ("older per-setting choice", {**old_params, **old_weights}, {})
         ]

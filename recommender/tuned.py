@@ -33,6 +33,7 @@ __all__ = [
     "TUNED_PATH",
     "load_settings",
     "serving_defaults",
+    "setting_defaults",
     "settings_key",
     "tuned_choice",
     "tuned_params",
@@ -99,6 +100,14 @@ def serving_defaults(
     served = load_settings(path).get(SERVED, {}).get(settings_key(model, features))
     if isinstance(served, dict):
         return _choice(served)
+    return setting_defaults(model, features, path)
+
+
+def setting_defaults(
+    model: str, features: str, path: Path = TUNED_PATH
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """What :func:`serving_defaults` falls back to without a ``"served"`` entry: the choice made
+    on :data:`SERVING_SETTING` (its ``serving`` choice where there is one)."""
     dataset, split = SERVING_SETTING
     entry = _entry(dataset, split, settings_key(model, features), path)
     return _choice(entry if entry is None else entry.get("serving", entry))
