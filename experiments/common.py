@@ -17,6 +17,7 @@ from recommender.evaluation.datasets import ExperimentData, load_experiment_data
 from recommender.evaluation.splits import Split, published_split, validation_from_train
 from recommender.io.files import READABLE_BY_ALL, write_atomic
 from recommender.io.lines import LoaderError
+from recommender.tuned import SERVED, SERVED_WITHOUT, load_settings
 
 __all__ = [
     "ArgumentParser",
@@ -120,6 +121,33 @@ def write_json(path: Path, data: Any) -> None:
 def write_text(path: Path, text: str) -> None:
     """``text`` written atomically, readable by everyone (tables, the README section)."""
     write_atomic(path, text, mode=READABLE_BY_ALL)
+
+
+# ------------------------------------------------------------------ which choice reads a test file
+def reading_choice(
+    settings: Path, dataset: str, p10: bool, key: str, out: Path
+) -> tuple[Path, str]:
+    """``(file of tuned choices, which choice it is)`` that a test file of ``dataset`` is read
+    with. The served choice is made on both datasets' P=10 training files, which hold most of
+    the P=1, cold-start and holdout protocols' test likes (experiments.tune_served): it reads
+    the P=10 test files (``p10``) alone. The others are read with the choice made without
+    ``dataset``'s likes (``tune_served --without``), put where the service takes its choice
+    from, ``"served"``, in a copy of ``settings`` written to ``out``."""
+    if p10:
+        return settings, "served (chosen on both P=10 training files)"
+    data = load_settings(settings)
+    entry = data.get(SERVED_WITHOUT, {}).get(dataset, {}).get(key)
+    if not isinstance(entry, dict):
+        features = key.partition("@")[2] or "text"
+        raise SystemExit(
+            f"error: {settings} has no served choice for {key} made without {dataset}'s likes, "
+            f"which this test file is read with: run python -m experiments.tune_served "
+            f"--features {features} --without {dataset}"
+        )
+    data[SERVED] = {key: entry}
+    path = out / f"tuned-without-{dataset}.json"
+    write_json(path, data)
+    return path, f"served without {dataset} (chosen on {OTHER[dataset]}'s P=10 training file)"
 
 
 # ------------------------------------------------------------------ tuning's validation

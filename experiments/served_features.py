@@ -17,10 +17,9 @@ mean of recall@50 ... @300):
 * the set's own served choice where tuned.json has one
   (``python -m experiments.tune_served --features SET``).
 
-The splits are tune_served's, carved from the published P=10 *training* files (3 of 10 held out;
-20% of papers cold). One more is reported and not in the objective: each user's 2 oldest of 10
-kept, 8 held out (a researcher who arrives with a handful of papers). Embeddings use citeulike-a
-alone: citeulike-t is published as word counts, with no text to embed. Its vectors are cached in
+The splits are tune_served's (:func:`experiments.tune_served.dataset_splits`), carved from the
+published P=10 *training* files: 3 of 10 held out; 2 of 10 kept, 8 held out (a researcher who
+arrives with a handful of papers); 20% of papers cold. Embeddings use citeulike-a alone: citeulike-t is published as word counts, with no text to embed. Its vectors are cached in
 out/embeddings-cache; the first run encodes 16,980 texts, minutes on 2 cores. No test file is
 read. The tables are printed and written to OUT (results.json, results.md).
 """
@@ -33,8 +32,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from experiments.common import (
     EMBED_CACHE,
     add_data_dir_argument,
@@ -42,10 +39,9 @@ from experiments.common import (
     write_json,
     write_text,
 )
-from experiments.tune_served import FIXED, JointScore
+from experiments.tune_served import FIXED, JointScore, dataset_splits
 from recommender.datasets.citeulike import DATASETS
 from recommender.evaluation.datasets import load_experiment_data
-from recommender.evaluation.splits import cold_start_split, published_split, validation_from_train
 from recommender.training import DEFAULT_FEATURES, DEFAULT_MODEL
 from recommender.tuned import (
     SERVED,
@@ -65,24 +61,6 @@ SETS: dict[str, tuple[str, ...]] = {
     "text+embed": ("citeulike-a",),
     "text+embed+citations": ("citeulike-a",),
 }
-#: The split reported beside the objective's, not chosen on.
-FEW = "2 of 10 kept"
-
-
-def _splits(folder: Path, dataset: str) -> list[tuple[str, Any]]:
-    train = published_split(dataset, 10, folder).train
-    ordered = dataset == "citeulike-a"  # as tune_served: that split is "older in, newer out"
-    return [
-        (
-            f"{dataset} P=10, 3 of 10 held out",
-            validation_from_train(train, fraction=0.3, min_keep=1, ordered=ordered),
-        ),
-        (f"{dataset} P=10, 20% of papers cold", cold_start_split(train, seed=0)),
-        (
-            f"{dataset} P=10, {FEW}",
-            validation_from_train(train, fraction=0.8, min_keep=1, ordered=ordered),
-        ),
-    ]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -138,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             data = load_experiment_data(
                 dataset, folder, features, text_from_catalog=True, embed_cache=EMBED_CACHE
             )
-            sets += [(name, split, data) for name, split in _splits(folder, dataset)]
+            sets += [(name, split, data) for name, split in dataset_splits(folder, dataset)]
         weights = {
             k: v
             for k, v in served_weights.items()
@@ -167,9 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             # One objective per candidate: a JointScore keeps fitted models by the fit's own
             # settings, and the embedding weight is not among them.
             score = JointScore(sets, args.users, args.seed, fixed)
-            score(setting)
+            objective = score(setting)
             per_split = dict(score.last)
-            objective = float(np.mean([v for k, v in per_split.items() if not k.endswith(FEW)]))
             row = {
                 "features": features,
                 "choice": name,

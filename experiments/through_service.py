@@ -14,7 +14,10 @@ Protocols: ``published`` (the split files, P=1 or P=10), ``cold-start`` (20% of 
 training like, seeded) and ``holdout`` (20% of each user's likes held out, seeded; recall@100 by
 the user's number of training likes). Their splits are written as users.dat files and imported
 like a published one. The service runs with its shipped settings; ``--env NAME=VALUE`` (repeat)
-changes one for a run (e.g. ``PAPERREC_FEATURES=text``).
+changes one for a run (e.g. ``PAPERREC_FEATURES=text``). The P=10 test files are read with the
+shipped served choice; the P=1, cold-start and holdout ones, whose likes that choice's validation
+holds, with the same choice made without the dataset's likes
+(:func:`experiments.common.reading_choice`, given to the service as ``PAPERREC_TUNED_FILE``).
 """
 
 from __future__ import annotations
@@ -37,12 +40,16 @@ from typing import Any
 
 import httpx
 
-from experiments.common import ArgumentParser, run_main
+from experiments.common import ArgumentParser, reading_choice, run_main
+from recommender.training import DEFAULT_FEATURES, DEFAULT_MODEL
+from recommender.tuned import TUNED_PATH, settings_key
 
 ADMIN = "through-service-admin-token-not-secret-0123"
 CUTOFFS = (50, 100, 150, 200, 250, 300)
 BUCKETS = ((1, 1), (2, 5), (6, 20), (21, 100), (101, None))
 ROOT = Path(__file__).resolve().parents[1]
+#: Tries per request: a 503 (the API's "retry in a moment") is retried after its Retry-After.
+RETRIES = 5
 
 
 def read_users_dat(path: Path) -> list[list[int]]:
@@ -181,6 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.env:
         name, _, value = item.partition("=")
         env[name] = value
+    key = settings_key(
+        env.get("PAPERREC_MODEL", DEFAULT_MODEL),
+        env.get("PAPERREC_FEATURES", DEFAULT_FEATURES.name),
+    )
+    tuned, choice = reading_choice(
+        Path(env.get("PAPERREC_TUNED_FILE", TUNED_PATH)),
+        args.dataset,
+        args.protocol == "published" and args.split == 10,
+        key,
+        work,
+    )
+    env["PAPERREC_TUNED_FILE"] = str(tuned)
+    print(f"read with: {choice}")
     paperrec = [sys.executable, "-m", "service.cli"]
     env["PYTHONPATH"] = str(ROOT)
     server: subprocess.Popen[bytes] | None = None
@@ -231,11 +251,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.users and args.users < len(users):
             users = sorted(random.Random(args.seed).sample(users, args.users))
         headers = {"Authorization": f"Bearer {ADMIN}"}
+        retried = [0]
 
         def ask(client: httpx.Client, u: int) -> tuple[int, list[int]]:
-            r = client.get(
-                f"{url}/users/{prefix}user{u}/recommendations", params={"k": 300}, headers=headers
-            )
+            for attempt in range(RETRIES):
+                r = client.get(
+                    f"{url}/users/{prefix}user{u}/recommendations",
+                    params={"k": 300},
+                    headers=headers,
+                )
+                # A 503 says "retry in a moment" (Redis slower than its timeout, e.g. an fsync
+                # on a busy disk); a client does what it says.
+                if r.status_code != 503 or attempt == RETRIES - 1:
+                    break
+                retried[0] += 1
+                time.sleep(min(float(r.headers.get("Retry-After", "1")), 5.0))
             r.raise_for_status()
             return u, [int(i["paper_id"].removeprefix(prefix)) for i in r.json()["items"]]
 
@@ -250,9 +280,11 @@ def main(argv: list[str] | None = None) -> int:
             "protocol": args.protocol,
             "split": args.split if args.protocol == "published" else None,
             "env": args.env,
+            "choice": choice,
             "model": health["model"],
             "train_seconds": round(train_s, 1),
             "requests_per_second": round(len(users) / ask_s, 1) if ask_s else None,
+            "retried_503": retried[0],
             **table,
         }
         args.out.mkdir(parents=True, exist_ok=True)

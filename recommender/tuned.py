@@ -14,7 +14,10 @@ choice made on the same validation with the parts that cost most per request hel
 The service starts from the ``"served"`` section where it has an entry for its model and feature
 set: one choice made jointly on validation carved from several training files at once
 (``experiments.tune --served``: every user regime the service meets, one configuration), stored
-as ``{"served": {key: {"params", "feature_weights"?, "validation"}}}``. Without one, it starts
+as ``{"served": {key: {"params", "feature_weights"?, "validation"}}}``; the same choice made
+without one dataset's likes, for reading that dataset's test files whose likes the served
+choice's validation holds, is ``{"served without": {dataset: {key: ...}}}`` (the service never
+trains by it unless given that file's copy, PAPERREC_TUNED_FILE). Without one, it starts
 from the choice made on :data:`SERVING_SETTING` (its ``serving`` choice where there is one):
 citeulike-a with 10 training papers per user, the published split that keeps each user's older
 papers and asks for the newer ones, which is what a feed does, on papers described by title and
@@ -29,9 +32,11 @@ from typing import Any
 
 __all__ = [
     "SERVED",
+    "SERVED_WITHOUT",
     "SERVING_SETTING",
     "TUNED_PATH",
     "load_settings",
+    "served_without",
     "serving_defaults",
     "setting_defaults",
     "settings_key",
@@ -45,6 +50,10 @@ TUNED_PATH = Path(__file__).with_name("tuned.json")
 SERVING_SETTING = ("citeulike-a", 10)
 #: The section of the settings file holding the jointly tuned served choices.
 SERVED = "served"
+#: The section holding, per dataset, the same choice made without that dataset's likes
+#: (``experiments.tune_served --without``): what the dataset's P=1, cold-start and holdout test
+#: files, whose likes the training files hold, are read with. The service never trains by it.
+SERVED_WITHOUT = "served without"
 
 
 def load_settings(path: Path = TUNED_PATH) -> dict[str, Any]:
@@ -101,6 +110,25 @@ def serving_defaults(
     if isinstance(served, dict):
         return _choice(served)
     return setting_defaults(model, features, path)
+
+
+def served_without(
+    model: str, features: str, dataset: str, path: Path = TUNED_PATH
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The served choice for ``model`` with ``features`` made without ``dataset``'s likes
+    (:data:`SERVED_WITHOUT`); KeyError where none was made."""
+    entry = (
+        load_settings(path)
+        .get(SERVED_WITHOUT, {})
+        .get(dataset, {})
+        .get(settings_key(model, features))
+    )
+    if not isinstance(entry, dict):
+        raise KeyError(
+            f"no served choice for {settings_key(model, features)} without {dataset} in {path}: "
+            f"run python -m experiments.tune_served --features {features} --without {dataset}"
+        )
+    return _choice(entry)
 
 
 def setting_defaults(

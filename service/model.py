@@ -43,21 +43,22 @@ JobStatus = Literal["running", "succeeded", "failed"]
 
 
 def _training_plan(
-    settings: Settings, tuned: Path = TUNED_PATH, *, has_references: bool = True
+    settings: Settings, tuned: Path | None = None, *, has_references: bool = True
 ) -> TrainingPlan:
-    """The library's plan for a catalog (with or without ``references``) under ``settings``."""
+    """The library's plan for a catalog (with or without ``references``) under ``settings``
+    (tuned choices from ``tuned``, else PAPERREC_TUNED_FILE, else the library's)."""
     return training_plan(
         settings.model,
         settings.features,
         catalog_has_references=has_references,
         tuned=settings.tuned_defaults,
         overrides=settings.model_params,
-        tuned_path=tuned,
+        tuned_path=tuned or settings.tuned_file or TUNED_PATH,
     )
 
 
 def training_hyperparameters(
-    settings: Settings, tuned: Path = TUNED_PATH, *, has_references: bool = True
+    settings: Settings, tuned: Path | None = None, *, has_references: bool = True
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """``(model params, feature weights)`` a retrain uses
     (:func:`recommender.training.training_plan`): the tuned defaults of the model and the
@@ -215,6 +216,7 @@ class ModelManager:
                 self.settings.features,
                 tuned=self.settings.tuned_defaults,
                 overrides=self.settings.model_params,
+                tuned_path=self.settings.tuned_file or TUNED_PATH,
             )
         except Exception as e:  # metadata of the wrong shape: a bundle that does not load
             raise BundleError(

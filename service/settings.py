@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recommender.features import FEATURE_SETS, FeatureSet
 from recommender.training import DEFAULT_FEATURES, DEFAULT_MODEL
+from recommender.tuned import load_settings
 
 #: The least an admin token (``PAPERREC_ADMIN_TOKEN`` or the admin token file) must be: long, and
 #: not a word repeated. A generated token is 43 characters of about 6 bits each.
@@ -151,6 +152,12 @@ class Settings(BaseSettings):
         description="Start from the hyperparameters and feature weights chosen on validation "
         "for the model and feature set (recommender/tuned.json, citeulike-a P=10); false: the "
         "model's own defaults.",
+    )
+    tuned_file: Path | None = Field(
+        default=None,
+        description="A file of tuned choices in the layout of recommender/tuned.json (e.g. "
+        "written by `python -m experiments.tune_served --settings FILE` on a library of your "
+        "own) to train by instead of the one shipped with the library. Unset: the shipped one.",
     )
     seed_sample: bool = Field(
         default=True, description="Load the bundled sample catalog when Redis holds no paper."
@@ -328,6 +335,18 @@ class Settings(BaseSettings):
         description="Retries of a digest that failed to send, within one run (a digest still "
         "unsent is sent, the same message, by the next run).",
     )
+
+    @field_validator("tuned_file")
+    @classmethod
+    def _readable_choices(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            if not value.is_file():
+                raise ValueError(f"{value}: no such file")
+            try:
+                load_settings(value)
+            except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError
+                raise ValueError(f"{value}: not a file of tuned choices ({e})") from None
+        return value
 
     @field_validator("admin_token", "metrics_token")
     @classmethod

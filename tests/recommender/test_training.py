@@ -39,6 +39,8 @@ def test_tuned_defaults_come_from_the_serving_setting(tmp_path):
     feature set; PAPERREC_MODEL_PARAMS overrides single values; turned off, the model's own."""
     import json
 
+    from pydantic import ValidationError
+
     from recommender.tuned import TUNED_PATH, serving_defaults, tuned_params
     from service.model import training_hyperparameters
     from service.settings import Settings
@@ -84,6 +86,20 @@ def test_tuned_defaults_come_from_the_serving_setting(tmp_path):
     assert training_hyperparameters(settings, path, has_references=False) == ({"sharpen": 1.0}, {})
     off = Settings(_env_file=None, features="text+citations", tuned_defaults=False)
     assert training_hyperparameters(off, path) == ({}, {})
+    # PAPERREC_TUNED_FILE: the operator's own file of choices instead of the shipped one.
+    own = Settings(_env_file=None, features="text+citations", tuned_file=path)
+    assert training_hyperparameters(own) == (
+        {"cf_weight": 4.0, "sharpen": 0.5},
+        {"citation_weight": 2.0},
+    )
+    assert training_hyperparameters(own) != training_hyperparameters(
+        Settings(_env_file=None, features="text+citations")
+    )
+    for bad, why in ((tmp_path / "none.json", "no such file"), (tmp_path / "x.json", "not a file")):
+        if bad.name == "x.json":
+            bad.write_text("{not json")
+        with pytest.raises(ValidationError, match=why):
+            Settings(_env_file=None, tuned_file=bad)
     # The file in the repository holds a choice for the service's default model and features.
     default = Settings(_env_file=None)
     assert tuned_params("citeulike-a", 10, f"hybrid@{default.features}", TUNED_PATH)
