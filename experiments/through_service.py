@@ -14,7 +14,8 @@ Protocols: ``published`` (the split files, P=1 or P=10), ``cold-start`` (20% of 
 training like, seeded) and ``holdout`` (20% of each user's likes held out, seeded; recall@100 by
 the user's number of training likes). Their splits are written as users.dat files and imported
 like a published one. The service runs with its shipped settings; ``--env NAME=VALUE`` (repeat)
-changes one for a run (e.g. ``PAPERREC_FEATURES=text``). The P=10 test files are read with the
+changes one for a run (e.g. ``PAPERREC_FEATURES=text``); impressions are off (every user is asked
+once, and impressions do not change a first list). The P=10 test files are read with the
 shipped served choice; the P=1, cold-start and holdout ones, whose likes that choice's validation
 holds, with the same choice made without the dataset's likes
 (:func:`experiments.common.reading_choice`, given to the service as ``PAPERREC_TUNED_FILE``).
@@ -184,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         PAPERREC_MODEL_POLL_S="0",
         PAPERREC_LOG_LEVEL="WARNING",
         OPENBLAS_NUM_THREADS="1",
+        # Each user is asked once: impressions cannot change a first list, and at k=300 each
+        # list would append about 68 KB to Redis's file (fsync'd), which on 2 busy cores made
+        # the embedded Redis time out (503s) in a reading of 5,551 users.
+        PAPERREC_IMPRESSIONS="false",
     )
     for item in args.env:
         name, _, value = item.partition("=")

@@ -9,7 +9,10 @@ splits at once, all carved from the two published P=10 *training* files (never a
 * ``citeulike-a P=10``: each user's 3 newest of 10 papers held out (the published split is
   "older in, newer out"); ``citeulike-t P=10``: 3 random ones;
 * ``2 of 10 kept``: each user keeps 2 of the 10 papers (the oldest on citeulike-a), the other 8
-  are the validation: the researcher who arrives with a handful of papers;
+  are the validation: the researcher who arrives with a handful of papers; ``1 of 10 kept``:
+  one paper each, so that almost no kept paper has a co-like: the user the evidence ramp hands
+  to the content profile, whose weight there (``few_profile_weight``, against the popularity
+  floor) is searched;
 * ``cold``: of each file, 20% of the papers leave training with all their likes, which are the
   validation: papers nobody had liked when the model was trained, only content finds them. The
   papers are drawn with seed :data:`COLD_SEED`, not the protocols' seed 0 (seed 0 draws the very
@@ -83,7 +86,7 @@ from recommender.tuned import (
 log = logging.getLogger("experiments.tune_served")
 
 #: Held where the service needs them, not searched (see the module text).
-FIXED: dict[str, Any] = {"pop_weight": 0.05, "evidence_ramp": True, "few_profile_weight": 1.0}
+FIXED: dict[str, Any] = {"pop_weight": 0.05, "evidence_ramp": True}
 #: Held as well with ``--within-budget``: the two parts that score every paper per request
 #: (the profile's product over all papers' vectors, the folded-in factors' product with every
 #: paper's factors) are off for users whose likes have co-likes; the ramp still gives the profile
@@ -102,6 +105,9 @@ GRID: dict[str, list[Any]] = {
     "cold_impute": [0.0, 0.25, 0.5, 1.0, 2.0],
     "pop_boost": [0.0, 1.0, 2.0],
     "sharpen": [0.5, 1.0, 2.0],
+    # The profile's weight for likes nobody else has (the ramp's rest): against the popularity
+    # floor, what a user whose papers have no co-likes is ranked by.
+    "few_profile_weight": [0.25, 0.5, 1.0, 2.0],
     "content_neighbors": [50, 100, 300],
     "cf_neighbors": [100, 300],
     "shrink": [0.0, 10.0, 50.0],
@@ -142,6 +148,10 @@ def dataset_splits(folder: Path, dataset: str) -> list[tuple[str, Split]]:
         (
             f"{dataset} P=10, 2 of 10 kept",
             validation_from_train(train, fraction=0.8, min_keep=1, ordered=ordered),
+        ),
+        (
+            f"{dataset} P=10, 1 of 10 kept",
+            validation_from_train(train, fraction=0.9, min_keep=1, ordered=ordered),
         ),
         (f"{dataset} P=10, 20% of papers cold", cold_start_split(train, seed=COLD_SEED)),
     ]
@@ -256,6 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         "from the default's choice unless --resume",
     )
     ap.add_argument(
+        "--only",
+        help="comma list of hyperparameters to search, the rest held at the starting choice "
+        "(e.g. one that joined the grid: --resume --only few_profile_weight)",
+    )
+    ap.add_argument(
         "--without",
         choices=DATASETS,
         help="choose on the other dataset's training file alone, for reading this one's "
@@ -271,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not fixed.get("als_weight", 1.0):
         grid = {k: v for k, v in grid.items() if not k.startswith("als_")}
+    if args.only:
+        wanted = args.only.split(",")
+        if unknown := [k for k in wanted if k not in grid]:
+            ap.error(
+                f"--only: not searched here: {', '.join(unknown)} (searched: {', '.join(grid)})"
+            )
+        grid = {k: grid[k] for k in wanted}
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = data_dir(ap, args.data_dir)
     key = settings_key(DEFAULT_MODEL, args.features)
@@ -337,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             "fixed": fixed,
             "settings_tried": n_eval,
             "passes": args.passes,
+            "searched": list(grid),
             "started_from": started_from,
             "read_against": (
                 f"{args.without}'s P=1, cold-start and holdout test files"

@@ -42,8 +42,8 @@ def test_each_choice_is_scored_on_the_same_validation(tmp_path: Path) -> None:
     assert rows[0]["setting"] == old.get("serving", old)["params"]
     assert rows[1]["setting"] == served and rows[2]["setting"] == own  # no citation weight
     for r in rows:
-        assert len(r["per_split"]) == 3 and all(0 < v < 1 for v in r["per_split"].values())
-        assert r["objective"] == pytest.approx(sum(r["per_split"].values()) / 3)
+        assert len(r["per_split"]) == 4 and all(0 < v < 1 for v in r["per_split"].values())
+        assert r["objective"] == pytest.approx(sum(r["per_split"].values()) / 4)
     assert rows[1]["per_split"] != rows[2]["per_split"]
     assert "| text | served, carried over |" in (out / "results.md").read_text()
 
@@ -58,7 +58,7 @@ def test_tune_served_validates_another_feature_set_on_its_own_features() -> None
     assert [name for name, _, _ in sets] == [
         f"{d} P=10, {kind}"
         for d in ("citeulike-a", "citeulike-t")
-        for kind in ("3 of 10 held out", "2 of 10 kept", "20% of papers cold")
+        for kind in ("3 of 10 held out", "2 of 10 kept", "1 of 10 kept", "20% of papers cold")
     ]
     assert {data.feature_set for _, _, data in sets} == {"text"}
     assert all(set(data.blocks) == {"text"} for _, _, data in sets)

@@ -39,7 +39,7 @@ def test_a_choice_without_a_dataset_reads_none_of_its_likes() -> None:
     sets = validation_sets(DATA, "text+citations", without="citeulike-a")
     assert [name for name, _, _ in sets] == [
         f"citeulike-t P=10, {kind}"
-        for kind in ("3 of 10 held out", "2 of 10 kept", "20% of papers cold")
+        for kind in ("3 of 10 held out", "2 of 10 kept", "1 of 10 kept", "20% of papers cold")
     ]
     assert {data.name for _, _, data in sets} == {"citeulike-t"}
     with pytest.raises(SystemExit, match="no validation split"):
