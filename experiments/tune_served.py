@@ -1,7 +1,7 @@
 """Tune the one configuration the service serves, jointly on every kind of user it meets.
 
     python -m experiments.tune_served [--users 1000] [--passes 2] [--resume] [--features SET]
-                                      [--without DATASET]
+                                      [--without DATASET] [--only NAME,...]
 
 The service trains one configuration for any catalog, so it is chosen on several validation
 splits at once, all carved from the two published P=10 *training* files (never a test file):
@@ -30,7 +30,8 @@ with seed 0). So the choice made on both files is read on the P=10 test files al
 other protocols of a dataset, ``--without DATASET`` makes the same choice on the other dataset's
 training file alone, starting from the hybrid's own defaults rather than from the served choice
 (the price of never touching the read dataset's test likes: the choice transfers across datasets,
-as ``experiments.tune`` does for P=1), saved in the ``"served without"`` section; ``experiments.served`` and ``experiments.through_service`` read it there.
+as ``experiments.tune`` does for P=1), saved in the ``"served without"`` section;
+``experiments.served`` and ``experiments.through_service`` read it there.
 
 The choice is written to recommender/tuned.json's ``"served"`` section, which the service
 starts from (:func:`recommender.tuned.serving_defaults`); ``experiments.served`` evaluates it on
