@@ -17,7 +17,7 @@ from recommender.evaluation.datasets import ExperimentData, load_experiment_data
 from recommender.evaluation.splits import Split, published_split, validation_from_train
 from recommender.io.files import READABLE_BY_ALL, write_atomic
 from recommender.io.lines import LoaderError
-from recommender.tuned import SERVED, SERVED_WITHOUT, load_settings
+from recommender.tuned import SERVED, load_settings, served_without_entry
 
 __all__ = [
     "ArgumentParser",
@@ -135,15 +135,15 @@ def reading_choice(
     from, ``"served"``, in a copy of ``settings`` written to ``out``."""
     if p10:
         return settings, "served (chosen on both P=10 training files)"
-    data = load_settings(settings)
-    entry = data.get(SERVED_WITHOUT, {}).get(dataset, {}).get(key)
-    if not isinstance(entry, dict):
+    entry = served_without_entry(key, dataset, settings)
+    if entry is None:
         features = key.partition("@")[2] or "text"
         raise SystemExit(
             f"error: {settings} has no served choice for {key} made without {dataset}'s likes, "
             f"which this test file is read with: run python -m experiments.tune_served "
             f"--features {features} --without {dataset}"
         )
+    data = load_settings(settings)
     data[SERVED] = {key: entry}
     path = out / f"tuned-without-{dataset}.json"
     write_json(path, data)

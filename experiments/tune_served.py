@@ -80,6 +80,7 @@ from recommender.tuned import (
     TUNED_PATH,
     load_settings,
     served_without,
+    served_without_entry,
     serving_defaults,
     settings_key,
 )
@@ -297,11 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = data_dir(ap, args.data_dir)
     key = settings_key(DEFAULT_MODEL, args.features)
-    saved = load_settings(args.settings)
-    section = (
-        saved.get(SERVED_WITHOUT, {}).get(args.without, {}) if args.without else saved.get(SERVED)
+    own = (
+        served_without_entry(key, args.without, args.settings) is not None
+        if args.without
+        else isinstance(load_settings(args.settings).get(SERVED, {}).get(key), dict)
     )
-    own = isinstance((section or {}).get(key), dict)
     start: dict[str, Any]
     if args.without:
         # Not from the served choice: it was made on the left-out dataset's likes too.

@@ -37,6 +37,7 @@ __all__ = [
     "TUNED_PATH",
     "load_settings",
     "served_without",
+    "served_without_entry",
     "serving_defaults",
     "setting_defaults",
     "settings_key",
@@ -112,20 +113,22 @@ def serving_defaults(
     return setting_defaults(model, features, path)
 
 
+def served_without_entry(key: str, dataset: str, path: Path = TUNED_PATH) -> dict[str, Any] | None:
+    """The entry of :data:`SERVED_WITHOUT` for ``key`` and ``dataset``, or ``None``."""
+    entry = load_settings(path).get(SERVED_WITHOUT, {}).get(dataset, {}).get(key)
+    return entry if isinstance(entry, dict) else None
+
+
 def served_without(
     model: str, features: str, dataset: str, path: Path = TUNED_PATH
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The served choice for ``model`` with ``features`` made without ``dataset``'s likes
     (:data:`SERVED_WITHOUT`); KeyError where none was made."""
-    entry = (
-        load_settings(path)
-        .get(SERVED_WITHOUT, {})
-        .get(dataset, {})
-        .get(settings_key(model, features))
-    )
-    if not isinstance(entry, dict):
+    key = settings_key(model, features)
+    entry = served_without_entry(key, dataset, path)
+    if entry is None:
         raise KeyError(
-            f"no served choice for {settings_key(model, features)} without {dataset} in {path}: "
+            f"no served choice for {key} without {dataset} in {path}: "
             f"run python -m experiments.tune_served --features {features} --without {dataset}"
         )
     return _choice(entry)

@@ -25,7 +25,6 @@ from recommender.artifacts import Bundle, BundleError, load_bundle, save_bundle
 from recommender.catalog import Catalog, Paper
 from recommender.serving import Engine
 from recommender.training import TrainingPlan, bundle_differences, training_plan
-from recommender.tuned import TUNED_PATH
 from service.settings import Settings
 from service.store import Store
 
@@ -53,7 +52,7 @@ def _training_plan(
         catalog_has_references=has_references,
         tuned=settings.tuned_defaults,
         overrides=settings.model_params,
-        tuned_path=tuned or settings.tuned_file or TUNED_PATH,
+        tuned_path=tuned or settings.tuned_path,
     )
 
 
@@ -216,7 +215,7 @@ class ModelManager:
                 self.settings.features,
                 tuned=self.settings.tuned_defaults,
                 overrides=self.settings.model_params,
-                tuned_path=self.settings.tuned_file or TUNED_PATH,
+                tuned_path=self.settings.tuned_path,
             )
         except Exception as e:  # metadata of the wrong shape: a bundle that does not load
             raise BundleError(

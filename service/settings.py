@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recommender.features import FEATURE_SETS, FeatureSet
 from recommender.training import DEFAULT_FEATURES, DEFAULT_MODEL
-from recommender.tuned import load_settings
+from recommender.tuned import TUNED_PATH, load_settings
 
 #: The least an admin token (``PAPERREC_ADMIN_TOKEN`` or the admin token file) must be: long, and
 #: not a word repeated. A generated token is 43 characters of about 6 bits each.
@@ -356,6 +356,12 @@ class Settings(BaseSettings):
             if why is not None:
                 raise ValueError(why.replace("the admin token", "the token"))
         return value
+
+    @property
+    def tuned_path(self) -> Path:
+        """The file of tuned choices retrains start from: PAPERREC_TUNED_FILE, else the
+        library's."""
+        return self.tuned_file or TUNED_PATH
 
     @property
     def bundle_path(self) -> Path:
