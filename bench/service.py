@@ -9,7 +9,10 @@ Measure what ships: each worker count runs first with the shipped settings (the 
 20 requests/s per user, bursts of 100; the generator plays 300 users, so that each stays well
 under it, and the statuses would show any 429), then, in the same run, with the rate limit off
 (``PAPERREC_RATE_LIMIT_PER_S=0``) for the maximum and the 500/s phases, to show what the limit
-costs.
+costs, and with the ranking cache off (``PAPERREC_RANKING_CACHE=0``: every list scores the
+catalog), to show what the cache saves. The generator's 300 users ask again and again, most of
+them between likes, so the cache finds most of their rankings; each run records the share it
+found (the answering worker's ``paperrec_ranking_cache_*`` gauges at the end).
 """
 
 from __future__ import annotations
@@ -136,9 +139,26 @@ def phases(quick: bool) -> list[dict[str, Any]]:
     ]
 
 
-#: The settings each worker count runs under: what ships, then the rate limit off.
+#: The settings each worker count runs under: what ships, then the rate limit off, then the
+#: ranking cache off.
 DEFAULTS = "shipped defaults (rate limit on)"
 LIMIT_OFF = "rate limit off"
+CACHE_OFF = "ranking cache off"
+
+
+def ranking_cache(port: int) -> dict[str, float] | None:
+    """The answering worker's ranking cache gauges (``/metrics``), or None when it is off."""
+    ask = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}
+    )
+    with urllib.request.urlopen(ask, timeout=10) as r:
+        text = r.read().decode()
+    found = {}
+    for line in text.splitlines():
+        for name in ("hits", "misses", "entries"):
+            if line.startswith(f"paperrec_ranking_cache_{name} "):
+                found[name] = float(line.split()[1])
+    return found or None
 
 
 def comparison_phases(quick: bool) -> list[dict[str, Any]]:
@@ -201,6 +221,7 @@ def run(
             for label, extra, run_phases in (
                 (DEFAULTS, {}, phases(quick)),
                 (LIMIT_OFF, {"PAPERREC_RATE_LIMIT_PER_S": "0"}, comparison_phases(quick)),
+                (CACHE_OFF, {"PAPERREC_RANKING_CACHE": "0"}, comparison_phases(quick)),
             ):
                 port = free_port()
                 log(f"service: {n_workers} worker(s), {label}, on 127.0.0.1:{port}")
@@ -211,7 +232,7 @@ def run(
                     env={**env, **extra},
                     cwd=ROOT,
                     stdout=subprocess.DEVNULL,
-                    stderr=open(work / f"server-{n_workers}-{len(extra)}.log", "wb"),  # noqa: SIM115
+                    stderr=open(work / f"server-{n_workers}-{len(figures['runs'])}.log", "wb"),  # noqa: SIM115
                 )
                 health = wait_ready(port, server, 900)
                 run_fig: dict[str, Any] = {
@@ -237,6 +258,7 @@ def run(
                 out = _step([PYTHON, "-m", "bench.loadgen", str(cfg_path)], env, "load generator")
                 run_fig.update(json.loads(out.stdout))
                 run_fig["server_rss_mib"] = server_rss_mib(server.pid)
+                run_fig["ranking_cache"] = ranking_cache(port)
                 figures["runs"].append(run_fig)
                 log(f"service: {n_workers} worker(s), {label}: {_summary(run_fig)}")
                 stop(server)

@@ -11,6 +11,7 @@ import copy
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -30,7 +31,7 @@ from recommender.models.indexed import IndexedModel
 from recommender.ranking import only_candidates, top_k
 from recommender.rules import RuleIndex, Rules, rank_with_rules
 
-__all__ = ["Engine", "Suggestion"]
+__all__ = ["Engine", "RankingCache", "Suggestion"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,65 @@ class _Snapshot:
     space: PaperSpace | None = None
 
 
+@dataclass
+class _Ranked:
+    """One user's ranking, as the greedy list reads it: the model's best ``rows`` (best first,
+    read-only) with their ``scores``; ``complete`` when the ranking ran out before the number
+    asked for (no row beyond these can be shown). ``because`` keeps each row's explanation,
+    by ``(row, n)``, as it is first asked for."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    complete: bool
+    because: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+
+
+class RankingCache:
+    """The rankings of the users served last, by what they are made of (liked, disliked and
+    excluded rows, ``since``), for one snapshot of the engine: a request that finds its
+    user's ranking here filters it instead of scoring every paper again.
+
+    A ranking is fixed by those inputs and the snapshot (the model and its papers), so a
+    like, a dislike or any change of the papers (a new snapshot) finds no entry and scores
+    afresh: an answer from here is the one scoring would give. At most ``size`` rankings are
+    kept, the least recently used dropped first; each holds twice the rows its first request
+    needed, so that the next ones (more papers hidden as impressions grow) still fit."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+        self._snap: _Snapshot | None = None
+        self._entries: OrderedDict[tuple[bytes, bytes, bytes, int], _Ranked] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, snap: _Snapshot, key: tuple[bytes, bytes, bytes, int], n: int) -> _Ranked | None:
+        """The ranking under ``key`` when it holds at least ``n`` rows (or all there are)."""
+        with self._lock:
+            if self._snap is not snap:
+                self._snap = snap
+                self._entries.clear()
+            entry = self._entries.get(key)
+            if entry is None or (entry.rows.size < n and not entry.complete):
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, snap: _Snapshot, key: tuple[bytes, bytes, bytes, int], entry: _Ranked) -> None:
+        with self._lock:
+            if self._snap is not snap:  # the engine changed while this was scored
+                return
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 def _since(snap: _Snapshot, since: date) -> np.ndarray:
     """Rows of the papers published on or after ``since`` (never those without a date)."""
     return np.flatnonzero(snap.published >= since.toordinal())
@@ -125,6 +185,10 @@ class Engine:
     ranks through an approximate index (``ann_method``, :mod:`recommender.ann`) built here, as an
     :class:`~recommender.models.indexed.IndexedModel` wrapping it; other models (the hybrid) are
     always scored exactly.
+
+    With ``ranking_cache`` above 0, the greedy list (no rules, no exploring policy) of the last
+    that many users is kept (:class:`RankingCache`): a user asking again without a new like
+    or dislike gets the same answer without the catalog being scored again.
     """
 
     def __init__(
@@ -134,6 +198,7 @@ class Engine:
         *,
         ann_threshold: int | None = None,
         ann_method: Method = "ivf",
+        ranking_cache: int = 0,
     ) -> None:
         if bundle.featurizer is None:
             raise ValueError("a servable bundle needs its featurizer")
@@ -157,6 +222,7 @@ class Engine:
             )
         texts = [papers[pid].text for pid in ids.ids]
         self._write = threading.Lock()
+        self.ranking_cache = RankingCache(ranking_cache) if ranking_cache > 0 else None
         model = bundle.model
         if ann_threshold is not None and len(ids) >= ann_threshold and IndexedModel.supports(model):
             t0 = time.perf_counter()
@@ -236,34 +302,38 @@ class Engine:
         hide = hide if isinstance(hide, list) else list(hide)
         avoid = avoid if isinstance(avoid, list) else list(avoid)
         reasons: list[str | None] = []
+        ranked: _Ranked | None = None
         if rules or not (policy is None or policy.is_greedy):
             none = np.empty(0, dtype=np.int64)
             hidden = np.asarray(s.ids.rows(hide, skip_unknown=True) if hide else none, np.int64)
             hidden = np.concatenate([hidden, X])
             avoided = np.asarray(s.ids.rows(avoid, skip_unknown=True) if avoid else none, np.int64)
         if rules:
-            ranked = rank_with_rules(
+            ruled = rank_with_rules(
                 lambda n, c: s.model.recommend(L, D, n, exclude=hidden, candidates=c),
                 s.rules_index(),
                 rules,
                 k,
                 cand,
             )
-            rows = np.fromiter((r.row for r in ranked), np.int64, len(ranked))
-            scores = np.fromiter((r.score for r in ranked), np.float64, len(ranked))
-            reasons = [r.reason for r in ranked]
+            rows = np.fromiter((r.row for r in ruled), np.int64, len(ruled))
+            scores = np.fromiter((r.score for r in ruled), np.float64, len(ruled))
+            reasons = [r.reason for r in ruled]
             explored = np.zeros(rows.size, dtype=bool)
         elif policy is None or policy.is_greedy:
+            hidden_ids, avoided_ids = set(hide), set(avoid)
+            n = k + len(hidden_ids) + len(avoided_ids)
+            ranked = self._ranking(s, L, D, X, n, since, cand)
             if hide or avoid:
-                rows, scores = self._greedy_without(s, L, D, X, k, cand, hide, avoid)
+                rows, scores = self._greedy_without(s, ranked, k, hidden_ids, avoided_ids)
             else:
-                rows, scores = s.model.recommend(L, D, k, exclude=X, candidates=cand)
+                rows, scores = ranked.rows[:k], ranked.scores[:k]
             explored = np.zeros(rows.size, dtype=bool)
         else:
             assert policy is not None
             rows, scores, explored = self._slate(s, L, D, k, cand, policy, hidden, avoided, rng)
         reasons = reasons or [None] * len(rows)
-        because = s.model.explain(L, rows, explain) if explain else [[] for _ in rows]
+        because = self._because(s, L, rows, explain, ranked) if explain else [[] for _ in rows]
         return [
             Suggestion(s.ids.ids[r], float(sc), [s.ids.ids[b] for b in bc], why, bool(e))
             for r, sc, bc, why, e in zip(
@@ -271,31 +341,75 @@ class Engine:
             )
         ]
 
-    @staticmethod
-    def _greedy_without(
+    def _ranking(
+        self,
         s: _Snapshot,
         L: np.ndarray,
         D: np.ndarray,
         X: np.ndarray,
-        k: int,
+        n: int,
+        since: date | None,
         cand: np.ndarray | None,
-        hide: list[str],
-        avoid: list[str],
+    ) -> _Ranked:
+        """The model's best ``n`` rows (or all there are) for liked ``L``, disliked ``D``,
+        without ``X``, from ``since`` (whose rows are ``cand``): from the ranking cache when it holds them, else scored
+        (and, with the cache on, twice as many kept for the next request)."""
+        cache = self.ranking_cache
+        key = None
+        if cache is not None:
+            key = (
+                np.unique(L).tobytes(),
+                np.unique(D).tobytes(),
+                np.unique(X).tobytes(),
+                since.toordinal() if since is not None else 0,
+            )
+            entry = cache.get(s, key, n)
+            if entry is not None:
+                return entry
+        m = n if cache is None else max(2 * n, 64)
+        rows, scores = s.model.recommend(L, D, m, exclude=X, candidates=cand)
+        if cache is not None:
+            rows = rows.astype(np.int32)  # half the memory of a kept ranking
+        rows.setflags(write=False)
+        scores.setflags(write=False)
+        entry = _Ranked(rows, scores, rows.size < m)
+        if cache is not None and key is not None:
+            cache.put(s, key, entry)
+        return entry
+
+    @staticmethod
+    def _because(
+        s: _Snapshot, L: np.ndarray, rows: np.ndarray, n: int, ranked: _Ranked | None
+    ) -> list[list[int]]:
+        """The model's ``n`` reasons for each of ``rows``; with a ranking, those it has already
+        explained are read from it and the others kept in it (a row's reasons depend on the
+        likes and the row alone)."""
+        if ranked is None:
+            return s.model.explain(L, rows, n)
+        known = ranked.because
+        wanted = rows.tolist()
+        missing = [r for r in wanted if (r, n) not in known]
+        if missing:
+            new = s.model.explain(L, np.asarray(missing, dtype=np.int64), n)
+            for r, because in zip(missing, new, strict=True):
+                known[(r, n)] = because
+        return [known[(r, n)] for r in wanted]
+
+    @staticmethod
+    def _greedy_without(
+        s: _Snapshot, ranked: _Ranked, k: int, hidden: set[str], avoided: set[str]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The greedy list without the papers ``hide`` names, and with those ``avoid`` names
+        """The greedy list without the papers in ``hidden``, and with those in ``avoided``
         only where fewer than ``k`` others are left; the same list as ``_slate`` gives with
         their rows excluded, found without a row look-up per id. A user's hidden impressions
         run to hundreds of ids, and under load their look-ups missed the cache: about 15% of a
-        request. Here the ranking's top ``k + len(hide) + len(avoid)`` (at most that many of
-        which the two can take) are filtered by id, each a look-up in two small sets."""
-        hidden, avoided = set(hide), set(avoid)
-        rows, scores = s.model.recommend(
-            L, D, k + len(hidden) + len(avoided), exclude=X, candidates=cand
-        )
+        request. Here the ranking's top ``k + len(hidden) + len(avoided)`` (at most that many
+        of which the two can take) are filtered by id, each a look-up in two small sets."""
         ids = s.ids.ids
         keep: list[int] = []
         fill: list[int] = []
-        for j, r in enumerate(rows.tolist()):
+        limit = k + len(hidden) + len(avoided)
+        for j, r in enumerate(ranked.rows[:limit].tolist()):
             paper_id = ids[r]
             if paper_id in hidden:
                 continue
@@ -303,7 +417,7 @@ class Engine:
             if len(keep) == k:
                 break
         chosen = np.asarray(keep + fill[: k - len(keep)], dtype=np.int64)
-        return rows[chosen], scores[chosen]
+        return ranked.rows[chosen], ranked.scores[chosen]
 
     def _slate(
         self,

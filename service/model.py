@@ -171,6 +171,7 @@ class ModelManager:
                 catalog,
                 ann_threshold=self.settings.ann_threshold,
                 ann_method=self.settings.ann_method,
+                ranking_cache=self.settings.ranking_cache,
             )
             if check:
                 _check(engine, bundle)

@@ -205,6 +205,14 @@ class Settings(BaseSettings):
         "nearest-neighbour index (faiss) when the model scores by vectors (content on dense "
         "features, ALS, BPR, LightFM); the hybrid is always scored exactly. 0 = always.",
     )
+    ranking_cache: int = Field(
+        default=2048,
+        ge=0,
+        description="Rankings kept per API process for the users served last (least recently "
+        "used dropped first; about 8 bytes per kept row, twice the rows a list needed): a "
+        "user asking again with the same likes and dislikes is answered without scoring the "
+        "catalog again. Any like, dislike or change of the papers scores afresh. 0: off.",
+    )
     ann_method: Literal["exact", "hnsw", "ivf"] = Field(
         default="ivf", description="The approximate index: ivf or hnsw (exact: for comparison)."
     )

@@ -65,6 +65,7 @@ class StateCollector(Collector):
             )
             stale.add_metric([], 1.0 if view["stale"] else 0.0)
             yield stale
+            yield from self._ranking_cache()
         memory = self.store.memory()
         for name, key, text in (
             ("paperrec_redis_used_memory_bytes", "used", "Memory Redis uses."),
@@ -88,6 +89,30 @@ class StateCollector(Collector):
         scraped = GaugeMetricFamily("paperrec_scrape_time_seconds", "Unix time of this scrape.")
         scraped.add_metric([], time.time())
         yield scraped
+
+    def _ranking_cache(self) -> Iterator[Any]:
+        """The serving engine's ranking cache (PAPERREC_RANKING_CACHE) in this process, since
+        that engine was installed; nothing when it is off."""
+        engine = self.models.engine
+        cache = engine.ranking_cache if engine is not None else None
+        if cache is None:
+            return
+        for name, value, text in (
+            (
+                "paperrec_ranking_cache_hits",
+                cache.hits,
+                "Greedy lists this process filtered from a kept ranking (serving engine only).",
+            ),
+            (
+                "paperrec_ranking_cache_misses",
+                cache.misses,
+                "Greedy lists this process scored the catalog for (serving engine only).",
+            ),
+            ("paperrec_ranking_cache_entries", len(cache), "Rankings kept by this process."),
+        ):
+            g = GaugeMetricFamily(name, text)
+            g.add_metric([], float(value))
+            yield g
 
 
 def _may_scrape(request: Request) -> bool:

@@ -7,7 +7,7 @@ import pytest
 
 from recommender.catalog import Catalog, Paper
 from recommender.exploration import Policy
-from recommender.serving import Engine
+from recommender.serving import Engine, RankingCache
 from recommender.synthetic import block_dataset
 from recommender.training import train
 
@@ -51,9 +51,11 @@ def test_hidden_papers_never_show_and_avoided_ones_only_to_fill(setup):
 def test_greedy_lists_filtered_by_id_equal_those_with_the_rows_excluded(setup, seed):
     """The greedy path filters hidden and avoided papers by id after ranking; the slate path
     excludes their rows first. Random hidden, avoided and excluded sets (up to all papers,
-    unknown ids among them), with and without a date filter: the same rows and scores."""
+    unknown ids among them), with and without a date filter: the same rows and scores, from a
+    ranking scored for the request or kept from an earlier one (the ranking cache, which keeps
+    twice the rows; a new one per candidate set, since in a request those follow ``since``)."""
     catalog, bundle, liked = setup
-    engine = Engine(bundle, catalog)
+    engine = Engine(bundle, catalog, ranking_cache=8 if seed % 2 else 0)
     s = engine._snap
     papers = list(engine.paper_ids)
     rng = np.random.default_rng(seed)
@@ -68,7 +70,13 @@ def test_greedy_lists_filtered_by_id_equal_those_with_the_rows_excluded(setup, s
         avoid = some(30)
         X = s.ids.rows(some(10))
         for cand in (None, np.sort(rng.choice(len(papers), len(papers) // 2, replace=False))):
-            rows, scores = Engine._greedy_without(s, L, D, X, k, cand, hide, avoid)
+            hidden_ids, avoided_ids = set(hide), set(avoid)
+            n = k + len(hidden_ids) + len(avoided_ids)
+            if seed % 2:  # scored into a new cache, then read back from it
+                engine.ranking_cache = RankingCache(8)
+                engine._ranking(s, L, D, X, n, None, cand)
+            ranked = engine._ranking(s, L, D, X, n, None, cand)
+            rows, scores = Engine._greedy_without(s, ranked, k, hidden_ids, avoided_ids)
             hidden = np.concatenate([s.ids.rows(hide, skip_unknown=True), X])
             want = engine._slate(s, L, D, k, cand, Policy.greedy(), hidden, s.ids.rows(avoid), None)
             np.testing.assert_array_equal(rows, want[0])

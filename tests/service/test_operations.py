@@ -45,6 +45,8 @@ def test_metrics_parse_and_move_when_a_like_is_recorded(
         h = user_headers(c, "alice")
         before = scrape(c, bearer(METRICS_TOKEN))
         assert c.put("/users/alice/likes/sample:nlp-01", headers=h).status_code == 201
+        for _ in range(2):  # scored once, then filtered from the kept ranking
+            assert c.get("/users/alice/recommendations", headers=h).status_code == 200
         after = scrape(c)
     like = ("paperrec_feedback_recorded_total", (("action", "like"),))
     assert after[like] == before.get(like, 0) + 1
@@ -66,6 +68,9 @@ def test_metrics_parse_and_move_when_a_like_is_recorded(
     assert after[("paperrec_retrain_duration_seconds_count", ())] >= 1
     assert after[("paperrec_redis_used_memory_bytes", ())] > 0
     assert ("paperrec_redis_errors_total", (("kind", "unreachable"),)) not in after
+    for gauge, moved in (("hits", 1), ("misses", 1), ("entries", 1)):
+        name = (f"paperrec_ranking_cache_{gauge}", ())
+        assert after[name] == before.get(name, 0) + moved, name
 
 
 def test_health_says_stale_when_the_model_missed_the_feedback(
