@@ -132,11 +132,13 @@ def exists_sync(store: Store, user_id: str, name: str) -> bool:
 
 
 async def delete(store: Store, user_id: str, name: str) -> bool:
-    """Delete the collection and its rules (its papers stay liked); True when it existed."""
+    """Delete the collection, its rules and its previous list (its papers stay liked); True
+    when it existed."""
     pipe = store.aredis.pipeline(transaction=True)
     pipe.hdel(keys.collections(user_id), name)
     pipe.delete(keys.collection(user_id, name))
     pipe.hdel(keys.rules(user_id), name)
+    pipe.delete(keys.previous_list(user_id, name))
     existed, *_ = await pipe.execute()
     return bool(existed)
 

@@ -3,9 +3,11 @@ shown, and a list never repeats the previous one unless nothing else is left.
 
 Per user, under the user's hash tag (:mod:`service.keys`): how many times each paper was shown
 (a hash), when each was last shown (a sorted set that bounds both to the
-``PAPERREC_IMPRESSIONS_KEPT`` most recent papers) and the previous list. A paper the user likes or
-dislikes leaves every list anyway; one shown ``PAPERREC_IMPRESSIONS_MAX_SHOWS`` times without a
-reaction is hidden until it falls out of the kept window.
+``PAPERREC_IMPRESSIONS_KEPT`` most recent papers) and the previous list of each of the user's
+lists (the main list, each collection's). Shows are counted over all of a user's lists: a paper
+the user likes or dislikes leaves every list anyway, and one shown
+``PAPERREC_IMPRESSIONS_MAX_SHOWS`` times without a reaction, in any of them, is hidden from all
+until it falls out of the kept window. A list avoids only its own previous list.
 
 Reads write nothing durable (docs/SECURITY.md): a list would otherwise cost an append to the
 append-only file and, with ``appendfsync always``, an fsync. So a list's impressions are kept in
@@ -65,6 +67,10 @@ return over
 """
 
 
+#: One list shown and not written yet: ``(time ms, papers, collection)`` ("" = the main list).
+Shown = tuple[int, list[str], str]
+
+
 @dataclass
 class Seen:
     """What a user was shown: times shown per paper (within the kept window) and the previous
@@ -95,48 +101,55 @@ class Impressions:
         self.kept = kept
         self.max_shows = max_shows
         self.flush_s = flush_s
-        #: Lists shown and not written yet, per user, oldest first: ``(time ms, papers)``.
-        self._pending: dict[str, list[tuple[int, list[str]]]] = {}
+        #: Lists shown and not written yet, per user, oldest first.
+        self._pending: dict[str, list[Shown]] = {}
         self._script = client.register_script(RECORD)
         self._cluster = isinstance(client, aiocluster.RedisCluster)
 
-    async def seen(self, user_id: str) -> Seen:
-        """What ``user_id`` was shown, as stored with this process's unwritten lists over it."""
+    async def seen(self, user_id: str, collection: str = "") -> Seen:
+        """What ``user_id`` was shown (in all their lists), and the previous list of the main
+        list or of ``collection``, as stored with this process's unwritten lists over it."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.impression_counts(user_id))
-            pipe.get(keys.previous_list(user_id))
+            pipe.get(keys.previous_list(user_id, collection))
             raw_counts, raw_previous = await pipe.execute()
         counts = {p: int(n) for p, n in raw_counts.items()}
         previous = json.loads(raw_previous) if raw_previous else []
-        for _, papers in self._pending.get(user_id, ()):
+        for _, papers, shown_in in self._pending.get(user_id, ()):
             for p in papers:
                 counts[p] = counts.get(p, 0) + 1
-            previous = papers
+            if shown_in == collection:
+                previous = papers
         return Seen(counts, previous)
 
-    async def record(self, user_id: str, papers: Sequence[str]) -> None:
-        """Remember that ``papers`` were shown to ``user_id`` now (written at the next flush, or
-        at once when the flush interval is 0). An empty list changes nothing."""
+    async def record(self, user_id: str, papers: Sequence[str], collection: str = "") -> None:
+        """Remember that ``papers`` were shown to ``user_id`` now, in the main list or in
+        ``collection``'s (written at the next flush, or at once when the flush interval is 0).
+        An empty list changes nothing."""
         if not papers:
             return
-        entry = (int(time.time() * 1000), list(papers))
+        entry = (int(time.time() * 1000), list(papers), collection)
         if self.flush_s <= 0:
             await self._write(self.redis, user_id, *entry)
             return
         self._pending.setdefault(user_id, []).append(entry)
 
-    def _keys_args(self, user_id: str, at: int, papers: list[str]) -> tuple[list[str], list[Any]]:
+    def _keys_args(
+        self, user_id: str, at: int, papers: list[str], collection: str
+    ) -> tuple[list[str], list[Any]]:
         return (
             [
                 keys.impression_counts(user_id),
                 keys.impression_times(user_id),
-                keys.previous_list(user_id),
+                keys.previous_list(user_id, collection),
             ],
             [at, self.kept, json.dumps(papers), *papers],
         )
 
-    async def _write(self, client: object, user_id: str, at: int, papers: list[str]) -> None:
-        keys_, args = self._keys_args(user_id, at, papers)
+    async def _write(
+        self, client: object, user_id: str, at: int, papers: list[str], collection: str
+    ) -> None:
+        keys_, args = self._keys_args(user_id, at, papers, collection)
         await self._script(keys=keys_, args=args, client=client)  # type: ignore[arg-type]
 
     async def flush(self) -> int:
@@ -151,8 +164,8 @@ class Impressions:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for user_id, entries in pending.items():
-                    for at, papers in entries:
-                        await self._write(pipe, user_id, at, papers)
+                    for at, papers, collection in entries:
+                        await self._write(pipe, user_id, at, papers, collection)
                         n += 1
                 await pipe.execute()
         except Exception:
@@ -162,16 +175,16 @@ class Impressions:
             raise
         return n
 
-    async def _flush_cluster(self, pending: dict[str, list[tuple[int, list[str]]]]) -> int:
+    async def _flush_cluster(self, pending: dict[str, list[Shown]]) -> int:
         """:meth:`flush` on a Redis Cluster: a list written is not written again; those that
         were not are kept (in front of what came since) and the first error raised."""
-        todo = [(u, at, papers) for u, entries in pending.items() for at, papers in entries]
+        todo = [(u, *entry) for u, entries in pending.items() for entry in entries]
         written = 0
         error: Exception | None = None
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
-            for user_id, at, papers in todo:
-                keys_, args = self._keys_args(user_id, at, papers)
+            for user_id, at, papers, collection in todo:
+                keys_, args = self._keys_args(user_id, at, papers, collection)
                 # Not pipe.evalsha: the cluster's pipeline refuses that name.
                 pipe.execute_command("EVALSHA", self._script.sha, len(keys_), *keys_, *args)
             try:
@@ -189,9 +202,9 @@ class Impressions:
             if attempt == 2 or not all(isinstance(e, NoScriptError) for e in errors):
                 break
             await self.redis.script_load(RECORD)  # on every master; then the failed ones again
-        again: dict[str, list[tuple[int, list[str]]]] = {}
-        for user_id, at, papers in todo:
-            again.setdefault(user_id, []).append((at, papers))
+        again: dict[str, list[Shown]] = {}
+        for user_id, at, papers, collection in todo:
+            again.setdefault(user_id, []).append((at, papers, collection))
         for user_id, entries in again.items():
             self._pending[user_id] = entries + self._pending.get(user_id, [])
         assert error is not None

@@ -146,8 +146,10 @@ def impression_times(user_id: str) -> str:
     return f"{_user(user_id)}:shown-at"
 
 
-def previous_list(user_id: str) -> str:
-    return f"{_user(user_id)}:last-list"
+def previous_list(user_id: str, collection: str = "") -> str:
+    """The list last shown to the user: of the main list, or of one of their collections."""
+    suffix = f":{collection}" if collection else ""
+    return f"{_user(user_id)}:last-list{suffix}"
 
 
 def user_tokens(user_id: str) -> str:

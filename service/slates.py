@@ -61,17 +61,20 @@ async def suggest(
     diversity: float | None,
     *,
     rules: Rules | None = None,
+    exclude: list[str] | None = None,
+    collection: str = "",
 ) -> list[Suggestion]:
-    """The user's list: the policy asked for, without the papers their impressions hide, never
-    the previous list again while others are left, the user's ``rules`` on top; remembered as
-    shown."""
+    """The user's list (the main one, or ``collection``'s when named: ``user.likes`` are then
+    the collection's papers and ``exclude`` the rest of the user's likes): the policy asked
+    for, without the papers their impressions hide, never that list's previous one again while
+    others are left, the ``rules`` on top; remembered as shown."""
     settings: Settings = request.app.state.settings
     policy = policy_of(
         settings.explore if explore is None else explore,
         settings.diversity if diversity is None else diversity,
     )
     impressions: Impressions | None = getattr(request.app.state, "impressions", None)
-    seen = await impressions.seen(user.user_id) if impressions is not None else Seen()
+    seen = await impressions.seen(user.user_id, collection) if impressions is not None else Seen()
     suggestions = engine.recommend(
         user.likes,
         user.dislikes,
@@ -81,7 +84,8 @@ async def suggest(
         hide=seen.hidden(settings.impressions_max_shows),
         avoid=seen.previous,
         rules=rules,
+        exclude=exclude or (),
     )
     if impressions is not None:
-        await impressions.record(user.user_id, [s.paper_id for s in suggestions])
+        await impressions.record(user.user_id, [s.paper_id for s in suggestions], collection)
     return suggestions

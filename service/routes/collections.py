@@ -33,10 +33,12 @@ from service.deps import (
     PaperIdPath,
     Since,
     StoreDep,
+    UserFeedback,
     UserIdPath,
     authorize,
 )
 from service.schemas import ErrorPublic, Recommendation
+from service.slates import Diversity, Explore, suggest
 
 router = APIRouter(
     prefix="/users",
@@ -189,11 +191,15 @@ async def collection_recommendations(
     engine: EngineDep,
     k: K = 10,
     since: Since = None,
+    explore: Explore = None,
+    diversity: Diversity = None,
 ) -> Response:
     """Top-``k`` papers for the collection: ranked from its papers only, the user's dislikes
     counting as everywhere; nothing the user liked or disliked is in it. ``because``: the
-    collection's papers that most explain each; ``since`` as in the main list; the user's
-    rules and the collection's applied (``reason`` says when a rule put a paper there)."""
+    collection's papers that most explain each; ``since``, ``explore``, ``diversity`` and
+    impressions as in the main list (shows counted over all the user's lists; the collection's
+    own previous list avoided); the user's rules and the collection's applied (``reason`` says
+    when a rule put a paper there)."""
     # One round trip: the token, the likes and dislikes, the collection and the rules.
     _, access = await authorize(
         request, credentials, user_id=user_id, feedback=True, collection=name, rules=True
@@ -203,17 +209,26 @@ async def collection_recommendations(
     rules = collections.parse_rules(access.rules).then(
         collections.parse_rules(access.collection_rules)
     )
-    suggestions = engine.recommend(
-        access.members or [],
-        access.dislikes or [],
+    user = UserFeedback(user_id, access.members or [], access.dislikes or [])
+    suggestions = await suggest(
+        request,
+        user,
+        engine,
         k,
-        since=since,
+        since,
+        explore,
+        diversity,
         rules=rules,
         exclude=access.likes or [],
+        collection=name,
     )
     items = [
         Recommendation.of(
-            s.paper_id, s.score, engine.paper(s.paper_id), because=list(s.because), reason=s.reason
+            s.paper_id,
+            s.score,
+            engine.paper(s.paper_id),
+            because=list(s.because),
+            reason=s.reason or ("explore" if s.explored else None),
         )
         for s in suggestions
     ]

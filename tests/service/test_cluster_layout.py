@@ -30,6 +30,7 @@ def user_keys(layout: keys.Layout, u: str) -> list[str]:
         keys.impression_counts(u),
         keys.impression_times(u),
         keys.previous_list(u),
+        keys.previous_list(u, "reading-group"),
         keys.feed_served(u, "t0"),
         keys.feed_fetched(u),
         keys.digest(u),

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from service_conftest import ADMIN_HEADERS, bearer, settings_redis, user_headers
 
@@ -171,3 +172,73 @@ def test_one_flush_writes_every_users_lists_in_order(redis_url: str) -> None:
         await client.aclose()
 
     asyncio.run(go())
+
+
+def _collection(c: TestClient, h: dict[str, str], **params: object) -> list[str]:
+    r = c.get("/users/alice/collections/c/recommendations", headers=h, params={"k": 5, **params})
+    assert r.status_code == 200, r.text
+    return [i["paper_id"] for i in r.json()["items"]]
+
+
+def _make_collection(c: TestClient, h: dict[str, str]) -> None:
+    _like(c, h)
+    assert c.put("/users/alice/collections/c", headers=h).status_code == 201
+    for p in LIKED[:2]:
+        assert c.put(f"/users/alice/collections/c/papers/{p}", headers=h).status_code == 201
+
+
+@pytest.mark.parametrize("flush_s", [0, 3600])  # written in the request; kept in the process
+def test_each_list_avoids_its_own_previous_one(
+    make_settings: Callable[..., Settings], flush_s: float
+) -> None:
+    """A collection's list between two main lists does not let the main list repeat itself,
+    and the collection's lists do not repeat theirs."""
+    settings = make_settings(impressions_max_shows=0, impressions_flush_s=flush_s)
+    with TestClient(create_app(settings)) as c:
+        h = user_headers(c, "alice")
+        _make_collection(c, h)
+        main1 = _list(c, h)
+        coll1 = _collection(c, h)
+        main2 = _list(c, h)
+        coll2 = _collection(c, h)
+    assert len(main2) == len(coll2) == 5
+    assert not set(main1) & set(main2)
+    assert not set(coll1) & set(coll2)
+
+
+def test_shows_count_over_all_of_a_users_lists(make_settings: Callable[..., Settings]) -> None:
+    """A paper shown once in a collection's list (the bound here is 1) leaves the main list
+    too, and one shown in the main list leaves the collection's."""
+    settings = make_settings(impressions_max_shows=1, impressions_flush_s=3600)
+    with TestClient(create_app(settings)) as c:
+        h = user_headers(c, "alice")
+        _make_collection(c, h)
+        coll = _collection(c, h, k=10)
+        main = _list(c, h, k=20)
+        again = _collection(c, h, k=20)
+    assert len(coll) == 10 and len(main) == 20
+    assert not set(coll) & set(main)
+    assert not (set(coll) | set(main)) & set(again)
+
+
+def test_a_collections_list_explores_and_forgets_its_previous_list_when_deleted(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(impressions_max_shows=0, impressions_flush_s=0)
+    r = settings_redis(settings)
+    with TestClient(create_app(settings)) as c:
+        h = user_headers(c, "alice")
+        _make_collection(c, h)
+        url = "/users/alice/collections/c/recommendations"
+        reasons = [
+            i["reason"]
+            for _ in range(5)
+            for i in c.get(url, headers=h, params={"k": 8, "explore": 2}).json()["items"]
+        ]
+        assert "explore" in reasons
+        bad = c.get(url, headers=h, params={"explore": 3})
+        assert bad.status_code == 422 and "explore" in bad.text
+        assert r.exists(keys.previous_list("alice", "c"))
+        assert c.delete("/users/alice/collections/c", headers=h).status_code == 204
+        assert not r.exists(keys.previous_list("alice", "c"))
+        assert r.exists(keys.previous_list("alice")) == 0  # the main list was never shown
