@@ -282,6 +282,7 @@ class Engine:
         hide: Iterable[str] = (),
         avoid: Iterable[str] = (),
         rng: np.random.Generator | None = None,
+        among: Iterable[str] | None = None,
     ) -> list[Suggestion]:
         """Top-``k`` papers for a user given by the ids they liked and disliked (unknown ids are
         ignored), excluding those and ``exclude``; each with the liked papers that most explain
@@ -293,12 +294,20 @@ class Engine:
         ``policy`` (:mod:`recommender.exploration`; greedy when ``None``) fills the list from the
         ranking; the papers it puts there beyond the ranker's own top ``k`` are ``explored``.
         ``hide``: papers never shown (e.g. shown too often without a reaction); ``avoid``: papers
-        shown only when fewer than ``k`` others are left (e.g. the previous list)."""
+        shown only when fewer than ``k`` others are left (e.g. the previous list). ``among``:
+        only these papers may be listed (unknown ids ignored; e.g. those new to a digest)."""
         s = self._snap
         L = s.ids.rows(likes, skip_unknown=True)
         D = s.ids.rows(dislikes, skip_unknown=True)
         X = np.asarray(s.ids.rows(exclude, skip_unknown=True), np.int64)
         cand = _candidates(s, since)
+        if among is not None:
+            only = np.unique(np.asarray(s.ids.rows(among, skip_unknown=True), np.int64))
+            cand = (
+                only[~np.isin(only, list(s.removed))]
+                if cand is None
+                else np.intersect1d(cand, only)
+            )
         hide = hide if isinstance(hide, list) else list(hide)
         avoid = avoid if isinstance(avoid, list) else list(avoid)
         reasons: list[str | None] = []
@@ -323,7 +332,7 @@ class Engine:
         elif policy is None or policy.is_greedy:
             hidden_ids, avoided_ids = set(hide), set(avoid)
             n = k + len(hidden_ids) + len(avoided_ids)
-            ranked = self._ranking(s, L, D, X, n, since, cand)
+            ranked = self._ranking(s, L, D, X, n, since, cand, cached=among is None)
             if hide or avoid:
                 rows, scores = self._greedy_without(s, ranked, k, hidden_ids, avoided_ids)
             else:
@@ -350,11 +359,14 @@ class Engine:
         n: int,
         since: date | None,
         cand: np.ndarray | None,
+        *,
+        cached: bool = True,
     ) -> _Ranked:
         """The model's best ``n`` rows (or all there are) for liked ``L``, disliked ``D``,
         without ``X``, from ``since`` (whose rows are ``cand``): from the ranking cache when it holds them, else scored
-        (and, with the cache on, twice as many kept for the next request)."""
-        cache = self.ranking_cache
+        (and, with the cache on, twice as many kept for the next request). ``cached``: false
+        when ``cand`` is more than ``since`` makes it (not part of the cache's key)."""
+        cache = self.ranking_cache if cached else None
         key = None
         if cache is not None:
             key = (

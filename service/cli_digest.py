@@ -21,7 +21,7 @@ def add_command(sub: Any, common: argparse.ArgumentParser, fmt: Any) -> None:
         help="email each subscribed user their new papers (the daily digest)",
         description="Send each user subscribed to the digest (PUT /users/{id}/digest) one "
         "message: per list (their main list and each collection, or the collections they "
-        "chose) the top papers published since their last digest that no digest sent before, "
+        "chose) the top papers new to the catalog since their last digest that no digest sent before, "
         "as plain text and HTML with an unsubscribe link. A user with nothing new gets "
         "nothing; a digest that fails to send is retried and, still unsent, sent (the same "
         "message, never a second one) by the next run. Exit status 1 when some digest is "
@@ -63,6 +63,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     send = None if args.dry_run else smtp_sender(settings)  # no SMTP server: one line, exit 2
     with open_store(settings) as store:
         models = ModelManager(settings, store)
+        through = time.time()  # every paper that entered the catalog before is in the engine
         models.startup()
         engine = models.engine
         if engine is None:
@@ -76,7 +77,13 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             n = len(args.user) if args.user else len(store.digest_subscribers())
             with progress("sending digests", n, " users") as bar:
                 report = run_digest(
-                    store, engine, settings, send, users=args.user, progress=bar.update
+                    store,
+                    engine,
+                    settings,
+                    send,
+                    users=args.user,
+                    progress=bar.update,
+                    through=through,
                 )
             print(
                 f"digest: {len(report.sent)} sent, {len(report.nothing_new)} with nothing new, "
@@ -88,6 +95,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             if not args.every:
                 return 1 if report.failed else 0
             time.sleep(args.every)
+            through = time.time()
             models.sync_papers()  # papers imported meanwhile
 
 

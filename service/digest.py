@@ -2,9 +2,12 @@
 
 ``paperrec digest`` (a scheduler, or the compose file's worker, runs it daily) sends each
 subscribed user one message: per list (their main list and each collection, or the collections
-they chose) the top papers published since their last digest (the first one: the last
-``PAPERREC_DIGEST_FIRST_DAYS`` days) that no digest sent or passed over before, ranked and ruled
-as the lists are. A user with nothing new gets nothing.
+they chose) the top new papers that no digest sent or passed over before, ranked and ruled as the
+lists are. New, in the first digest: published in the last ``PAPERREC_DIGEST_FIRST_DAYS`` days;
+after it: entered the catalog since the previous digest was made (a paper imported a day after
+its publication date is not missed), published at most that many days before it (a backfill of
+old papers is not news). A user with nothing new gets nothing, however many papers the previous
+digest passed over.
 
 Sending once: the message is built and stored (``pending``, with its Message-ID) before it is
 sent; once the SMTP server accepted it the user's digest is marked sent in one transaction (the
@@ -72,6 +75,9 @@ class Subscription:
     last_sent_at: float | None
     unsubscribe_key: str
     pending: dict[str, Any] | None = None
+    #: The catalog the last digest sent was made from: papers that entered it up to this Unix
+    #: time were considered (None: no digest sent since this was recorded).
+    through: float | None = None
 
 
 # ----------------------------------------------------------------------- subscriptions
@@ -107,6 +113,7 @@ def subscription(store: Store, user_id: str) -> Subscription | None:
         last_sent_at=float(raw["last"]) if raw.get("last") else None,
         unsubscribe_key=raw.get("unsubscribe", ""),
         pending=json.loads(raw["pending"]) if raw.get("pending") else None,
+        through=float(raw["through"]) if raw.get("through") else None,
     )
 
 
@@ -150,6 +157,9 @@ class Section:
     items: list[DigestItem]
 
 
+New = tuple[date, list[str] | None]
+
+
 def _window_start(sub: Subscription, settings: Settings, now: float) -> date:
     """Papers published on or after this day are new for this digest."""
     if sub.last_sent_at is not None:
@@ -157,11 +167,23 @@ def _window_start(sub: Subscription, settings: Settings, now: float) -> date:
     return datetime.fromtimestamp(now, UTC).date() - timedelta(days=settings.digest_first_days)
 
 
+def _new_papers(store: Store, settings: Settings, sub: Subscription, now: float) -> New:
+    """What is new to ``sub``'s digest now (the module's docstring): ``(since, among)``, the
+    papers published from ``since`` and, unless ``among`` is None, in ``among`` only."""
+    if sub.through is None:  # the first digest (or the last one predates ``through``)
+        return _window_start(sub, settings, now), None
+    since = datetime.fromtimestamp(sub.through, UTC).date()
+    return since - timedelta(days=settings.digest_first_days), store.papers_added_after(sub.through)
+
+
 def build_sections(
     store: Store, engine: Engine, settings: Settings, sub: Subscription, now: float
 ) -> tuple[list[Section], list[str]]:
     """The digest's lists, and every paper it saw (sent, or ranked among the top :data:`DEPTH`
     of a list and passed over): those are never new to this user's digest again."""
+    since, among = _new_papers(store, settings, sub, now)
+    if among is not None and not among:
+        return [], []
     r: Any = store.redis
     u = sub.user_id
     likes: list[str] = sorted(r.smembers(keys.likes(u)))
@@ -177,14 +199,13 @@ def build_sections(
         members: list[str] = sorted(r.smembers(keys.collection(u, name)))
         rules = user_rules.then(collections.parse_rules(str(r.hget(keys.rules(u), name) or "")))
         lists.append((f"Collection {name}", members, rules))
-    since = _window_start(sub, settings, now)
     base = (settings.public_url or DEFAULT_URL).rstrip("/")
     sections: list[Section] = []
     looked: list[str] = []
     taken: set[str] = set()
     for title, seed, rules in lists:
         ranked = engine.recommend(
-            seed, dislikes, DEPTH, since=since, rules=rules, exclude=[*likes, *seen]
+            seed, dislikes, DEPTH, since=since, rules=rules, exclude=[*likes, *seen], among=among
         )
         looked += [s.paper_id for s in ranked]
         items = []
@@ -298,9 +319,13 @@ def run_digest(
     users: Sequence[str] | None = None,
     retry_wait_s: float = 2.0,
     progress: Callable[[int], object] | None = None,
+    through: float | None = None,
 ) -> DigestReport:
     """Send every subscribed user (or ``users`` of them) their digest: see the module's
-    docstring. ``retry_wait_s``: the first wait before a retry (doubled each time)."""
+    docstring. ``retry_wait_s``: the first wait before a retry (doubled each time).
+    ``through``: the Unix time up to which ``engine`` holds the papers that entered the
+    catalog (read before it was loaded or last synced); by default the time each digest is
+    made, right for an engine that takes in every catalog write at once."""
     report = DigestReport()
     for user_id in sorted(store.digest_subscribers()):
         if users is not None and user_id not in users:
@@ -310,7 +335,7 @@ def run_digest(
             report.busy.append(user_id)
             continue
         try:
-            _one(store, engine, settings, send, user_id, report, retry_wait_s)
+            _one(store, engine, settings, send, user_id, report, retry_wait_s, through)
         finally:
             store.redis.delete(lock)
             if progress is not None:
@@ -326,6 +351,7 @@ def _one(
     user_id: str,
     report: DigestReport,
     retry_wait_s: float,
+    through: float | None,
 ) -> None:
     sub = subscription(store, user_id)
     if sub is None:
@@ -337,7 +363,13 @@ def _one(
             report.nothing_new.append(user_id)
             return
         msg = compose(settings, sub, sections)
-        pending: dict[str, Any] = {"created": now, "raw": msg.as_string(), "seen": looked}
+        horizon = max(now if through is None else through, sub.through or 0.0)
+        pending: dict[str, Any] = {
+            "created": now,
+            "through": horizon,
+            "raw": msg.as_string(),
+            "seen": looked,
+        }
         # Stored before it is sent: a failed or interrupted send is this same message again.
         store.redis.hset(keys.digest(user_id), "pending", json.dumps(pending))
     else:
@@ -361,6 +393,8 @@ def _one(
     seen = list(pending.get("seen") or [])
     pipe = store.redis.pipeline(transaction=True)
     pipe.hset(keys.digest(user_id), "last", repr(float(pending["created"])))
+    if pending.get("through") is not None:  # a message prepared by an older version has none
+        pipe.hset(keys.digest(user_id), "through", repr(float(pending["through"])))
     pipe.hdel(keys.digest(user_id), "pending")
     if seen:
         pipe.zadd(keys.digest_seen(user_id), dict.fromkeys(seen, float(pending["created"])))

@@ -33,6 +33,8 @@ key                                    type    holds
                                                the ids of the papers with that title
 ``paperrec:sample-papers``             set     ids of the bundled sample papers while they are in
                                                the catalog (they leave it when real papers come)
+``paperrec:papers-added``              zset    paper id -> Unix time it first entered the catalog
+                                               (what is new to a digest)
 ``paperrec:login-link:<h>``            string  a one-time sign-in link of the web page (``<h>``:
                                                hash of its secret): JSON ``{user, created,
                                                expires}``; expires with the link, taken on use
@@ -118,6 +120,7 @@ PAPER_BY_ARXIV = f"{PREFIX}:paper-by:arxiv"
 PAPER_BY_DOI = f"{PREFIX}:paper-by:doi"
 PAPER_BY_TITLE = f"{PREFIX}:paper-by:title"
 SAMPLE_PAPERS = f"{PREFIX}:sample-papers"
+PAPERS_ADDED = f"{PREFIX}:papers-added"
 FEEDBACK_CHANGES = f"{PREFIX}:feedback-changes"
 DIGEST_SUBSCRIBERS = f"{PREFIX}:digest-subscribers"
 
@@ -227,6 +230,7 @@ class Layout:
     PAPER_BY_DOI = PAPER_BY_DOI
     PAPER_BY_TITLE = PAPER_BY_TITLE
     SAMPLE_PAPERS = SAMPLE_PAPERS
+    PAPERS_ADDED = PAPERS_ADDED
 
     @property
     def paper_index(self) -> tuple[str, str, str]:
@@ -289,6 +293,7 @@ class ClusterLayout(Layout):
     PAPER_BY_DOI = f"{PREFIX}:{{catalog}}:paper-by:doi"
     PAPER_BY_TITLE = f"{PREFIX}:{{catalog}}:paper-by:title"
     SAMPLE_PAPERS = f"{PREFIX}:{{catalog}}:sample-papers"
+    PAPERS_ADDED = f"{PREFIX}:{{catalog}}:papers-added"
 
     @staticmethod
     def _shard(user_id: str) -> str:

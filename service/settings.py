@@ -334,7 +334,9 @@ class Settings(BaseSettings):
         default=7,
         ge=1,
         le=365,
-        description="A user's first digest covers papers published in this many last days.",
+        description="A user's first digest covers papers published in this many last days; a "
+        "later one, papers that entered the catalog since the previous digest, published at "
+        "most this many days before it.",
     )
     digest_retries: int = Field(
         default=3,

@@ -233,6 +233,7 @@ class Store:
         ``retire`` the sample papers go even if the chunk is empty."""
         ids = list(batch)
         encoded = {pid: json.dumps(p.to_dict(), ensure_ascii=False) for pid, p in batch.items()}
+        now = round(time.time(), 3)  # when the new ones entered (papers_added_after)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -258,13 +259,17 @@ class Store:
                     update = paper_index.IndexUpdate.compute(
                         pipe, old, batch.values(), retired, layout=self.layout
                     )
+                    entered = {pid: now for pid, p in old.items() if p is None}
                     pipe.multi()
                     if encoded:
                         pipe.hset(self.layout.PAPERS, mapping=encoded)  # type: ignore[arg-type]
+                    if entered:
+                        pipe.zadd(self.layout.PAPERS_ADDED, entered, nx=True)
                     if sample:
                         pipe.sadd(self.layout.SAMPLE_PAPERS, *ids)
                     if gone:
                         pipe.hdel(self.layout.PAPERS, *gone)
+                        pipe.zrem(self.layout.PAPERS_ADDED, *gone)
                         pipe.delete(self.layout.SAMPLE_PAPERS)
                     update.apply(pipe)
                     pipe.xadd(
@@ -277,6 +282,13 @@ class Store:
                     return (int(done[0]) if encoded else 0), gone
                 except redis.WatchError:
                     continue  # another writer changed the catalog meanwhile: read again
+
+    def papers_added_after(self, t: float) -> list[str]:
+        """Ids of the papers that first entered the catalog after Unix time ``t`` (an update
+        of a known paper is not an entry; a paper stored before this was recorded has none)."""
+        return [
+            str(x) for x in self.redis.zrangebyscore(self.layout.PAPERS_ADDED, f"({t!r}", "+inf")
+        ]
 
     def ensure_paper_index(self) -> None:
         """Build the arXiv id / DOI / title index over the stored papers if this store has none

@@ -125,3 +125,30 @@ def test_an_undated_paper_dated_later_enters_a_since_list(setup):
     best_undated = next(p for p in full if p in undated)
     engine.add_papers([dataclasses.replace(catalog.get(best_undated), published="2026-12-01")])
     assert best_undated in [s.paper_id for s in engine.recommend(liked, k=len(full), since=since)]
+
+
+def test_among_lists_only_those_papers_in_the_full_rankings_order(setup):
+    """``among`` (a digest's new papers) keeps the full ranking's order over those papers only,
+    with ``since``, exclusions and removed papers applied, and never answers from or into the
+    ranking cache (whose key it is not part of)."""
+    data, catalog, likes, bundle = setup
+    engine = Engine(bundle, catalog, ranking_cache=16)
+    liked = likes["u3"][:5]
+    full = [s.paper_id for s in engine.recommend(liked, k=data.n_items)]
+    among = full[::3][:40] + ["not-a-paper"]
+    got = [s.paper_id for s in engine.recommend(liked, k=10, among=among)]
+    assert got == [p for p in full if p in among][:10]
+    since = date.fromordinal(DAY0 + 50)
+    dated = [s.paper_id for s in engine.recommend(liked, k=data.n_items, since=since)]
+    got = [s.paper_id for s in engine.recommend(liked, k=10, since=since, among=among)]
+    assert got == [p for p in dated if p in among][:10]
+    gone, excluded = got[0], got[1]
+    engine.remove_papers([gone])
+    got = [s.paper_id for s in engine.recommend(liked, k=10, among=among, exclude=[excluded])]
+    assert gone not in got and excluded not in got and got
+    assert engine.recommend(liked, k=10, among=[]) == []
+    cache = engine.ranking_cache
+    assert cache is not None
+    before = (len(cache), cache.hits, cache.misses)
+    engine.recommend(liked, k=10, among=among)
+    assert (len(cache), cache.hits, cache.misses) == before

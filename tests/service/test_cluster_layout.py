@@ -62,7 +62,7 @@ def test_the_scripts_keys_are_the_layouts() -> None:
 
 def test_on_a_cluster_the_catalog_is_one_slot() -> None:
     c = keys.CLUSTER
-    catalog = [c.PAPERS, c.META, c.PAPER_CHANGES, c.SAMPLE_PAPERS, *c.paper_index]
+    catalog = [c.PAPERS, c.META, c.PAPER_CHANGES, c.SAMPLE_PAPERS, c.PAPERS_ADDED, *c.paper_index]
     assert len({slot(k) for k in catalog}) == 1
 
 

@@ -5,7 +5,7 @@ retries, and a failed digest sent later exactly once."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -17,11 +17,15 @@ from fastapi.testclient import TestClient
 from service_conftest import free_port, user_headers
 from topic_catalog import store_papers, topic, topic_papers
 
-from service import cli, digest
+from service import cli, digest, keys
 from service.main import create_app
 from service.settings import Settings
 
-TODAY = datetime.now(UTC).date().isoformat()
+
+def today() -> str:
+    """Today's date (UTC), read when a paper is made: a module constant goes stale when the
+    suite runs past midnight, and a paper dated the day before the last digest is not new."""
+    return datetime.now(UTC).date().isoformat()
 
 
 class Inbox:
@@ -63,7 +67,7 @@ def app_client(make_settings: Callable[..., Settings], smtp: tuple[Inbox, int]):
 
 
 def _set_up(client: TestClient) -> None:
-    store_papers(client, topic_papers(published=TODAY))
+    store_papers(client, topic_papers(published=today()))
     for user, likes in (("alice", topic("quantum", 1, 2)), ("bob", topic("climate", 1, 2))):
         h = user_headers(client, user)
         for p in likes:
@@ -147,7 +151,7 @@ def test_one_message_per_subscriber_then_nothing(
     assert len(inbox.messages) == 2
 
     # A new paper: each subscriber hears of it, and only of it.
-    fresh = dict(topic_papers(published=TODAY)[51], paper_id="t:quantum-new", title="Qubits anew")
+    fresh = dict(topic_papers(published=today())[51], paper_id="t:quantum-new", title="Qubits anew")
     store_papers(client, [fresh])
     assert cli.main(["digest"]) == 0
     assert len(inbox.messages) == 4
@@ -200,7 +204,7 @@ def test_a_digest_that_cannot_be_sent_is_sent_later_the_same_and_once(
     pending = digest.subscription(store, "alice").pending  # type: ignore[union-attr]
     assert pending is not None
     # New papers meanwhile do not make a second message: the pending one goes as it was.
-    store_papers(client, [dict(topic_papers(published=TODAY)[51], paper_id="t:quantum-new")])
+    store_papers(client, [dict(topic_papers(published=today())[51], paper_id="t:quantum-new")])
     report = digest.run_digest(store, engine, settings, digest.smtp_sender(settings))
     assert sorted(report.sent) == ["alice", "bob"]
     assert len(inbox.messages) == 2
@@ -214,6 +218,68 @@ def test_a_digest_that_cannot_be_sent_is_sent_later_the_same_and_once(
     assert len(inbox.messages) == 4
     assert len(later) == 1 and str(later[0]["Message-ID"]) != sent_id
     assert "t:quantum-new" in later[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def _bodies(messages: list[EmailMessage]) -> dict[str, str]:
+    return {
+        str(m["To"]): m.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        for m in messages
+    }
+
+
+def test_a_second_run_sends_nothing_however_many_papers_the_first_passed_over(
+    app_client: tuple[TestClient, Settings],
+    smtp: tuple[Inbox, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """New means entered the catalog since the last digest: the papers of the day that the
+    first digest ranked too low to look at are not news to the next one."""
+    client, settings = app_client
+    inbox, _ = smtp
+    monkeypatch.setattr(digest, "DEPTH", 10)  # fewer than the 60 papers published today
+    _set_up(client)
+    store = client.app.state.store
+    engine = client.app.state.models.engine
+    report = digest.run_digest(store, engine, settings, digest.smtp_sender(settings))
+    assert sorted(report.sent) == ["alice", "bob"]
+    report = digest.run_digest(store, engine, settings, digest.smtp_sender(settings))
+    assert not report.sent and sorted(report.nothing_new) == ["alice", "bob"]
+    assert len(inbox.messages) == 2
+
+
+def test_a_paper_imported_after_its_day_is_new_and_a_backfill_is_not(
+    app_client: tuple[TestClient, Settings],
+    smtp: tuple[Inbox, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A paper dated before the last digest that entered the catalog after it (an import a
+    day late) is in the next digest; an old paper imported now, or a known paper stored again
+    with a new date, is not."""
+    client, settings = app_client
+    inbox, _ = smtp
+    monkeypatch.setattr(digest, "DEPTH", 10)
+    _set_up(client)
+    store = client.app.state.store
+    engine = client.app.state.models.engine
+    digest.run_digest(store, engine, settings, digest.smtp_sender(settings))
+    seen = {p for u in ("alice", "bob") for p in store.redis.zrange(keys.digest_seen(u), 0, -1)}
+    known = next(p for p in topic("quantum", *range(3, 11)) if p not in seen)
+    papers = {p["paper_id"]: p for p in topic_papers()}
+    days_ago = (datetime.now(UTC).date() - timedelta(days=2)).isoformat()
+    store_papers(
+        client,
+        [
+            dict(papers["t:quantum-03"], paper_id="t:quantum-late", published=days_ago),
+            dict(papers["t:quantum-04"], paper_id="t:quantum-old", published="2005-06-01"),
+            dict(papers[known], published=today()),
+        ],
+    )
+    digest.run_digest(store, engine, settings, digest.smtp_sender(settings))
+    later = _bodies(inbox.messages[2:])
+    assert sorted(later) == ["alice@example.org", "bob@example.org"]
+    for body in later.values():
+        assert "t:quantum-late" in body
+        assert "t:quantum-old" not in body and known not in body
 
 
 def test_subscription_errors(app_client: tuple[TestClient, Settings]) -> None:

@@ -316,6 +316,23 @@ def test_catalog_changes_name_what_changed_and_say_when_trimmed(redis_url: str) 
         assert store.paper_changes(mark) == (last, None, [])  # trimmed past it: re-read all
 
 
+def test_the_catalog_remembers_when_each_paper_first_entered_it(redis_url: str) -> None:
+    """What a digest calls new: papers stored for the first time after a moment; storing a
+    known paper again is no entry, and the sample papers leaving take their entries along."""
+    from recommender.catalog import Paper
+    from service.connection import open_store
+
+    with open_store(make_store_settings(redis_url)) as store:
+        store.put_papers([Paper("sample:1", "A sample")], sample=True)
+        store.put_papers([Paper("x:1", "One")])  # a real paper: the sample one leaves
+        assert store.papers_added_after(0.0) == ["x:1"]
+        mark = time.time()
+        time.sleep(0.01)
+        store.put_papers([Paper("x:1", "One, renamed"), Paper("x:2", "Two")])
+        assert store.papers_added_after(mark) == ["x:2"]
+        assert store.papers_added_after(time.time()) == []
+
+
 def test_a_stored_id_that_breaks_the_id_rule_does_not_stop_the_catalog(redis_url: str) -> None:
     """An older version stored ids the rule now refuses (``x 3`` through a catalog file,
     ``foo/similar`` through the API): the catalog still loads, without them."""
