@@ -110,6 +110,8 @@ GRID: dict[str, list[Any]] = {
     # The profile's weight for likes nobody else has (the ramp's rest): against the popularity
     # floor, what a user whose papers have no co-likes is ranked by.
     "few_profile_weight": [0.25, 0.5, 1.0, 2.0],
+    # How much of each paper's closeness to the catalog's mean direction the profile takes back.
+    "profile_center": [0.0, 0.1, 0.25, 0.5],
     "content_neighbors": [50, 100, 300],
     "cf_neighbors": [100, 300],
     "shrink": [0.0, 10.0, 50.0],

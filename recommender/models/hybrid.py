@@ -8,7 +8,9 @@ A user is scored from the papers passed in as liked and disliked:
 * **content profile**: the cosine of each paper to the user's profile (the normalised sum of liked
   papers' vectors, minus disliked ones'). Unlike the neighbour sums it ranks *every* paper, so
   the list does not fall back on popularity beyond the liked papers' neighbourhoods; it matters
-  most for users with few likes.
+  most for users with few likes. ``profile_center`` (β, off by default) subtracts β times
+  each paper's cosine to the catalog's mean direction, so that generic papers, near every
+  profile, do not lead every list (:class:`~recommender.models.hybrid_parts.ProfileEvidence`).
 * **collaborative**: the same with item-item cosine over co-likes (with shrinkage), which learns
   what researchers read together beyond the words.
 * **popularity prior** (log-scaled, in [0, 1]): the whole answer for a user with no likes, and a
@@ -177,6 +179,7 @@ class Hybrid(Recommender):
         content_knn: str = "auto",
         evidence_ramp: bool = False,
         few_profile_weight: float = 1.0,
+        profile_center: float = 0.0,
         second_stage: int = 0,
         second_stage_users: int = 1500,
         second_stage_cold: float = 0.2,
@@ -202,6 +205,7 @@ class Hybrid(Recommender):
         self.content_knn = content_knn
         self.evidence_ramp = evidence_ramp
         self.few_profile_weight = few_profile_weight
+        self.profile_center = profile_center
         self.second_stage = second_stage
         self.second_stage_users = second_stage_users
         self.second_stage_cold = second_stage_cold
@@ -520,8 +524,11 @@ class Hybrid(Recommender):
             part is None
             or part.vectors is not self.vectors_
             or part.dislike_weight != self.dislike_weight
+            or part.center != self.profile_center
         ):
-            part = self._profile_part = ProfileEvidence(self.vectors_, self.dislike_weight)
+            part = self._profile_part = ProfileEvidence(
+                self.vectors_, self.dislike_weight, self.profile_center
+            )
         return part
 
     def _boost(self) -> np.ndarray:

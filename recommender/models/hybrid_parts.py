@@ -89,16 +89,40 @@ class ProfileEvidence:
 
     The one-user form multiplies through a :class:`~recommender.similarity.FeatureIndex` of the
     vectors, built on its first use (``index``) and kept with this part.
+
+    ``center`` (β, 0 by default) subtracts ``β · cos(paper, c)`` from every paper's score, ``c``
+    the direction of the catalog's mean vector: a paper close to what every paper is about (a
+    generic one) is the nearest paper to any profile, and this takes that head start back. It
+    is one vector per catalog (:meth:`offset`, made on first use), subtracted for users whose
+    profile is not empty.
     """
 
-    def __init__(self, vectors: Features, dislike_weight: float) -> None:
+    def __init__(self, vectors: Features, dislike_weight: float, center: float = 0.0) -> None:
         self.vectors = vectors
         self.dislike_weight = dislike_weight
+        self.center = center
         self.index: FeatureIndex | None = None
+        self._offset: np.ndarray | None = None
+
+    def offset(self) -> np.ndarray:
+        """``center`` times each paper's cosine to the catalog's mean direction (float32)."""
+        if self._offset is None:
+            V = self.vectors
+            c = np.asarray(V.sum(axis=0), dtype=np.float64).ravel()
+            norm = float(np.linalg.norm(c))
+            if norm > 0:
+                c /= norm
+            g = np.asarray(V @ c, dtype=np.float64).ravel()
+            self._offset = (self.center * g).astype(np.float32)
+        return self._offset
 
     def batch(self, likes: sp.csr_matrix, dislikes: sp.csr_matrix | None) -> np.ndarray:
         P = content_profiles(self.vectors, likes, dislikes, self.dislike_weight)
-        return profile_scores(P, self.vectors)
+        S = profile_scores(P, self.vectors)
+        if self.center:
+            has = np.diff(sp.csr_matrix(likes).indptr) > 0
+            S[has] -= self.offset()
+        return S
 
     def one(self, liked: np.ndarray, disliked: np.ndarray) -> np.ndarray:
         p, support = self._vector_sum(liked)
@@ -114,7 +138,10 @@ class ProfileEvidence:
                 support = np.union1d(support, against)
         if self.index is None:
             self.index = FeatureIndex(self.vectors)
-        return self.index.dot(p, support)
+        scores = self.index.dot(p, support)
+        if self.center and liked.size:
+            scores -= self.offset()
+        return scores
 
     def _vector_sum(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The sum of the vectors of papers ``rows`` (float64, one entry per feature), and for

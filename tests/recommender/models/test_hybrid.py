@@ -20,9 +20,16 @@ HYBRID_PARTS: dict[str, dict] = {
     "profile": {"profile_weight": 0.7},
     "als": {"als_weight": 1.5},
     "pop_boost": {"pop_boost": 3.0, "pop_weight": 0.3},
-    "all": {"profile_weight": 0.7, "als_weight": 1.5, "pop_boost": 3.0, "pop_weight": 0.3},
+    "all": {
+        "profile_weight": 0.7,
+        "profile_center": 0.25,
+        "als_weight": 1.5,
+        "pop_boost": 3.0,
+        "pop_weight": 0.3,
+    },
     "ramp": {"evidence_ramp": True, "few_profile_weight": 1.5, "pop_boost": 2.0},
     "ramp+profile": {"evidence_ramp": True, "profile_weight": 0.7, "als_weight": 1.5},
+    "centered": {"evidence_ramp": True, "profile_weight": 0.7, "profile_center": 0.5},
 }
 HYBRID_SMALL = {"cf_neighbors": 10, "content_neighbors": 10, "als_factors": 8, "als_alpha": 5.0}
 
