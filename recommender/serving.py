@@ -303,11 +303,8 @@ class Engine:
         cand = _candidates(s, since)
         if among is not None:
             only = np.unique(np.asarray(s.ids.rows(among, skip_unknown=True), np.int64))
-            cand = (
-                only[~np.isin(only, list(s.removed))]
-                if cand is None
-                else np.intersect1d(cand, only)
-            )
+            # No candidates (None) means every row: nothing is removed then.
+            cand = only if cand is None else np.intersect1d(cand, only)
         hide = hide if isinstance(hide, list) else list(hide)
         avoid = avoid if isinstance(avoid, list) else list(avoid)
         reasons: list[str | None] = []
