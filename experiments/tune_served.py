@@ -106,12 +106,17 @@ GRID: dict[str, list[Any]] = {
     "als_weight": [0.0, 0.25, 0.5, 1.0, 2.0],
     "cold_impute": [0.0, 0.25, 0.5, 1.0, 2.0],
     "pop_boost": [0.0, 1.0, 2.0],
+    # What a paper nobody has liked counts as under the boost, in typical liked papers.
+    "cold_boost": [0.5, 1.0, 2.0, 4.0],
     "sharpen": [0.5, 1.0, 2.0],
     # The profile's weight for likes nobody else has (the ramp's rest): against the popularity
     # floor, what a user whose papers have no co-likes is ranked by.
     "few_profile_weight": [0.25, 0.5, 1.0, 2.0],
     # How much of each paper's closeness to the catalog's mean direction the profile takes back.
     "profile_center": [0.0, 0.1, 0.25, 0.5],
+    # The profile's extra weight for papers nobody has liked (what the collaborative parts
+    # cannot say of them).
+    "cold_profile_weight": [0.0, 1.0, 2.0, 4.0, 8.0],
     "content_neighbors": [50, 100, 300],
     "cf_neighbors": [100, 300],
     "shrink": [0.0, 10.0, 50.0],

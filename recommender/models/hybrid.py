@@ -34,10 +34,12 @@ most :data:`PRUNED_MAX_PER_ROW` stored values per paper; sentence embeddings sta
 Each evidence part is divided by its maximum for that user, so one set of weights serves a user
 with 1 like and one with 500. A paper without collaborative data (nobody liked it at fit time, or
 it was added since) cannot have collaborative evidence; ``cold_impute`` of the collaborative weight
-is then given to its content evidence instead, so new papers compete on equal terms. Disliked papers contribute their neighbourhoods negatively, on the
-same per-user scale. Scoring a user is two sparse vector-matrix products (plus, when those parts
-are on, the profile's product with the paper vectors and a small fold-in solve): a like counts
-at once.
+is then given to its content evidence instead, so new papers compete on equal terms;
+``cold_profile_weight`` (off by default) adds to the profile's weight for such papers, which
+reaches them beyond the liked papers' neighbourhoods. Disliked papers contribute their
+neighbourhoods negatively, on the same per-user scale. Scoring a user is two sparse
+vector-matrix products (plus, when those parts are on, the profile's product with the paper
+vectors and a small fold-in solve): a like counts at once.
 
 The evidence parts (content neighbours, content profile, co-likes, ALS fold-in) live in
 :mod:`recommender.models.hybrid_parts`, each with its batch and one-user forms side by side; this
@@ -180,6 +182,7 @@ class Hybrid(Recommender):
         evidence_ramp: bool = False,
         few_profile_weight: float = 1.0,
         profile_center: float = 0.0,
+        cold_profile_weight: float = 0.0,
         second_stage: int = 0,
         second_stage_users: int = 1500,
         second_stage_cold: float = 0.2,
@@ -206,6 +209,7 @@ class Hybrid(Recommender):
         self.evidence_ramp = evidence_ramp
         self.few_profile_weight = few_profile_weight
         self.profile_center = profile_center
+        self.cold_profile_weight = cold_profile_weight
         self.second_stage = second_stage
         self.second_stage_users = second_stage_users
         self.second_stage_cold = second_stage_cold
@@ -302,6 +306,7 @@ class Hybrid(Recommender):
         self._profile_part = None
         self.__dict__.pop("_boost_cache", None)
         self.__dict__.pop("_content_weights_cache", None)
+        self.__dict__.pop("_profile_weights_cache", None)
 
     def __getstate__(self) -> dict[str, Any]:
         # What the one-user path derives on first use is neither pickled nor deep-copied (the
@@ -451,8 +456,8 @@ class Hybrid(Recommender):
         parts: list[tuple[str, float | np.ndarray, EvidencePart]] = [
             ("content", self._content_weights(), content)
         ]
-        if self.profile_weight:
-            parts.append(("profile", self.profile_weight, self._profile()))
+        if self.profile_weight or self.cold_profile_weight:
+            parts.append(("profile", self._profile_weights(), self._profile()))
         if self.cf_weight:
             cf = NeighbourEvidence(self.cf_sim_, self.dislike_weight)
             parts.append(("cf", self.cf_weight, cf))
@@ -545,6 +550,27 @@ class Hybrid(Recommender):
             prior[unliked] = self.cold_boost * typical
             cached = (key, (1.0 + self.pop_boost * prior).astype(np.float32))
             self._boost_cache = cached
+        return cached[1]
+
+    def _profile_weights(self) -> float | np.ndarray:
+        """``profile_weight``, plus ``cold_profile_weight`` for papers without collaborative
+        data: a number while that is off (the sums of existing settings stay as they were), else
+        per paper (kept until the weights or the papers change).
+
+        The collaborative parts (co-likes, factors, the popularity boost) say nothing of a paper
+        without co-likes (nobody else liked it at fit time, or it was added since), so beside a warm paper of the same content it starts behind by their
+        whole weight. ``cold_impute`` hands some of it to the content neighbours, which reach a
+        few hundred papers per liked one; this hands it to the profile, which ranks every paper:
+        a new paper close to the user's interests then competes with old ones beyond the
+        neighbourhoods too."""
+        if not self.cold_profile_weight:
+            return self.profile_weight
+        key = (self.profile_weight, self.cold_profile_weight, self.cold_.size)
+        cached = getattr(self, "_profile_weights_cache", None)
+        if cached is None or cached[0] != key or cached[1].size != self.cold_.size:
+            weights = self.profile_weight + np.where(self.cold_, self.cold_profile_weight, 0)
+            cached = (key, weights.astype(np.float32))
+            self._profile_weights_cache = cached
         return cached[1]
 
     def _content_weights(self) -> np.ndarray:

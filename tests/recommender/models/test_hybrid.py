@@ -26,10 +26,13 @@ HYBRID_PARTS: dict[str, dict] = {
         "als_weight": 1.5,
         "pop_boost": 3.0,
         "pop_weight": 0.3,
+        "cold_profile_weight": 1.0,
     },
     "ramp": {"evidence_ramp": True, "few_profile_weight": 1.5, "pop_boost": 2.0},
     "ramp+profile": {"evidence_ramp": True, "profile_weight": 0.7, "als_weight": 1.5},
     "centered": {"evidence_ramp": True, "profile_weight": 0.7, "profile_center": 0.5},
+    "cold profile": {"evidence_ramp": True, "profile_weight": 0.7, "cold_profile_weight": 2.0},
+    "cold profile alone": {"cold_profile_weight": 1.5, "pop_boost": 2.0},
 }
 HYBRID_SMALL = {"cf_neighbors": 10, "content_neighbors": 10, "als_factors": 8, "als_alpha": 5.0}
 
@@ -291,3 +294,35 @@ def test_hybrid_evidence_ramp_ranks_by_the_profile_where_no_liked_paper_has_co_l
     assert ramped._ramp_one(np.asarray(mixed)) == 0.5
     for other in (plain.score(mixed), 2.0 * profile.score(mixed) + prior):
         assert not np.allclose(ramped.score(mixed), other)
+
+
+def test_hybrid_cold_profile_weight_adds_the_profile_to_papers_without_co_likes_only(
+    data: BlockData, features
+):
+    """``cold_profile_weight`` w: a paper without co-likes (nobody else liked it at fit time, or
+    added since) scores w times the user's profile evidence more than with it off; a paper with
+    co-likes scores the same. The popularity boost multiplies the sum, so it is off here."""
+    likes = data.likes.tolil()
+    lonely = [int(c) for c in likes.rows[0][:3]]
+    for u in range(likes.shape[0]):  # nobody liked these papers at fit time
+        for c in lonely:
+            likes[u, c] = 0
+    likes = sp.csr_matrix(likes)
+    likes.eliminate_zeros()
+    params = {**HYBRID_SMALL, "profile_weight": 0.5, "als_weight": 1.0}
+    off = Hybrid(**params).fit(likes, features)
+    on = copy.copy(off)
+    on.cold_profile_weight = 3.0
+    assert on.cold_[lonely].all() and np.count_nonzero(~on.cold_) > data.n_items // 2
+    user = np.asarray(sorted(int(c) for c in likes[5].indices[:4]))
+    profile = on._profile().one(user, np.empty(0, np.int64))
+    assert profile is not None and profile[lonely].min() > 0
+    expected = off.score(user) + np.where(on.cold_, 3.0 * profile, 0.0)
+    np.testing.assert_allclose(on.score(user), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        on.score_batch(rows_to_csr([user], data.n_items))[0], expected, rtol=1e-5, atol=1e-6
+    )
+    # A paper added since the fit has no co-likes either.
+    on.add_items(features[lonely[0]])
+    assert on.cold_[-1]
+    assert on.score(user)[-1] > off.score(user)[lonely[0]]
