@@ -558,11 +558,11 @@ class Hybrid(Recommender):
         per paper (kept until the weights or the papers change).
 
         The collaborative parts (co-likes, factors, the popularity boost) say nothing of a paper
-        without co-likes (nobody else liked it at fit time, or it was added since), so beside a warm paper of the same content it starts behind by their
-        whole weight. ``cold_impute`` hands some of it to the content neighbours, which reach a
-        few hundred papers per liked one; this hands it to the profile, which ranks every paper:
-        a new paper close to the user's interests then competes with old ones beyond the
-        neighbourhoods too."""
+        without co-likes (nobody else liked it at fit time, or it was added since), so beside a
+        warm paper of the same content it starts behind by their whole weight. ``cold_impute``
+        hands some of it to the content neighbours, which reach a few hundred papers per liked
+        one; this hands it to the profile, which ranks every paper: a new paper close to the
+        user's interests then competes with old ones beyond the neighbourhoods too."""
         if not self.cold_profile_weight:
             return self.profile_weight
         key = (self.profile_weight, self.cold_profile_weight, self.cold_.size)
