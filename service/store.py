@@ -233,7 +233,10 @@ class Store:
         ``retire`` the sample papers go even if the chunk is empty."""
         ids = list(batch)
         encoded = {pid: json.dumps(p.to_dict(), ensure_ascii=False) for pid, p in batch.items()}
-        now = round(time.time(), 3)  # when the new ones entered (papers_added_after)
+        # When the new ones entered (papers_added_after), at the clock's full precision: rounded
+        # to the millisecond it could lie up to half of one after a moment read once the write
+        # was done, and a digest would take the paper for new again after that moment.
+        now = time.time()
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:

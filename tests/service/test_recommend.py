@@ -333,6 +333,26 @@ def test_the_catalog_remembers_when_each_paper_first_entered_it(redis_url: str) 
         assert store.papers_added_after(time.time()) == []
 
 
+
+def test_a_papers_entry_time_is_never_after_the_moment_it_was_stored(
+    redis_url: str, monkeypatch
+) -> None:
+    """A moment read once a write is done is at or after the entries it made, to the clock's
+    precision: rounded to the millisecond, a paper stored at .0006 s would count as entered
+    after .0007 s, and a digest whose horizon fell there would take it for new twice."""
+    from types import SimpleNamespace
+
+    import service.store as store_module
+    from recommender.catalog import Paper
+    from service.connection import open_store
+
+    with open_store(make_store_settings(redis_url)) as store:
+        monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda: 1_000_000.0006))
+        store.put_papers([Paper("x:1", "One")])
+        monkeypatch.undo()
+        assert store.papers_added_after(1_000_000.0005) == ["x:1"]
+        assert store.papers_added_after(1_000_000.0007) == []
+
 def test_a_stored_id_that_breaks_the_id_rule_does_not_stop_the_catalog(redis_url: str) -> None:
     """An older version stored ids the rule now refuses (``x 3`` through a catalog file,
     ``foo/similar`` through the API): the catalog still loads, without them."""
