@@ -333,7 +333,6 @@ def test_the_catalog_remembers_when_each_paper_first_entered_it(redis_url: str) 
         assert store.papers_added_after(time.time()) == []
 
 
-
 def test_a_papers_entry_time_is_never_after_the_moment_it_was_stored(
     redis_url: str, monkeypatch
 ) -> None:
@@ -352,6 +351,7 @@ def test_a_papers_entry_time_is_never_after_the_moment_it_was_stored(
         monkeypatch.undo()
         assert store.papers_added_after(1_000_000.0005) == ["x:1"]
         assert store.papers_added_after(1_000_000.0007) == []
+
 
 def test_a_stored_id_that_breaks_the_id_rule_does_not_stop_the_catalog(redis_url: str) -> None:
     """An older version stored ids the rule now refuses (``x 3`` through a catalog file,
