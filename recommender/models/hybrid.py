@@ -88,6 +88,8 @@ from recommender.similarity import (
 
 log = logging.getLogger(__name__)
 
+#: Where a hybrid keeps its per-paper vectors derived from hyperparameters (``_per_paper``).
+_PER_PAPER = "_per_paper_cache"
 #: Papers from which ``content_knn="auto"`` finds content neighbours by the pruned search.
 PRUNED_FROM = 100_000
 #: ... for vectors with at most this many stored values per paper on average (bag-of-words).
@@ -304,9 +306,7 @@ class Hybrid(Recommender):
         # from the old vectors (and the per-paper weights of the old prior); it is rebuilt when a
         # request first needs it.
         self._profile_part = None
-        self.__dict__.pop("_boost_cache", None)
-        self.__dict__.pop("_content_weights_cache", None)
-        self.__dict__.pop("_profile_weights_cache", None)
+        self.__dict__.pop(_PER_PAPER, None)
 
     def __getstate__(self) -> dict[str, Any]:
         # What the one-user path derives on first use is neither pickled nor deep-copied (the
@@ -540,17 +540,16 @@ class Hybrid(Recommender):
         """Per paper, what ``pop_boost`` multiplies the evidence by: ``1 + pop_boost * prior``,
         with ``cold_boost`` times the median prior of liked papers standing in for the prior of a
         paper nobody has liked (kept until the weights or the papers change)."""
-        key = (self.pop_boost, self.cold_boost, self.prior_.size)
-        cached = getattr(self, "_boost_cache", None)
-        if cached is None or cached[0] != key:
+
+        def build() -> np.ndarray:
             prior = self.prior_.astype(np.float32, copy=True)
             unliked = self.cold_ & (prior <= 0)
             liked = prior[prior > 0]
             typical = float(np.median(liked)) if liked.size else 0.0
             prior[unliked] = self.cold_boost * typical
-            cached = (key, (1.0 + self.pop_boost * prior).astype(np.float32))
-            self._boost_cache = cached
-        return cached[1]
+            return (1.0 + self.pop_boost * prior).astype(np.float32)
+
+        return self._per_paper("boost", (self.pop_boost, self.cold_boost), build)
 
     def _profile_weights(self) -> float | np.ndarray:
         """``profile_weight``, plus ``cold_profile_weight`` for papers without collaborative
@@ -565,26 +564,40 @@ class Hybrid(Recommender):
         user's interests then competes with old ones beyond the neighbourhoods too."""
         if not self.cold_profile_weight:
             return self.profile_weight
-        key = (self.profile_weight, self.cold_profile_weight, self.cold_.size)
-        cached = getattr(self, "_profile_weights_cache", None)
-        if cached is None or cached[0] != key or cached[1].size != self.cold_.size:
-            weights = self.profile_weight + np.where(self.cold_, self.cold_profile_weight, 0)
-            cached = (key, weights.astype(np.float32))
-            self._profile_weights_cache = cached
-        return cached[1]
+        return self._per_paper(
+            "profile",
+            (self.profile_weight, self.cold_profile_weight),
+            lambda: (
+                self.profile_weight + np.where(self.cold_, self.cold_profile_weight, 0)
+            ).astype(np.float32),
+        )
 
     def _content_weights(self) -> np.ndarray:
         """Per paper: ``content_weight``, plus ``cold_impute`` of ``cf_weight`` for papers
         without collaborative data (kept until the weights or the papers change)."""
-        key = (self.content_weight, self.cold_impute, self.cf_weight, self.cold_.size)
-        cached = getattr(self, "_content_weights_cache", None)
-        if cached is None or cached[0] != key or cached[1].size != self.cold_.size:
+
+        def build() -> np.ndarray:
             weights = self.content_weight + np.where(
                 self.cold_, self.cold_impute * self.cf_weight, 0
             ).astype(np.float32)
-            cached = (key, weights.astype(np.float32))
-            self._content_weights_cache = cached
-        return cached[1]
+            return weights.astype(np.float32)
+
+        key = (self.content_weight, self.cold_impute, self.cf_weight)
+        return self._per_paper("content", key, build)
+
+    def _per_paper(
+        self, name: str, key: tuple[Any, ...], build: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """The per-paper vector ``name`` (the boost, the content or the profile weights): kept
+        while its hyperparameters ``key`` and the number of papers stay, else ``build()`` anew.
+        :meth:`_derive` drops them all when the papers change. A new entry goes into a new dict,
+        so a shallow copy of the model (another setting's weights) never changes this one's."""
+        kept: dict[str, tuple[tuple[Any, ...], np.ndarray]] = self.__dict__.get(_PER_PAPER, {})
+        key = (*key, self.prior_.size, self.cold_.size)
+        if name not in kept or kept[name][0] != key:
+            kept = {**kept, name: (key, build())}
+            self.__dict__[_PER_PAPER] = kept
+        return kept[name][1]
 
     def _valid_rows(self, rows: Iterable[int] | np.ndarray | None) -> np.ndarray:
         r = as_rows(rows)
