@@ -117,6 +117,9 @@ GRID: dict[str, list[Any]] = {
     # The profile's extra weight for papers nobody has liked (what the collaborative parts
     # cannot say of them).
     "cold_profile_weight": [0.0, 1.0, 2.0, 4.0, 8.0],
+    # What a paper nobody has liked counts as in the popularity floor, in typical liked papers
+    # (the floor is most of what ranks a user whose likes have no co-likes, beside the profile).
+    "cold_prior": [0.0, 0.5, 1.0],
     "content_neighbors": [50, 100, 300],
     "cf_neighbors": [100, 300],
     "shrink": [0.0, 10.0, 50.0],

@@ -27,12 +27,14 @@ HYBRID_PARTS: dict[str, dict] = {
         "pop_boost": 3.0,
         "pop_weight": 0.3,
         "cold_profile_weight": 1.0,
+        "cold_prior": 1.0,
     },
     "ramp": {"evidence_ramp": True, "few_profile_weight": 1.5, "pop_boost": 2.0},
     "ramp+profile": {"evidence_ramp": True, "profile_weight": 0.7, "als_weight": 1.5},
     "centered": {"evidence_ramp": True, "profile_weight": 0.7, "profile_center": 0.5},
     "cold profile": {"evidence_ramp": True, "profile_weight": 0.7, "cold_profile_weight": 2.0},
     "cold profile alone": {"cold_profile_weight": 1.5, "pop_boost": 2.0},
+    "cold prior": {"evidence_ramp": True, "cold_prior": 0.5, "pop_weight": 0.3},
 }
 HYBRID_SMALL = {"cf_neighbors": 10, "content_neighbors": 10, "als_factors": 8, "als_alpha": 5.0}
 
@@ -326,3 +328,39 @@ def test_hybrid_cold_profile_weight_adds_the_profile_to_papers_without_co_likes_
     on.add_items(features[lonely[0]])
     assert on.cold_[-1]
     assert on.score(user)[-1] > off.score(user)[lonely[0]]
+
+
+def test_hybrid_cold_prior_is_the_floor_of_papers_nobody_liked_only(data: BlockData, features):
+    """``cold_prior`` f: the floor ``pop_weight`` adds is, for a paper nobody liked at fit time
+    (or added since), f times the median prior of the liked papers instead of 0; every liked
+    paper's floor, and every other part, stays as it was. A user without likes is ranked by that
+    floor alone."""
+    likes = data.likes.tolil()
+    lonely = [int(c) for c in likes.rows[0][:3]]
+    for u in range(likes.shape[0]):  # nobody liked these papers at fit time
+        for c in lonely:
+            likes[u, c] = 0
+    likes = sp.csr_matrix(likes)
+    likes.eliminate_zeros()
+    params = {**HYBRID_SMALL, "profile_weight": 0.5, "evidence_ramp": True, "pop_weight": 0.4}
+    off = Hybrid(**params).fit(likes, features)
+    on = copy.copy(off)
+    on.cold_prior = 0.5
+    unliked = off.prior_ <= 0
+    assert unliked[lonely].all() and np.count_nonzero(~unliked) > data.n_items // 2
+    typical = float(np.median(off.prior_[~unliked]))
+    assert typical > 0
+    user = np.asarray(sorted(int(c) for c in likes[5].indices[:4]))
+    expected = off.score(user) + np.where(unliked, 0.4 * 0.5 * typical, 0.0)
+    np.testing.assert_allclose(on.score(user), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        on.score_batch(rows_to_csr([user], data.n_items))[0], expected, rtol=1e-5, atol=1e-6
+    )
+    nobody = on.score(np.empty(0, dtype=np.int64))
+    np.testing.assert_allclose(
+        nobody, 0.4 * np.where(unliked, 0.5 * typical, off.prior_), rtol=1e-6
+    )
+    # A paper added since the fit is one nobody liked; the off model keeps its floor at 0.
+    on.add_items(features[lonely[0]])
+    off.add_items(features[lonely[0]])
+    assert on.score(user)[-1] - off.score(user)[-1] == pytest.approx(0.4 * 0.5 * typical, rel=1e-5)
