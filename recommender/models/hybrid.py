@@ -415,6 +415,7 @@ class Hybrid(Recommender):
         L, D = self._valid_rows(likes), self._valid_rows(dislikes)
         # In place where possible: a request's time is mostly memory traffic over n_items floats.
         # With pop_boost the prior is added after the boost (as in score_batch).
+        scores: np.ndarray
         if self.pop_boost:
             scores = np.zeros(self.n_items, dtype=np.float32)
         else:
