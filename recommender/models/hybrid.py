@@ -548,14 +548,20 @@ class Hybrid(Recommender):
         paper nobody has liked (kept until the weights or the papers change)."""
 
         def build() -> np.ndarray:
-            prior = self.prior_.astype(np.float32, copy=True)
-            unliked = self.cold_ & (prior <= 0)
-            liked = prior[prior > 0]
-            typical = float(np.median(liked)) if liked.size else 0.0
-            prior[unliked] = self.cold_boost * typical
+            prior = self._prior_with_unliked_at(self.cold_boost)
             return (1.0 + self.pop_boost * prior).astype(np.float32)
 
         return self._per_paper("boost", (self.pop_boost, self.cold_boost), build)
+
+    def _prior_with_unliked_at(self, share: float) -> np.ndarray:
+        """A float32 copy of the prior with each paper nobody has liked (no co-likes and no
+        prior) at ``share`` times the median prior of the liked papers."""
+        prior = self.prior_.astype(np.float32, copy=True)
+        unliked = self.cold_ & (prior <= 0)
+        liked = prior[prior > 0]
+        typical = float(np.median(liked)) if liked.size else 0.0
+        prior[unliked] = share * typical
+        return prior
 
     def _floor(self) -> np.ndarray:
         """Per paper, the prior that ``pop_weight`` adds: the popularity prior, with
@@ -570,15 +576,9 @@ class Hybrid(Recommender):
         if not self.cold_prior:
             return self.prior_
 
-        def build() -> np.ndarray:
-            prior = self.prior_.astype(np.float32, copy=True)
-            unliked = self.cold_ & (prior <= 0)
-            liked = prior[prior > 0]
-            typical = float(np.median(liked)) if liked.size else 0.0
-            prior[unliked] = self.cold_prior * typical
-            return prior
-
-        return self._per_paper("floor", (self.cold_prior,), build)
+        return self._per_paper(
+            "floor", (self.cold_prior,), lambda: self._prior_with_unliked_at(self.cold_prior)
+        )
 
     def _profile_weights(self) -> float | np.ndarray:
         """``profile_weight``, plus ``cold_profile_weight`` for papers without collaborative

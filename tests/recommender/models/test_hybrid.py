@@ -298,19 +298,26 @@ def test_hybrid_evidence_ramp_ranks_by_the_profile_where_no_liked_paper_has_co_l
         assert not np.allclose(ramped.score(mixed), other)
 
 
+def _without_likes_of_three(data: BlockData) -> tuple[sp.csr_matrix, list[int]]:
+    """The likes with every like of three papers (the first user's first three) taken out, and
+    those papers: nobody liked them at fit time."""
+    likes = data.likes.tolil()
+    lonely = [int(c) for c in likes.rows[0][:3]]
+    for u in range(likes.shape[0]):
+        for c in lonely:
+            likes[u, c] = 0
+    out = sp.csr_matrix(likes)
+    out.eliminate_zeros()
+    return out, lonely
+
+
 def test_hybrid_cold_profile_weight_adds_the_profile_to_papers_without_co_likes_only(
     data: BlockData, features
 ):
     """``cold_profile_weight`` w: a paper without co-likes (nobody else liked it at fit time, or
     added since) scores w times the user's profile evidence more than with it off; a paper with
     co-likes scores the same. The popularity boost multiplies the sum, so it is off here."""
-    likes = data.likes.tolil()
-    lonely = [int(c) for c in likes.rows[0][:3]]
-    for u in range(likes.shape[0]):  # nobody liked these papers at fit time
-        for c in lonely:
-            likes[u, c] = 0
-    likes = sp.csr_matrix(likes)
-    likes.eliminate_zeros()
+    likes, lonely = _without_likes_of_three(data)
     params = {**HYBRID_SMALL, "profile_weight": 0.5, "als_weight": 1.0}
     off = Hybrid(**params).fit(likes, features)
     on = copy.copy(off)
@@ -335,13 +342,7 @@ def test_hybrid_cold_prior_is_the_floor_of_papers_nobody_liked_only(data: BlockD
     (or added since), f times the median prior of the liked papers instead of 0; every liked
     paper's floor, and every other part, stays as it was. A user without likes is ranked by that
     floor alone."""
-    likes = data.likes.tolil()
-    lonely = [int(c) for c in likes.rows[0][:3]]
-    for u in range(likes.shape[0]):  # nobody liked these papers at fit time
-        for c in lonely:
-            likes[u, c] = 0
-    likes = sp.csr_matrix(likes)
-    likes.eliminate_zeros()
+    likes, lonely = _without_likes_of_three(data)
     params = {**HYBRID_SMALL, "profile_weight": 0.5, "evidence_ramp": True, "pop_weight": 0.4}
     off = Hybrid(**params).fit(likes, features)
     on = copy.copy(off)
